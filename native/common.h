@@ -1,0 +1,75 @@
+/* Shared plumbing for the memfd addon: argument helpers and errno reporting.
+ * Native code only performs syscalls and manages lifetimes; every error is handed to a JS factory
+ * (registered once per env by src/binding.ts) so that messages, codes and hints live in TypeScript. */
+#ifndef MEMFD_COMMON_H
+#define MEMFD_COMMON_H
+
+#include <node_api.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct addon_data {
+  napi_ref error_factory; /* (errno: number, syscall: string) => Error */
+  struct socket_registry *sockets; /* live UnixSocket handles of this env (socket.c) */
+  struct futex_registry *futex_waiters; /* pending async futex waits of this env (futex.c) */
+} addon_data;
+
+addon_data *addon_get_data(napi_env env);
+
+/* Throws the JS error built by the registered factory for a positive errno. Always returns NULL so
+ * callers can `return throw_errno(...)`. */
+napi_value throw_errno(napi_env env, int err, const char *syscall);
+/* Builds (without throwing) the same error, for promise rejections. */
+napi_value make_errno_error(napi_env env, int err, const char *syscall);
+napi_value throw_type_error(napi_env env, const char *code, const char *message);
+napi_value throw_range_error(napi_env env, const char *code, const char *message);
+
+/* Throws the pending N-API failure as an Error if nothing is pending yet; returns NULL. */
+napi_value throw_napi_failure(napi_env env, napi_status status, const char *what);
+
+#define NAPI_OK_OR_THROW(env, call)                                   \
+  do {                                                                \
+    napi_status status__ = (call);                                    \
+    if (status__ != napi_ok) return throw_napi_failure((env), status__, #call); \
+  } while (0)
+
+/* Fetch exactly `expected` arguments (missing ones are undefined). */
+bool get_args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv, napi_value *self);
+
+bool get_int32_arg(napi_env env, napi_value v, int32_t *out, const char *name);
+bool get_uint32_arg(napi_env env, napi_value v, uint32_t *out, const char *name);
+/* A non-negative integer up to 2^53 - 1 given as a number (sizes and offsets, 64-bit end to end). */
+bool get_size_arg(napi_env env, napi_value v, int64_t *out, const char *name);
+/* Like get_size_arg, but -1 is accepted (meaning "current position" for I/O). */
+bool get_position_arg(napi_env env, napi_value v, int64_t *out, const char *name);
+bool get_double_arg(napi_env env, napi_value v, double *out, const char *name);
+
+/* Any ArrayBuffer, SharedArrayBuffer or ArrayBufferView (Buffer, TypedArray, DataView). */
+bool get_bytes_arg(napi_env env, napi_value v, uint8_t **data, size_t *length, const char *name);
+
+/* Copies a JS string into a malloc'd UTF-8 buffer (caller frees). */
+char *get_utf8_arg(napi_env env, napi_value v, size_t *length_out, const char *name);
+
+napi_value make_int32(napi_env env, int32_t v);
+napi_value make_uint32(napi_env env, uint32_t v);
+napi_value make_double(napi_env env, double v);
+napi_value make_bool(napi_env env, bool v);
+napi_value make_undefined(napi_env env);
+
+typedef struct export_entry {
+  const char *name;
+  napi_callback cb;
+} export_entry;
+
+bool export_functions(napi_env env, napi_value exports, const export_entry *entries, size_t count);
+
+/* Module registration hooks, one per concept file. */
+bool init_handle(napi_env env, napi_value exports);
+bool init_memfd(napi_env env, napi_value exports);
+bool init_io(napi_env env, napi_value exports);
+bool init_mapping(napi_env env, napi_value exports);
+bool init_futex(napi_env env, napi_value exports);
+bool init_socket(napi_env env, napi_value exports);
+
+#endif

@@ -1,0 +1,135 @@
+#include "handle.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static const napi_type_tag FD_HANDLE_TAG = {0x6d656d6664686e64ULL, 0x9b1f5e0c2a7d4431ULL};
+
+static void really_close(fd_handle *h) {
+  if (h->fd >= 0) {
+    /* Linux always releases the descriptor, even when close reports EINTR: never retry. */
+    close(h->fd);
+    h->fd = -1;
+  }
+}
+
+static void maybe_free(fd_handle *h) {
+  if (h->finalized && h->in_flight == 0) free(h);
+}
+
+static void finalize_handle(napi_env env, void *data, void *hint) {
+  fd_handle *h = data;
+  h->closed = true;
+  h->finalized = true;
+  if (h->in_flight == 0) really_close(h);
+  maybe_free(h);
+}
+
+napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out) {
+  fd_handle *h = calloc(1, sizeof *h);
+  if (h == NULL) {
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  h->fd = fd;
+  napi_value external;
+  if (napi_create_external(env, h, finalize_handle, NULL, &external) != napi_ok) {
+    free(h);
+    throw_napi_failure(env, napi_generic_failure, "napi_create_external");
+    return NULL;
+  }
+  if (napi_type_tag_object(env, external, &FD_HANDLE_TAG) != napi_ok) {
+    /* The finalizer owns h now; make sure it does not close the caller's fd. */
+    h->fd = -1;
+    h->closed = true;
+    throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
+    return NULL;
+  }
+  if (out) *out = h;
+  return external;
+}
+
+fd_handle *fd_handle_unwrap(napi_env env, napi_value v) {
+  bool ok = false;
+  napi_valuetype type;
+  void *data = NULL;
+  if (napi_typeof(env, v, &type) == napi_ok && type == napi_external &&
+      napi_check_object_type_tag(env, v, &FD_HANDLE_TAG, &ok) == napi_ok && ok &&
+      napi_get_value_external(env, v, &data) == napi_ok) {
+    return data;
+  }
+  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd native handle");
+  return NULL;
+}
+
+int fd_handle_open_fd(napi_env env, fd_handle *h, const char *syscall) {
+  if (h->closed) {
+    throw_errno(env, EBADF, syscall);
+    return -1;
+  }
+  return h->fd;
+}
+
+int fd_handle_acquire(napi_env env, fd_handle *h, const char *syscall) {
+  int fd = fd_handle_open_fd(env, h, syscall);
+  if (fd >= 0) h->in_flight++;
+  return fd;
+}
+
+void fd_handle_release(fd_handle *h) {
+  h->in_flight--;
+  if (h->in_flight == 0 && h->closed) really_close(h);
+  maybe_free(h);
+}
+
+/* handleFd(handle) -> fd number, or -1 once closed */
+static napi_value js_handle_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  return make_int32(env, h->closed ? -1 : h->fd);
+}
+
+/* handleClose(handle) -> true when this call closed it, false when it was already closed */
+static napi_value js_handle_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (h->closed) return make_bool(env, false);
+  h->closed = true;
+  if (h->in_flight == 0) really_close(h);
+  return make_bool(env, true);
+}
+
+/* handleAdopt(fd) -> handle that owns fd (the caller has checked that fd is open) */
+static napi_value js_handle_adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int32_t fd;
+  if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
+  if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
+  return fd_handle_wrap(env, fd, NULL);
+}
+
+/* closeFd(fd): close a raw fd we received but will not adopt */
+static napi_value js_close_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int32_t fd;
+  if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
+  if (close(fd) != 0 && errno != EINTR) return throw_errno(env, errno, "close");
+  return make_undefined(env);
+}
+
+bool init_handle(napi_env env, napi_value exports) {
+  static const export_entry entries[] = {
+      {"handleFd", js_handle_fd},
+      {"handleClose", js_handle_close},
+      {"handleAdopt", js_handle_adopt},
+      {"closeFd", js_close_fd},
+  };
+  return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
+}

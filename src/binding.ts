@@ -1,0 +1,95 @@
+/**
+ * Loads the native addon and describes its functions. Internal: users never see the binding.
+ * @internal
+ * @module
+ */
+import { createRequire } from 'node:module';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { systemErrorFromNative } from './errors.js';
+
+/** An owned fd behind a type-tagged external (native/handle.c). */
+export type NativeHandle = { readonly __brand: 'memfd.NativeHandle' };
+/** A mapping record behind a type-tagged external (native/mapping.c). */
+export type NativeMapping = { readonly __brand: 'memfd.NativeMapping' };
+/** A Unix socket behind a type-tagged external (native/socket.c). */
+export type NativeSocket = { readonly __brand: 'memfd.NativeSocket' };
+
+type Bytes = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
+
+export interface Binding {
+  setErrorFactory(factory: (errno: number, syscall: string) => Error): void;
+  // handle.c
+  handleFd(h: NativeHandle): number;
+  handleClose(h: NativeHandle): boolean;
+  handleAdopt(fd: number): NativeHandle;
+  closeFd(fd: number): void;
+  // memfd.c
+  memfdCreate(name: string, flags: number): NativeHandle;
+  memfdSecret(flags: number): NativeHandle;
+  getSeals(h: NativeHandle): number;
+  addSeals(h: NativeHandle, seals: number): void;
+  truncate(h: NativeHandle, size: number): void;
+  allocate(h: NativeHandle, offset: number, length: number, mode: number): void;
+  size(h: NativeHandle): number;
+  fstat(h: NativeHandle, out: Float64Array): void;
+  fchmod(h: NativeHandle, mode: number): void;
+  identify(fd: number): [magic: number, link: string | null, seals: number, mode: number, accessMode: number];
+  reopen(h: NativeHandle, flags: number): NativeHandle;
+  dup(h: NativeHandle, cloexec: boolean): NativeHandle;
+  fdFlags(fd: number): [fdFlags: number, statusFlags: number];
+  setCloexec(h: NativeHandle, on: boolean): void;
+  pageSize(): number;
+  // io.c
+  writeSync(h: NativeHandle, data: Bytes, offset: number, length: number, position: number): number;
+  readSync(h: NativeHandle, data: Bytes, offset: number, length: number, position: number): number;
+  writeAsync(h: NativeHandle, data: Bytes, offset: number, length: number, position: number): Promise<number>;
+  readAsync(h: NativeHandle, length: number, position: number): Promise<Buffer>;
+  // mapping.c, futex.c, socket.c add their functions here.
+  [name: string]: unknown;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const packageRoot = join(here, '..');
+
+function candidates(): string[] {
+  const list: string[] = [];
+  // MEMFD_BINDING points at an alternative build (the sanitizer build used by `npm run test:asan`).
+  if (process.env.MEMFD_BINDING) list.push(process.env.MEMFD_BINDING);
+  const prebuildDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+  if (existsSync(prebuildDir)) {
+    for (const f of readdirSync(prebuildDir)) if (f.endsWith('.node')) list.push(join(prebuildDir, f));
+  }
+  list.push(join(packageRoot, 'build', 'Release', 'memfd.node'));
+  list.push(join(packageRoot, 'build', 'Debug', 'memfd.node'));
+  return list;
+}
+
+function load(): Binding {
+  if (process.platform !== 'linux') {
+    const err = new Error(`memfd only works on Linux (this is ${process.platform}): memfd_create, file seals and ` +
+      'SCM_RIGHTS are Linux kernel features');
+    (err as NodeJS.ErrnoException).code = 'ERR_MEMFD_UNSUPPORTED_PLATFORM';
+    throw err;
+  }
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const file of candidates()) {
+    if (!existsSync(file)) {
+      tried.push(`${file} (missing)`);
+      continue;
+    }
+    try {
+      return require(file) as Binding;
+    } catch (e) {
+      tried.push(`${file} (${(e as Error).message})`);
+    }
+  }
+  const err = new Error('memfd: could not load the native addon; run `npm run build:native`. Tried:\n  ' + tried.join('\n  '));
+  (err as NodeJS.ErrnoException).code = 'ERR_MEMFD_NATIVE_MISSING';
+  throw err;
+}
+
+export const binding: Binding = load();
+binding.setErrorFactory(systemErrorFromNative);

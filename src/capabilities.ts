@@ -1,0 +1,153 @@
+/**
+ * What this kernel supports, probed once with real syscalls and cached.
+ * @module
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { release } from 'node:os';
+import { binding } from './binding.js';
+import { isSystemError } from './errors.js';
+
+/** `memfd_create` flags (include/uapi/linux/memfd.h). */
+export const MFD = {
+  CLOEXEC: 0x1,
+  ALLOW_SEALING: 0x2,
+  HUGETLB: 0x4,
+  NOEXEC_SEAL: 0x8,
+  EXEC: 0x10,
+  HUGE_SHIFT: 26,
+} as const;
+
+/** Huge page sizes `memfd_create` can encode (MFD_HUGE_*), with their log2. */
+export const HUGE_PAGE_SIZES = {
+  '64KB': 16, '512KB': 19, '1MB': 20, '2MB': 21, '8MB': 23, '16MB': 24,
+  '32MB': 25, '256MB': 28, '512MB': 29, '1GB': 30, '2GB': 31, '16GB': 34,
+} as const;
+
+/** A huge page size name, as in `MFD_HUGE_2MB`. */
+export type HugePageSize = keyof typeof HUGE_PAGE_SIZES;
+
+/** One huge page pool, from /sys/kernel/mm/hugepages. */
+export interface HugePagePool {
+  /** `'2MB'`, `'1GB'`... */
+  size: string;
+  bytes: number;
+  /** Pages reserved for hugetlbfs (`nr_hugepages`). */
+  total: number;
+  /** Pages not yet in use. */
+  free: number;
+}
+
+/** What the running kernel supports. Every field was measured, not assumed from the version. */
+export interface Capabilities {
+  /** `os.release()` */
+  kernel: string;
+  /** Base page size in bytes. */
+  pageSize: number;
+  /** `MFD_ALLOW_SEALING` (Linux 3.17). */
+  sealing: boolean;
+  /** `F_SEAL_FUTURE_WRITE` (Linux 5.1). */
+  futureWriteSeal: boolean;
+  /** `F_SEAL_EXEC` (Linux 6.3). */
+  execSeal: boolean;
+  /** `MFD_NOEXEC_SEAL` (Linux 6.3). Without it, memfds are made non-executable with fchmod instead. */
+  noexecSeal: boolean;
+  /** `MFD_EXEC` is known (Linux 6.3); false on older kernels, where every memfd is executable anyway. */
+  execFlag: boolean;
+  /** `vm.memfd_noexec` (0, 1 or 2), or null where the sysctl does not exist. */
+  memfdNoexec: 0 | 1 | 2 | null;
+  /** `MFD_HUGETLB` is accepted (hugetlbfs present). Using it still needs reserved pages: see hugePagePools. */
+  hugeTLB: boolean;
+  /** `MFD_HUGETLB` together with `MFD_ALLOW_SEALING` (Linux 4.16). */
+  hugeTLBSealing: boolean;
+  /** `memfd_secret(2)` works (Linux 5.14, enabled by default since 6.5). */
+  memfdSecret: boolean;
+  /** Huge page pools at the time of the first call (use {@link hugePagePools} for live numbers). */
+  hugePagePools: HugePagePool[];
+}
+
+let cached: Capabilities | undefined;
+
+function probeCreate(flags: number): boolean {
+  try {
+    const h = binding.memfdCreate('memfd-probe', flags);
+    binding.handleClose(h);
+    return true;
+  } catch (e) {
+    if (isSystemError(e, 'EINVAL') || isSystemError(e, 'ENOSYS') || isSystemError(e, 'ENOENT') || isSystemError(e, 'EPERM') ||
+        isSystemError(e, 'EACCES')) {
+      return isSystemError(e, 'EACCES'); // EACCES: the flag is known but forbidden by policy
+    }
+    throw e;
+  }
+}
+
+function probeSeal(bits: number): boolean {
+  const h = binding.memfdCreate('memfd-probe', MFD.CLOEXEC | MFD.ALLOW_SEALING);
+  try {
+    binding.addSeals(h, bits);
+    return true;
+  } catch (e) {
+    if (isSystemError(e, 'EINVAL')) return false;
+    throw e;
+  } finally {
+    binding.handleClose(h);
+  }
+}
+
+function readNoexecSysctl(): 0 | 1 | 2 | null {
+  try {
+    const v = Number(readFileSync('/proc/sys/vm/memfd_noexec', 'utf8').trim());
+    return v === 0 || v === 1 || v === 2 ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Live view of the huge page pools. */
+export function hugePagePools(): HugePagePool[] {
+  const pools: HugePagePool[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/sys/kernel/mm/hugepages');
+  } catch {
+    return pools;
+  }
+  for (const dir of entries) {
+    const m = /^hugepages-(\d+)kB$/.exec(dir);
+    if (!m) continue;
+    const kb = Number(m[1]);
+    const read = (f: string) => {
+      try { return Number(readFileSync(`/sys/kernel/mm/hugepages/${dir}/${f}`, 'utf8').trim()); } catch { return 0; }
+    };
+    const size = kb >= 1024 * 1024 ? `${kb / 1024 / 1024}GB` : kb >= 1024 ? `${kb / 1024}MB` : `${kb}KB`;
+    pools.push({ size, bytes: kb * 1024, total: read('nr_hugepages'), free: read('free_hugepages') });
+  }
+  return pools.sort((a, b) => a.bytes - b.bytes);
+}
+
+/** What this kernel supports (probed once per process, then cached). */
+export function capabilities(): Readonly<Capabilities> {
+  if (cached) return cached;
+  let memfdSecret = false;
+  try {
+    binding.handleClose(binding.memfdSecret(0));
+    memfdSecret = true;
+  } catch (e) {
+    if (!(e instanceof Error)) throw e;
+  }
+  cached = Object.freeze({
+    kernel: release(),
+    pageSize: binding.pageSize(),
+    sealing: probeCreate(MFD.CLOEXEC | MFD.ALLOW_SEALING),
+    futureWriteSeal: probeSeal(0x10),
+    execSeal: probeSeal(0x20),
+    noexecSeal: probeCreate(MFD.CLOEXEC | MFD.ALLOW_SEALING | MFD.NOEXEC_SEAL),
+    execFlag: probeCreate(MFD.CLOEXEC | MFD.EXEC),
+    memfdNoexec: readNoexecSysctl(),
+    hugeTLB: probeCreate(MFD.CLOEXEC | MFD.HUGETLB),
+    hugeTLBSealing: probeCreate(MFD.CLOEXEC | MFD.HUGETLB | MFD.ALLOW_SEALING),
+    memfdSecret,
+    hugePagePools: hugePagePools(),
+  });
+  return cached;
+}

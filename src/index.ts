@@ -1,0 +1,18 @@
+/**
+ * memfd: Linux anonymous memory files for Node.js.
+ *
+ * - {@link MemFile}: `memfd_create(2)` files with seals, positional I/O and streams.
+ * - {@link Seal} / {@link Seals}: the kernel's seal bits and an immutable set of them.
+ * - {@link capabilities}: what the running kernel supports.
+ * @module
+ */
+export { MemFile, MemFileStats } from './memfile.js';
+export type {
+  CreateOptions, FromFdOptions, FromOptions, IoOptions, MemFileOrigin, ReadStreamOptions, WriteStreamOptions,
+  AllocateOptions,
+} from './memfile.js';
+export { Seal, Seals, FROZEN } from './seals.js';
+export type { SealName, SealsLike } from './seals.js';
+export { capabilities, hugePagePools, HUGE_PAGE_SIZES } from './capabilities.js';
+export type { Capabilities, HugePagePool, HugePageSize } from './capabilities.js';
+export { SystemError, isSystemError } from './errors.js';
