@@ -429,10 +429,13 @@ export class MemFile implements Disposable {
     }
     // The thread filled memory of its own; copy into the caller's buffer now, on this thread, where a
     // detached buffer is simply empty rather than freed memory.
+    // A buffer detached meanwhile (transferred, or its Mapping unmapped) has byteLength 0: nothing to fill.
+    const room = Math.max(0, Math.min(length, bytes.byteLength - offset));
+    if (room === 0) return 0;
     const target = ArrayBuffer.isView(bytes)
-      ? new Uint8Array(bytes.buffer, bytes.byteOffset + offset, bytes.byteLength - offset)
-      : new Uint8Array(bytes, offset);
-    const n = Math.min(chunk.length, target.length);
+      ? new Uint8Array(bytes.buffer, bytes.byteOffset + offset, room)
+      : new Uint8Array(bytes, offset, room);
+    const n = Math.min(chunk.length, room);
     target.set(n === chunk.length ? chunk : chunk.subarray(0, n));
     return n;
   }
@@ -580,6 +583,7 @@ export class MemFile implements Disposable {
 
   /** Freezes the file for good: Seal | Shrink | Grow | Write. Fails with EBUSY while writable mappings exist. */
   seal(): Seals {
+    this.#check('seal');
     return this.addSeals(FROZEN);
   }
 

@@ -1,0 +1,73 @@
+// Shared test helpers: real kernel state only (fd tables, /proc), no mocks.
+import { readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+
+/** Number of open fds of this process. */
+export function fdCount() {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Flags of one fd from /proc/self/fdinfo (octal in the file). */
+export function fdInfoFlags(fd) {
+  const m = /^flags:\s+([0-7]+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+  return parseInt(m[1], 8);
+}
+
+export const O_CLOEXEC = 0o2000000;
+
+/** Lines of /proc/self/maps that mention `needle`. */
+export function mapsLines(needle) {
+  return readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(needle));
+}
+
+/** Resident set size in bytes. */
+export function rssBytes() {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+  return Number(m[1]) * 1024;
+}
+
+/** Runs a command, collects stdout/stderr, resolves with { code, signal, stdout, stderr }. */
+export function run(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d) => { stdout += d; });
+    child.stderr?.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Runs an inline ES module in a fresh Node process (cwd = repo root so '../dist' paths resolve). */
+export function runNode(source, options = {}) {
+  const { args = [], ...rest } = options;
+  return run(process.execPath, [...args, '--input-type=module', '-e', source], { cwd: new URL('..', import.meta.url).pathname, ...rest });
+}
+
+/** Absolute URL of the built library, for child scripts. */
+export const LIB = new URL('../dist/index.js', import.meta.url).href;
+
+/** Forces finalizers to run: several GC passes with turns of the event loop in between. */
+export async function collectGarbage(rounds = 4) {
+  for (let i = 0; i < rounds; i++) {
+    globalThis.gc();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Is python3 available? */
+export async function hasPython() {
+  try {
+    const r = await run('python3', ['-c', 'import os, socket; print(hasattr(os, "memfd_create") and hasattr(socket, "send_fds"))']);
+    return r.code === 0 && r.stdout.trim() === 'True';
+  } catch {
+    return false;
+  }
+}
+
+/** Node 20 cannot parse `using`: register the resource's disposal when the test ends instead. */
+export function own(t, resource) {
+  t.after(() => resource[Symbol.dispose]());
+  return resource;
+}
