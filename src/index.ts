@@ -16,3 +16,4 @@ export type { SealName, SealsLike } from './seals.js';
 export { capabilities, hugePagePools, HUGE_PAGE_SIZES } from './capabilities.js';
 export type { Capabilities, HugePagePool, HugePageSize } from './capabilities.js';
 export { SystemError, isSystemError } from './errors.js';
+export type { BinaryLike } from './validate.js';
