@@ -1,0 +1,33 @@
+// The README's synopsis and the examples run as shown; CommonJS users can require() the package.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { run } from './helpers.mjs';
+
+const root = new URL('..', import.meta.url).pathname;
+
+test('README synopsis (examples/synopsis.mjs) runs as shown', async () => {
+  const r = await run(process.execPath, ['examples/synopsis.mjs'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^seal\|shrink\|grow\|write\|exec$/m);
+  assert.match(r.stdout, /^EPERM pwrite EPERM: operation not permitted, pwrite/m);
+  assert.match(r.stdout, /^child sees pixels\.\.\.$/m);
+});
+
+test('demo part 1 (examples/demo.mjs): seals are enforced in this process and in a child', async () => {
+  const r = await run(process.execPath, ['examples/demo.mjs'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((r.stdout.match(/refused by the kernel: EPERM/g) ?? []).length, 4);
+  assert.match(r.stdout, /write -> EPERM/);
+  assert.match(r.stdout, /content unchanged: true/);
+});
+
+test('CommonJS code loads the package with require() (require(esm))', async () => {
+  const r = await run(process.execPath, ['-e', `
+    const { MemFile, Seal } = require('memfd');
+    const f = MemFile.from('from cjs');
+    console.log(f.readAllSync().toString(), f.getSeals().has(Seal.Write));
+    f.close();
+  `], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'from cjs true');
+});
