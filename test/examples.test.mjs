@@ -31,3 +31,10 @@ test('CommonJS code loads the package with require() (require(esm))', async () =
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'from cjs true');
 });
+
+test('examples/exec.mjs runs an in-memory executable and a default memfd refuses to run', async () => {
+  const r = await run(process.execPath, ['examples/exec.mjs'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /exec: true {2}-> exit 0: hello from a program that only exists in memory/);
+  assert.match(r.stdout, /exec: false -> EACCES \(mode 666, seals exec\)/);
+});
