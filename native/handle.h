@@ -20,6 +20,9 @@ typedef struct fd_handle {
 
 /* Wraps an fd we now own. On failure returns NULL with an exception pending and leaves fd open. */
 napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out);
+/* Same for an fd that came from outside (inherited, given by the user): refuses, with
+ * ERR_MEMFD_FD_ALREADY_OWNED, an fd that another handle of this process already owns. */
+napi_value fd_handle_adopt(napi_env env, int fd, fd_handle **out);
 /* Unwraps a handle, throwing ERR_INVALID_ARG_TYPE for anything else. */
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v);
 /* The fd of an open handle, or -1 with EBADF thrown when it is closed. */

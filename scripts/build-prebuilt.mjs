@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'build', 'Release', 'memfd.node');
 if (!existsSync(built)) {
-  console.error('prebuild: build/Release/memfd.node is missing; run npm run build:native first');
+  console.error('build:prebuilt: build/Release/memfd.node is missing; run npm run build:native first');
   process.exit(1);
 }
 const dir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
@@ -25,6 +25,6 @@ const floor = versions.reduce((a, b) => (b[0] > a[0] || (b[0] === a[0] && b[1] >
 console.log(`prebuild: ${target} (needs glibc >= ${floor.join('.')})`);
 const MAX = [2, 28];
 if (floor[0] > MAX[0] || (floor[0] === MAX[0] && floor[1] > MAX[1])) {
-  console.error(`prebuild: glibc floor ${floor.join('.')} is above ${MAX.join('.')}; avoid newer glibc symbols`);
+  console.error(`build:prebuilt: glibc floor ${floor.join('.')} is above ${MAX.join('.')}; avoid newer glibc symbols`);
   process.exit(1);
 }
