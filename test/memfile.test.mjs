@@ -442,3 +442,16 @@ test('an fd already owned by a MemFile cannot be adopted a second time (no doubl
   await w.terminate();
   assert.equal(answer, 'ERR_MEMFD_FD_ALREADY_OWNED');
 });
+
+test('SharedArrayBuffer and views over it work as sources and targets', async (t) => {
+  const f = own(t, MemFile.create('sab'));
+  const sab = new SharedArrayBuffer(8);
+  new Uint8Array(sab).set([1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(f.writeSync(sab, 0), 8);
+  const target = new SharedArrayBuffer(8);
+  assert.equal(f.readSync(target, 0), 8);
+  assert.deepEqual([...new Uint8Array(target)], [1, 2, 3, 4, 5, 6, 7, 8]);
+  const view = new Int32Array(new SharedArrayBuffer(8));
+  assert.equal(await f.read(view, 0), 8);
+  assert.equal(view[0], 0x04030201);
+});
