@@ -405,8 +405,9 @@ static napi_value js_socket_accept(napi_env env, napi_callback_info info) {
   return c;
 }
 
-/* socketAdopt(fd) -> [socket, type, listening]. On any failure the fd is left open. */
-static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
+/* socketInspect(fd) -> [type, listening]; throws ENOTSOCK for a non-socket, EAFNOSUPPORT for a socket
+ * that is not AF_UNIX. Takes nothing: validation happens before adoption so a refusal leaves the fd alone. */
+static napi_value js_socket_inspect(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   int32_t fd;
@@ -420,18 +421,26 @@ static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return throw_errno(env, errno, "getsockopt");
   len = sizeof listening;
   if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) listening = 0;
+  napi_value arr;
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 2, &arr));
+  napi_set_element(env, arr, 0, make_int32(env, type));
+  napi_set_element(env, arr, 1, make_bool(env, listening != 0));
+  return arr;
+}
+
+/* socketAdopt(fd, type) -> socket that owns fd (checked by socketInspect). On failure the fd is left open. */
+static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
+  int32_t fd;
+  int type;
+  if (!get_int32_arg(env, argv[0], &fd, "fd") || !get_type_arg(env, argv[1], &type)) return NULL;
+  if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
   int flags = fcntl(fd, F_GETFD);
   if (flags < 0) return throw_errno(env, errno, "fcntl");
   /* Inherited fds usually lack close-on-exec; we pass fds explicitly, never by accident. */
   if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) return throw_errno(env, errno, "fcntl");
-  napi_value s = sock_wrap(env, fd, type); /* uv_poll_init makes it non-blocking */
-  if (s == NULL) return NULL;
-  napi_value arr;
-  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 3, &arr));
-  napi_set_element(env, arr, 0, s);
-  napi_set_element(env, arr, 1, make_int32(env, type));
-  napi_set_element(env, arr, 2, make_bool(env, listening != 0));
-  return arr;
+  return sock_wrap(env, fd, type); /* uv_poll_init makes it non-blocking */
 }
 
 /* ---------- JS plumbing ---------- */
@@ -837,6 +846,7 @@ bool init_socket(napi_env env, napi_value exports) {
       {"socketError", js_socket_error},
       {"socketListen", js_socket_listen},
       {"socketAccept", js_socket_accept},
+      {"socketInspect", js_socket_inspect},
       {"socketAdopt", js_socket_adopt},
       {"socketAttach", js_socket_attach},
       {"socketPoll", js_socket_poll},
