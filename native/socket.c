@@ -183,6 +183,14 @@ static napi_value sock_wrap(napi_env env, int fd, int type) {
     throw_napi_failure(env, napi_generic_failure, "napi_get_uv_event_loop");
     return NULL;
   }
+  /* One poll handle per fd: libuv only notices a duplicate watcher while the first one is started, so
+   * check our own registry too (a closing socket still holds its number until its close callback). */
+  for (unix_sock *o = reg->head; o != NULL; o = o->next) {
+    if (o->fd == fd) {
+      throw_errno(env, EEXIST, "uv_poll_init");
+      return NULL;
+    }
+  }
   unix_sock *s = calloc(1, sizeof *s);
   if (s == NULL) {
     throw_errno(env, ENOMEM, "malloc");
