@@ -6,13 +6,52 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import { UnixSocket, UnixServer, MemFile, Seal } from '../dist/index.js';
 
 const fdCount = () => readdirSync('/proc/self/fd').length;
 const settle = () => new Promise((r) => setTimeout(r, 20));
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
-const childScript = fileURLToPath(new URL('./fixtures/socket-child.mjs', import.meta.url));
+// The Node child (run with `node --input-type=module -e`; a file under test/ would be run as a test).
+const CHILD = `
+// Child side of the Node-to-Node tests: fd 3 is one end of a socket pair created by the parent.
+// Receives a sealed memfd, verifies it, answers with a report and a memfd of its own.
+import { createHash } from 'node:crypto';
+import { UnixSocket, MemFile, Seal } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+
+const mode = process.argv[1];
+const sock = UnixSocket.fromFd(3);
+
+if (mode === 'exchange') {
+  const msg = await sock.receive();
+  const file = MemFile.fromFd(msg.fds[0], { requireSeals: Seal.Write | Seal.Shrink | Seal.Grow });
+  const size = file.stat().size;
+  const buf = Buffer.alloc(size);
+  file.readSync(buf, 0);
+  const report = {
+    type: sock.type,
+    text: msg.data.toString(),
+    sha256: createHash('sha256').update(buf).digest('hex'),
+    seals: file.getSeals().bits ?? null,
+    peerPid: sock.peerCredentials.pid,
+    pid: process.pid,
+  };
+  file.close();
+  const reply = MemFile.from(\`reply from node child \${process.pid}\`, { name: 'node-child' });
+  await sock.send(JSON.stringify(report), [reply]);
+  reply.close();
+  // Wait for the parent to hang up, then exit cleanly (a datagram socket has no hangup: just leave).
+  if (sock.type !== 'dgram') while (await sock.receive()) { /* drain */ }
+  sock.close();
+} else if (mode === 'connect') {
+  // Connect to the parent's server and say who we are.
+  const client = await UnixSocket.connect(process.argv[2].replace(/^@/, '\\0')); // '@name': abstract
+  await client.send(String(process.pid));
+  await client.receive();
+  client.close();
+  sock.close();
+}
+`;
+const childArgs = (...args) => ['--input-type=module', '-e', CHILD, ...args];
 const hasPython = spawnSync('python3', ['-c', 'import socket; socket.send_fds'], { stdio: 'ignore' }).status === 0;
 
 function exited(child) {
@@ -95,7 +134,7 @@ test('Node to Node: a child adopts fd 3 with UnixSocket.fromFd and memfds go bot
   const base = fdCount();
   for (const type of ['seqpacket', 'stream', 'dgram']) {
     const [a, b] = UnixSocket.pair({ type });
-    const child = spawn(process.execPath, [childScript, 'exchange'], { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
+    const child = spawn(process.execPath, childArgs('exchange'), { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
     b.close();
     const content = Buffer.from(`parent data for ${type} `.repeat(1000));
     const file = MemFile.from(content);
@@ -123,7 +162,7 @@ test('peerCredentials of an accepted connection name the child process', async (
   const path = `\0memfd-peers-${process.pid}`;
   const server = await UnixServer.listen(path);
   const [a, b] = UnixSocket.pair();
-  const child = spawn(process.execPath, [childScript, 'connect', path.replace('\0', '@')], { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
+  const child = spawn(process.execPath, childArgs('connect', path.replace('\0', '@')), { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
   b.close();
   const conn = await server.accept();
   const creds = conn.peerCredentials;
