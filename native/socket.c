@@ -628,7 +628,9 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
       } else {
         fd_handle *h = fd_handle_unwrap(env, e);
         if (h == NULL) return NULL;
-        int fd = fd_handle_open_fd(env, h, "sendmsg");
+        /* A pinned handle (handlePin) keeps its fd open even after its owner closed it: the send was
+         * requested before the close, so the file still goes out. */
+        int fd = h->in_flight > 0 && h->fd >= 0 ? h->fd : fd_handle_open_fd(env, h, "sendmsg");
         if (fd < 0) return NULL;
         fds[i] = fd;
       }
@@ -823,6 +825,27 @@ static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
   return h;
 }
 
+/* handlePin(handle): a queued send holds the fd; closing the owner (a MemFile) defers close(2) until
+ * handleUnpin. Cheaper than a dup under heavy backpressure: no extra fd per queued message. */
+static napi_value js_handle_pin(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (fd_handle_acquire(env, h, "sendmsg") < 0) return NULL;
+  return make_undefined(env);
+}
+
+static napi_value js_handle_unpin(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (h->in_flight == 0) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "handle is not pinned");
+  fd_handle_release(h);
+  return make_undefined(env);
+}
+
 /* handleDetach(handle) -> fd: the handle gives up ownership without closing (the caller now owns it). */
 static napi_value js_handle_detach(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -867,6 +890,8 @@ bool init_socket(napi_env env, napi_value exports) {
       {"socketRecv", js_socket_recv},
       {"dupFd", js_dup_fd},
       {"handleDetach", js_handle_detach},
+      {"handlePin", js_handle_pin},
+      {"handleUnpin", js_handle_unpin},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

@@ -21,6 +21,7 @@ import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { claimReceivedFd, forgetReceivedFd, registerReceivedFd, type ReceivedFdOwner } from './received.js';
 import { toFd, toInt, toOptions } from './validate.js';
+import { MemFile, fileInternals } from './memfile.js';
 
 /** Socket types: message boundaries kept (`'seqpacket'`, `'dgram'`) or a byte stream (`'stream'`). */
 export type SocketType = 'seqpacket' | 'stream' | 'dgram';
@@ -118,6 +119,8 @@ interface SocketBinding {
     fds: ReadonlyArray<number | NativeHandle> | null): number;
   socketRecv(s: NativeSocket, maxFds: number): null | 0 | [Buffer, NativeHandle[], number];
   dupFd(fd: number): NativeHandle;
+  handlePin(h: NativeHandle): void;
+  handleUnpin(h: NativeHandle): void;
   handleDetach(h: NativeHandle): number;
 }
 declare module './binding.js' {
@@ -170,18 +173,25 @@ function toData(value: unknown): ArrayBufferView | ArrayBuffer {
   throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', value);
 }
 
-function toFdList(value: unknown): number[] {
+interface FdItem {
+  fd: number;
+  /** The native handle of a MemFile: pinned instead of duplicated when the send has to wait. */
+  handle?: NativeHandle;
+}
+
+function toFdList(value: unknown): FdItem[] {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) throw invalidArgType('fds', 'an array of fds (numbers or objects with an fd)', value);
   if (value.length > MAX_FDS_PER_MESSAGE) {
     throw outOfRange('fds.length', `at most ${MAX_FDS_PER_MESSAGE} (SCM_MAX_FD: the kernel refuses more fds in one message)`, value.length);
   }
-  return value.map((item: unknown, i) => {
-    if (typeof item === 'number') return toFd(item, `fds[${i}]`);
+  return value.map((item: unknown, i): FdItem => {
+    if (typeof item === 'number') return { fd: toFd(item, `fds[${i}]`) };
     if (item !== null && typeof item === 'object' && 'fd' in item) {
       const fd = (item as { fd: unknown }).fd;
       if (fd === -1) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is closed (its fd is -1)`);
-      return toFd(fd, `fds[${i}].fd`);
+      const checked = toFd(fd, `fds[${i}].fd`);
+      return item instanceof MemFile ? { fd: checked, handle: fileInternals(item).handle } : { fd: checked };
     }
     throw invalidArgType(`fds[${i}]`, 'a number or an object with an fd', item);
   });
@@ -273,8 +283,12 @@ interface Waiter {
 interface QueuedSend {
   data: Uint8Array;
   offset: number;
-  /** Our own duplicates of the fds to send (closed once sent or failed); null once sent. */
+  /**
+   * What keeps the fds alive while queued: pinned MemFile handles (unpinned once sent or failed) and our
+   * own duplicates of raw fd numbers (closed once sent or failed); null once sent.
+   */
   fds: NativeHandle[] | null;
+  pinned: boolean[];
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -470,20 +484,21 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
 
   /**
    * Sends `data` (may be empty for seqpacket/dgram) with up to 253 fds attached. Resolves when the kernel
-   * accepted it; the fds are duplicated by the kernel, so you may close yours as soon as `send` returns
-   * (queued sends hold their own duplicates). Sends go out in call order.
+   * accepted it; the fds are duplicated by the kernel, so you may close yours as soon as `send` returns.
+   * Sends go out in call order; a send that has to wait keeps its files alive (a MemFile's close is
+   * deferred until it went out; a raw fd number is duplicated, which costs one fd per waiting message).
    *
    * Rejects with `EPIPE`/`ECONNRESET` when the peer is gone (never a SIGPIPE), `ERR_MEMFD_SOCKET_CLOSED`
    * after close, and argument errors (e.g. a RangeError for more than 253 fds) before any syscall.
    * On a stream socket a partial write keeps the rest queued; the fds travel with the first byte.
    */
   send(data?: SendData | null, fds?: readonly FdLike[] | null): Promise<void> {
-    let bytes: Uint8Array, fdList: number[];
+    let bytes: Uint8Array, items: FdItem[];
     try {
       bytes = byteView(toData(data));
-      fdList = toFdList(fds);
+      items = toFdList(fds);
       if (this.#closed) throw closedError('send');
-      if (this.#type === 'stream' && fdList.length > 0 && bytes.length === 0) {
+      if (this.#type === 'stream' && items.length > 0 && bytes.length === 0) {
         throw invalidArgValue('data', '', 'must hold at least one byte on a stream socket that sends fds (the kernel drops fds sent with no data)');
       }
     } catch (e) {
@@ -493,7 +508,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#queue.length === 0 && this.#connecting === null) {
       let n: number;
       try {
-        n = binding.socketSend(this.#native, bytes, 0, bytes.length, fdList.length ? fdList : null);
+        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items.map((i) => i.fd) : null);
       } catch (e) {
         return Promise.reject(this.#sendError(e));
       }
@@ -501,24 +516,33 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       if (n >= 0) {
         // Partial stream write: the fds went with the bytes the kernel took; queue only the rest.
         offset = n;
-        fdList = [];
+        items = [];
       }
     }
-    let handles: NativeHandle[] | null = null;
+    // The send has to wait. Keep the files alive on our side: the caller may close its fds (and the kernel
+    // reuse the numbers) before we get to send. MemFile handles are pinned (their close is deferred);
+    // raw numbers are duplicated.
+    const handles: NativeHandle[] = [];
+    const pinned: boolean[] = [];
     try {
-      // Our own duplicates: the caller may close (and the kernel reuse) its numbers while we wait.
-      if (fdList.length) {
-        handles = [];
-        for (const fd of fdList) handles.push(binding.dupFd(fd));
+      for (const item of items) {
+        if (item.handle) {
+          binding.handlePin(item.handle);
+          handles.push(item.handle);
+          pinned.push(true);
+        } else {
+          handles.push(binding.dupFd(item.fd));
+          pinned.push(false);
+        }
       }
     } catch (e) {
-      for (const h of handles ?? []) binding.handleClose(h);
+      releaseFds(handles, pinned);
       return Promise.reject(e);
     }
     // Copy the bytes too: the caller may reuse its buffer as soon as send() returns.
     const copy = Uint8Array.prototype.slice.call(bytes, offset);
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ data: copy, offset: 0, fds: handles, resolve, reject });
+      this.#queue.push({ data: copy, offset: 0, fds: handles.length ? handles : null, pinned, resolve, reject });
       this.#updatePoll();
     });
   }
@@ -600,7 +624,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       w.reject(err);
     }
     for (const q of this.#queue.splice(0)) {
-      for (const h of q.fds ?? []) binding.handleClose(h);
+      releaseFds(q.fds, q.pinned);
       q.reject(err);
     }
     this.#connecting?.reject(err);
@@ -692,14 +716,14 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
           const err = this.#sendError(e);
           const failed = e instanceof SystemError && PEER_GONE.has(e.code) ? this.#queue.splice(0) : this.#queue.splice(0, 1);
           for (const f of failed) {
-            for (const h of f.fds ?? []) binding.handleClose(h);
+            releaseFds(f.fds, f.pinned);
             f.reject(err);
           }
           continue;
         }
         if (n < 0) break; // EAGAIN: wait for writability
         if (q.fds) {
-          for (const h of q.fds) binding.handleClose(h);
+          releaseFds(q.fds, q.pinned);
           q.fds = null;
         }
         q.offset += n;
@@ -780,6 +804,15 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     for (let w = this.#takeWaiter(); w; w = this.#takeWaiter()) w.resolve(null);
     process.nextTick(() => this.emit('end'));
   }
+}
+
+/** Lets go of what kept a queued message's fds alive. */
+function releaseFds(handles: NativeHandle[] | null, pinned: boolean[]): void {
+  if (!handles) return;
+  handles.forEach((h, i) => {
+    if (pinned[i]) binding.handleUnpin(h);
+    else binding.handleClose(h);
+  });
 }
 
 function inspect(fd: number): [number, boolean] {

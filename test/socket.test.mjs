@@ -140,8 +140,9 @@ test('10,000 messages each with an fd, sent in a burst under backpressure, arriv
     const N = 10_000;
     const sends = [];
     for (let i = 0; i < N; i++) sends.push(a.send(Buffer.from(`${i};`.padStart(8, '0')), [file]));
-    file.close(); // queued sends hold their own duplicates
+    file.close(); // queued sends pin the file: its fd is really closed once the last one went out
     assert.ok(a.pendingSends > 0, `${type}: the burst should have hit backpressure`);
+    assert.ok(fdCount() < base + 10, `${type}: queued MemFile sends must not cost one fd each`);
     let next = 0;
     let pending = '';
     const owned = [];
@@ -165,6 +166,30 @@ test('10,000 messages each with an fd, sent in a burst under backpressure, arriv
   }
   await settle();
   assert.equal(fdCount(), base);
+});
+
+test('fds closed by the caller while their send waits are still sent, never a reused number', async () => {
+  const [a, b] = UnixSocket.pair();
+  a.setSendBufferSize(4096);
+  const filler = [];
+  for (let i = 0; i < 50; i++) filler.push(a.send(Buffer.alloc(1000)));
+  assert.ok(a.pendingSends > 0);
+  const file = MemFile.from('pinned memfd', { name: 'pinned' });
+  const raw = openSync('/dev/null', 'r');
+  const sent = a.send('late', [file, raw]);
+  file.close();
+  closeSync(raw);
+  const decoy = MemFile.from('decoy', { name: 'decoy' }); // likely reuses one of the numbers just closed
+  for (let i = 0; i < 50; i++) (await b.receive()).close();
+  const m = await b.receive();
+  await sent;
+  assert.equal(m.data.toString(), 'late');
+  const got = MemFile.fromFd(m.fds[0]);
+  assert.equal(got.name, 'pinned');
+  assert.match(readlinkSync(`/proc/self/fd/${m.fds[1]}`), /\/dev\/null/);
+  got.close(); m.close(); decoy.close();
+  await Promise.all(filler);
+  a.close(); b.close();
 });
 
 test('stream: a large write is sent partially and finished in order', async () => {
