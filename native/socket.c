@@ -753,7 +753,9 @@ static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
   }
 
   int flags = 0;
-  if (msg.msg_flags & MSG_CTRUNC) {
+  /* CMSG_SPACE rounds up to 8 bytes, so an odd budget can admit one fd more than asked for: enforce the
+   * budget exactly, as if the kernel had truncated. */
+  if ((msg.msg_flags & MSG_CTRUNC) || ngot > (size_t)max_fds) {
     /* Some fds were dropped by the kernel: the message is incomplete, so deliver none of them. */
     close_fds(got, ngot);
     flags |= RECV_FDS_TRUNCATED;

@@ -441,3 +441,60 @@ test('datagram and seqpacket messages keep their boundaries and exact sizes', as
     a.close(); b.close();
   }
 });
+
+test('server extras: accept with AbortSignal, iteration ends on close, a full backlog is retried', async () => {
+  const path = `\0memfd-extras-${process.pid}`;
+  const server = await UnixServer.listen(path, { backlog: 0 });
+  const ac = new AbortController();
+  const p = server.accept({ signal: ac.signal });
+  ac.abort();
+  await assert.rejects(p, { name: 'AbortError' });
+  // backlog 0: further connects get EAGAIN until we accept; connect() retries.
+  const clients = Promise.all([1, 2, 3, 4].map(() => UnixSocket.connect(path, { timeout: 5000 })));
+  await settle();
+  const accepted = [];
+  const iterating = (async () => { for await (const s of server) accepted.push(s); })();
+  const cs = await clients;
+  while (accepted.length < 4) await settle();
+  server.close();
+  await iterating; // ends cleanly on close
+  for (const s of [...cs, ...accepted]) s.close();
+  await settle(); // the listening fd itself is closed on the next loop turn
+  await assert.rejects(UnixSocket.connect(path, { timeout: 0 }), (e) => ['ECONNREFUSED', 'ENOENT'].includes(e.code));
+});
+
+test('end() lets the peer read to the end; asyncDispose waits for queued sends; truncation is an error event', async () => {
+  const [a, b] = UnixSocket.pair({ type: 'stream' });
+  await a.send('last words');
+  await a.end();
+  assert.equal((await b.receive()).data.toString(), 'last words');
+  assert.equal(await b.receive(), null);
+  await b.send('still open the other way');
+  assert.equal((await a.receive()).data.toString(), 'still open the other way');
+  a.close(); b.close();
+
+  const [c, d] = UnixSocket.pair();
+  c.setSendBufferSize(4096);
+  const sends = [];
+  for (let i = 0; i < 20; i++) sends.push(c.send(Buffer.alloc(1000, i)));
+  assert.ok(c.pendingSends > 0);
+  const disposed = c[Symbol.asyncDispose]();
+  let n = 0;
+  while (n < 20) { (await d.receive()).close(); n++; }
+  await disposed;
+  assert.ok(c.closed);
+  await Promise.all(sends);
+
+  const [e, f] = UnixSocket.pair({ maxFds: 1 });
+  const file = MemFile.from('x');
+  const errors = [];
+  f.on('error', (err) => errors.push(err.code));
+  const messages = [];
+  f.on('message', (m) => { messages.push(m.data.toString()); m.close(); });
+  await e.send('too many', [file, file]);
+  await e.send('fine', [file]);
+  while (messages.length < 1) await settle();
+  assert.deepEqual(errors, ['ERR_MEMFD_FDS_TRUNCATED']);
+  assert.deepEqual(messages, ['fine']);
+  file.close(); d.close(); e.close(); f.close();
+});
