@@ -81,6 +81,8 @@ static void registry_add(socket_registry *reg, unix_sock *s) {
 static void finish_cleanup(socket_registry *reg) {
   /* The env waits for this call; after it the registry is never used again. */
   napi_async_cleanup_hook_handle hook = reg->hook;
+  addon_data *d = addon_get_data(reg->env);
+  if (d != NULL && d->sockets == reg) d->sockets = NULL;
   free(reg);
   napi_remove_async_cleanup_hook(hook);
 }

@@ -263,6 +263,7 @@ export class Message implements Disposable, ReceivedFdOwner {
     }
   }
 
+  /** Same as {@link Message.close}: `using msg = await socket.receive()`. */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -952,6 +953,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     return this.#address;
   }
 
+  /** The type of the connections it accepts. */
   get type(): SocketType {
     return this.#type;
   }
@@ -961,6 +963,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     return this.#closed ? -1 : this.#fd;
   }
 
+  /** True after {@link UnixServer.close}. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -994,6 +997,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     });
   }
 
+  /** Iterates over accepted connections until close(). */
   async *[Symbol.asyncIterator](): AsyncIterator<UnixSocket> {
     for (;;) {
       try {
@@ -1020,6 +1024,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     process.nextTick(() => this.emit('close'));
   }
 
+  /** Same as {@link UnixServer.close}. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.close();
   }
