@@ -239,6 +239,25 @@ test('a Worker terminated with open sockets and pending receives closes them: no
   await settle();
   assert.equal(fdCount(), base);
 
+  // Terminated in the middle of traffic: poll callbacks are firing while the env goes away.
+  const BUSY = `
+    const { parentPort } = require('node:worker_threads');
+    import(${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)}).then(({ UnixSocket, MemFile }) => {
+      const [a, b] = UnixSocket.pair();
+      const f = MemFile.from('busy');
+      b.on('message', (m) => { m.close(); a.send('again', [f]).catch(() => {}); });
+      for (let i = 0; i < 50; i++) a.send('go', [f]).catch(() => {});
+      parentPort.postMessage('ready');
+    });`;
+  for (let i = 0; i < 10; i++) {
+    const w = new Worker(BUSY, { eval: true });
+    await new Promise((r) => w.once('message', r));
+    await new Promise((r) => setTimeout(r, i % 5));
+    await w.terminate();
+  }
+  await settle();
+  assert.equal(fdCount(), base);
+
   // A worker whose script simply ends while sockets with pending receives exist (the loop keeps it
   // alive): terminate it too, after it finished its top-level code.
   const w = new Worker(`
