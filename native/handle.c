@@ -31,23 +31,41 @@ static bool owned_set(int fd, bool value) {
   return true;
 }
 
-static void really_close(fd_handle *h) {
-  if (h->fd >= 0) {
-    /* close and forget under one lock, so a number the kernel hands out again right after close() is
-     * only ever marked by its new owner after we have unmarked it. */
-    pthread_mutex_lock(&owned_lock);
-    /* Linux always releases the descriptor, even when close reports EINTR: never retry. */
-    close(h->fd);
-    owned_set(h->fd, false);
-    pthread_mutex_unlock(&owned_lock);
-    h->fd = -1;
-  }
+void fd_owned_close(int fd) {
+  /* close and forget under one lock, so a number the kernel hands out again right after close() is
+   * only ever marked by its new owner after we have unmarked it. */
+  pthread_mutex_lock(&owned_lock);
+  /* Linux always releases the descriptor, even when close reports EINTR: never retry. */
+  close(fd);
+  owned_set(fd, false);
+  pthread_mutex_unlock(&owned_lock);
 }
 
-static void unmark(int fd) {
+bool fd_owned_is(int fd) {
+  pthread_mutex_lock(&owned_lock);
+  bool is_owned = fd >= 0 && (size_t)fd < owned_capacity && owned_fds[fd];
+  pthread_mutex_unlock(&owned_lock);
+  return is_owned;
+}
+
+bool fd_owned_mark(int fd) {
+  pthread_mutex_lock(&owned_lock);
+  bool ok = owned_set(fd, true);
+  pthread_mutex_unlock(&owned_lock);
+  return ok;
+}
+
+void fd_owned_forget(int fd) {
   pthread_mutex_lock(&owned_lock);
   owned_set(fd, false);
   pthread_mutex_unlock(&owned_lock);
+}
+
+static void really_close(fd_handle *h) {
+  if (h->fd >= 0) {
+    fd_owned_close(h->fd);
+    h->fd = -1;
+  }
 }
 
 static void maybe_free(fd_handle *h) {
@@ -80,21 +98,21 @@ static napi_value wrap(napi_env env, int fd, fd_handle **out, bool adopting) {
   }
   fd_handle *h = calloc(1, sizeof *h);
   if (h == NULL) {
-    unmark(fd);
+    fd_owned_forget(fd);
     throw_errno(env, ENOMEM, "malloc");
     return NULL;
   }
   h->fd = fd;
   napi_value external;
   if (napi_create_external(env, h, finalize_handle, NULL, &external) != napi_ok) {
-    unmark(fd);
+    fd_owned_forget(fd);
     free(h);
     throw_napi_failure(env, napi_generic_failure, "napi_create_external");
     return NULL;
   }
   if (napi_type_tag_object(env, external, &FD_HANDLE_TAG) != napi_ok) {
     /* The finalizer owns h now; make sure it does not close the caller's fd. */
-    unmark(fd);
+    fd_owned_forget(fd);
     h->fd = -1;
     h->closed = true;
     throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
@@ -178,10 +196,7 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   int32_t fd;
   if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
-  pthread_mutex_lock(&owned_lock);
-  bool is_owned = (size_t)fd < owned_capacity && owned_fds[fd];
-  pthread_mutex_unlock(&owned_lock);
-  if (is_owned) {
+  if (fd_owned_is(fd)) {
     napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is owned by a memfd object; close that object instead");
     return NULL;
   }

@@ -101,7 +101,7 @@ static void registry_remove(unix_sock *s) {
 static void on_poll_closed(uv_handle_t *handle) {
   unix_sock *s = handle->data;
   /* Only now, with the poll handle gone from epoll, may the number be released to the kernel. */
-  if (s->fd >= 0) close(s->fd);
+  if (s->fd >= 0) fd_owned_close(s->fd);
   s->fd = -1;
   s->poll_closed = true;
   registry_remove(s);
@@ -174,7 +174,13 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 
 /* Wraps a connected/listening fd. On failure returns NULL with an exception pending and the fd still
  * open (the caller decides whether to close it). */
-static napi_value sock_wrap(napi_env env, int fd, int type) {
+static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting) {
+  /* An fd that another object (a MemFile, a received message, a socket in another thread) owns must not
+   * get a second owner: both would close it, the second time on whatever reused the number. */
+  if (adopting && fd_owned_is(fd)) {
+    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is already owned by another memfd object in this process");
+    return NULL;
+  }
   socket_registry *reg = get_registry(env);
   if (reg == NULL || reg->cleaning) {
     throw_type_error(env, "ERR_MEMFD_INTERNAL", "socket registry unavailable");
@@ -227,6 +233,7 @@ static napi_value sock_wrap(napi_env env, int fd, int type) {
     throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
     return NULL;
   }
+  fd_owned_mark(fd);
   return external;
 }
 
@@ -288,13 +295,13 @@ static napi_value js_socket_pair(napi_env env, napi_callback_info info) {
   if (!get_type_arg(env, argv[0], &type)) return NULL;
   int sv[2];
   if (socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) return throw_errno(env, errno, "socketpair");
-  napi_value a = sock_wrap(env, sv[0], type);
+  napi_value a = sock_wrap(env, sv[0], type, false);
   if (a == NULL) {
     close(sv[0]);
     close(sv[1]);
     return NULL;
   }
-  napi_value b = sock_wrap(env, sv[1], type);
+  napi_value b = sock_wrap(env, sv[1], type, false);
   if (b == NULL) {
     close(sv[1]);
     sock_close(sock_unwrap(env, a)); /* closes sv[0] in its close callback */
@@ -329,7 +336,7 @@ static napi_value js_socket_connect(napi_env env, napi_callback_info info) {
       return throw_errno(env, err, "connect");
     }
   }
-  napi_value s = sock_wrap(env, fd, type);
+  napi_value s = sock_wrap(env, fd, type, false);
   if (s == NULL) {
     close(fd);
     return NULL;
@@ -381,7 +388,7 @@ static napi_value js_socket_listen(napi_env env, napi_callback_info info) {
     if (addr.sun_path[0] != 0) unlink(addr.sun_path); /* we created the path a moment ago */
     return throw_errno(env, err, "listen");
   }
-  napi_value s = sock_wrap(env, fd, type);
+  napi_value s = sock_wrap(env, fd, type, false);
   if (s == NULL) {
     close(fd);
     if (addr.sun_path[0] != 0) unlink(addr.sun_path);
@@ -410,7 +417,7 @@ static napi_value js_socket_accept(napi_env env, napi_callback_info info) {
     }
     return throw_errno(env, errno, "accept4");
   }
-  napi_value c = sock_wrap(env, fd, s->type);
+  napi_value c = sock_wrap(env, fd, s->type, false);
   if (c == NULL) close(fd);
   return c;
 }
@@ -438,19 +445,39 @@ static napi_value js_socket_inspect(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* socketAdopt(fd, type) -> socket that owns fd (checked by socketInspect). On failure the fd is left open. */
+/* socketAdopt(fd, type, owner?) -> socket that owns fd (checked by socketInspect). On failure the fd is
+ * left open. `owner` is the handle of the received message that owns fd: ownership moves from it to the
+ * socket only on success, so a failed adoption leaves the message in charge. */
 static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, NULL)) return NULL;
   int32_t fd;
   int type;
   if (!get_int32_arg(env, argv[0], &fd, "fd") || !get_type_arg(env, argv[1], &type)) return NULL;
   if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
+  napi_valuetype owner_type;
+  napi_typeof(env, argv[2], &owner_type);
+  fd_handle *owner = NULL;
+  if (owner_type != napi_undefined) {
+    owner = fd_handle_unwrap(env, argv[2]);
+    if (owner == NULL) return NULL;
+    if (owner->closed || owner->fd != fd || owner->in_flight > 0) owner = NULL;
+  }
   int flags = fcntl(fd, F_GETFD);
   if (flags < 0) return throw_errno(env, errno, "fcntl");
   /* Inherited fds usually lack close-on-exec; we pass fds explicitly, never by accident. */
   if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) return throw_errno(env, errno, "fcntl");
-  return sock_wrap(env, fd, type); /* uv_poll_init makes it non-blocking */
+  if (owner != NULL) fd_owned_forget(fd); /* the handle's mark is handed over, not doubled */
+  napi_value sock = sock_wrap(env, fd, type, true); /* uv_poll_init makes it non-blocking */
+  if (sock == NULL) {
+    if (owner != NULL) fd_owned_mark(fd);
+    return NULL;
+  }
+  if (owner != NULL) {
+    owner->fd = -1;
+    owner->closed = true;
+  }
+  return sock;
 }
 
 /* ---------- JS plumbing ---------- */
@@ -860,6 +887,7 @@ static napi_value js_handle_detach(napi_env env, napi_callback_info info) {
   int fd = h->fd;
   h->fd = -1;
   h->closed = true;
+  fd_owned_forget(fd);
   return make_int32(env, fd);
 }
 

@@ -45,3 +45,9 @@ export function claimReceivedFd(fd: number): NativeHandle | undefined {
   owners.delete(fd);
   return owner?.releaseHandle(fd);
 }
+
+/** @internal The handle that owns received `fd`, without taking it (the message keeps it). */
+export function peekReceivedHandle(fd: number): NativeHandle | undefined {
+  const owner = owners.get(fd)?.deref() as (ReceivedFdOwner & { peekHandle?(fd: number): NativeHandle | undefined }) | undefined;
+  return owner?.peekHandle?.(fd);
+}

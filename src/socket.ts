@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
-import { claimReceivedFd, forgetReceivedFd, registerReceivedFd, type ReceivedFdOwner } from './received.js';
+import { claimReceivedFd, forgetReceivedFd, peekReceivedHandle, registerReceivedFd, type ReceivedFdOwner } from './received.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
 
@@ -107,7 +107,7 @@ interface SocketBinding {
   socketListen(type: number, address: Buffer, backlog: number): NativeSocket;
   socketAccept(s: NativeSocket): NativeSocket | null;
   socketInspect(fd: number): [number, boolean];
-  socketAdopt(fd: number, type: number): NativeSocket;
+  socketAdopt(fd: number, type: number, owner?: NativeHandle): NativeSocket;
   socketAttach(s: NativeSocket, target: object): void;
   socketPoll(s: NativeSocket, events: number): void;
   socketClose(s: NativeSocket): boolean;
@@ -244,6 +244,12 @@ export class Message implements Disposable, ReceivedFdOwner {
   }
 
   /** @internal Registry hook: hand the handle of `fd` over to a new owner (MemFile.fromFd...). */
+  /** @internal */
+  peekHandle(fd: number): NativeHandle | undefined {
+    const i = this.fds.indexOf(fd);
+    return i >= 0 ? this.#handles[i] ?? undefined : undefined;
+  }
+
   releaseHandle(fd: number): NativeHandle | undefined {
     const i = this.fds.indexOf(fd);
     const h = i >= 0 ? this.#handles[i] : undefined;
@@ -431,7 +437,8 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     if (expected !== undefined && expected !== type) {
       throw stateError('ERR_MEMFD_SOCKET_TYPE', `fd ${fd} is a ${type} socket, not ${expected}; the fd was left open`);
     }
-    const native = binding.socketAdopt(fd, typeNum);
+    // A received fd is owned by its message: the native side hands ownership over only on success.
+    const native = binding.socketAdopt(fd, typeNum, peekReceivedHandle(fd));
     takeOwnershipFromMessage(fd);
     return UnixSocket.wrap(native, type, maxFds);
   }
@@ -828,8 +835,8 @@ function inspect(fd: number): [number, boolean] {
 }
 
 function takeOwnershipFromMessage(fd: number): void {
-  const h = claimReceivedFd(fd);
-  if (h) binding.handleDetach(h);
+  // socketAdopt already emptied the handle; this only removes it from its message.
+  claimReceivedFd(fd);
 }
 
 function explainConnect(e: unknown, path: string): unknown {
@@ -943,7 +950,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     if (opts.type !== undefined && toType(opts.type) !== type) {
       throw stateError('ERR_MEMFD_SOCKET_TYPE', `fd ${fd} is a ${type} socket, not ${opts.type}; the fd was left open`);
     }
-    const native = binding.socketAdopt(fd, typeNum);
+    const native = binding.socketAdopt(fd, typeNum, peekReceivedHandle(fd));
     takeOwnershipFromMessage(fd);
     return UnixServer.#wrap(native, type, maxFds, '', false);
   }

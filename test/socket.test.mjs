@@ -389,8 +389,8 @@ test('fromFd adopts a socket fd, detects its type and refuses other fds without 
   const m2 = await y.receive();
   assert.throws(() => UnixSocket.fromFd(m2.fds[0], { type: 'dgram' }), { code: 'ERR_MEMFD_SOCKET_TYPE' });
   assert.ok(isOpen(m2.fds[0]));
-  // The same fd cannot get a second poll handle in this thread.
-  assert.throws(() => UnixSocket.fromFd(s1.fd), { code: 'EEXIST' });
+  // The same fd cannot get a second owner (the owned-fd table refuses it before libuv would say EEXIST).
+  assert.throws(() => UnixSocket.fromFd(s1.fd), { code: 'ERR_MEMFD_FD_ALREADY_OWNED' });
   m2.close();
   const server = await UnixServer.listen(`\0memfd-fromfd-${process.pid}`);
   await x.send('', [server]);
@@ -497,4 +497,41 @@ test('end() lets the peer read to the end; asyncDispose waits for queued sends; 
   assert.deepEqual(errors, ['ERR_MEMFD_FDS_TRUNCATED']);
   assert.deepEqual(messages, ['fine']);
   file.close(); d.close(); e.close(); f.close();
+});
+
+test('an fd owned by a socket or a MemFile cannot be adopted twice; a detached received fd can', async () => {
+  const { MemFile } = await import('../dist/index.js');
+  const [a, b] = UnixSocket.pair();
+  try {
+    assert.throws(() => UnixSocket.fromFd(a.fd), { code: 'ERR_MEMFD_FD_ALREADY_OWNED' });
+    assert.throws(() => MemFile.fromFd(a.fd), (e) => e.code === 'ERR_MEMFD_FD_ALREADY_OWNED' || e.code === 'ERR_MEMFD_NOT_A_MEMFD');
+    const file = MemFile.from('x');
+    assert.throws(() => UnixSocket.fromFd(file.fd), { code: 'ENOTSOCK' });
+    // A socket received in a message is handed over to UnixSocket.fromFd exactly once.
+    const [c, d] = UnixSocket.pair();
+    await a.send(Buffer.from('sock'), [c]);
+    const msg = await b.receive();
+    const adopted = UnixSocket.fromFd(msg.fds[0]);
+    assert.throws(() => UnixSocket.fromFd(msg.fds[0]), { code: 'ERR_MEMFD_FD_ALREADY_OWNED' });
+    const number = adopted.fd;
+    adopted.close();
+    c.close();
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    // After the socket really closed (uv_close callback), its number is free again: a raw fd that the
+    // kernel gives the same number must be adoptable, not refused as "already owned".
+    const extra = [];
+    let raw = openSync(`/proc/self/fd/${file.fd}`, 'r');
+    while (raw < number) { extra.push(raw); raw = openSync(`/proc/self/fd/${file.fd}`, 'r'); }
+    for (const fd of extra) closeSync(fd);
+    assert.equal(raw, number, 'the kernel reused the socket\'s number');
+    const readOnly = MemFile.fromFd(raw);
+    assert.equal(readOnly.readAllSync().toString(), 'x');
+    readOnly.close();
+    d.close();
+    file.close();
+  } finally {
+    a.close();
+    b.close();
+  }
 });
