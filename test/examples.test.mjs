@@ -38,3 +38,12 @@ test('examples/exec.mjs runs an in-memory executable and a default memfd refuses
   assert.match(r.stdout, /exec: true {2}-> exit 0: hello from a program that only exists in memory/);
   assert.match(r.stdout, /exec: false -> EACCES \(mode 666, seals exec\)/);
 });
+
+test('demo part 2 (examples/handoff.mjs): a sealed memfd handed to a child over a socket pair, next to a pipe', async () => {
+  const r = await run(process.execPath, ['examples/handoff.mjs', '--size', '8'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /seals seal\|shrink\|grow\|write/);
+  assert.match(r.stdout, /verified 8388608 bytes/);
+  assert.match(r.stdout, /read 8388608 bytes from a pipe and verified them/);
+  assert.match(r.stdout, /hand-over \(send \/ transfer\)\s+[\d.]+ ms\s+[\d.]+ ms/);
+});
