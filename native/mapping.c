@@ -94,9 +94,16 @@ static napi_value throw_unmapped(napi_env env) {
   return NULL;
 }
 
-enum { MAP_OPT_WRITABLE = 1, MAP_OPT_PRIVATE = 2, MAP_OPT_POPULATE = 4 };
+enum { MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4 };
+
+/* Pages are always mapped PROT_READ|PROT_WRITE. A PROT_READ page under an ArrayBuffer would let one JS
+ * store kill the process with SIGSEGV, and V8 has no read-only ArrayBuffer to stop it. So a mapping that
+ * must not change the file is MAP_PRIVATE: a store only copies that page into this process. Pages not
+ * written here stay the file's own page-cache pages, so they still show other processes' changes and
+ * still key futexes by inode, like a shared mapping. */
 
 /* mmap(handle, offset, length, granule, options) -> [external, ArrayBuffer]
+ * options: MAP_OPT_SHARED (writes reach the file) | MAP_OPT_POPULATE.
  * granule: the page size the kernel aligns this file to (base pages, or huge pages for hugetlbfs, where
  * munmap of a length that is not a multiple of the huge page size fails). The offset may be unaligned:
  * we map from the granule below it and point the ArrayBuffer at the requested byte. */
@@ -123,10 +130,17 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
 
   int fd = fd_handle_open_fd(env, h, "mmap");
   if (fd < 0) return NULL;
-  int prot = PROT_READ | ((opts & MAP_OPT_WRITABLE) ? PROT_WRITE : 0);
-  int flags = ((opts & MAP_OPT_PRIVATE) ? MAP_PRIVATE : MAP_SHARED) | ((opts & MAP_OPT_POPULATE) ? MAP_POPULATE : 0);
-  void *base = mmap(NULL, map_len, prot, flags, fd, (off_t)aligned);
+  bool shared = (opts & MAP_OPT_SHARED) != 0, populate = (opts & MAP_OPT_POPULATE) != 0;
+  /* MAP_POPULATE on a private writable mapping faults every page for writing, which copies the whole
+   * file into private memory: pre-fault copy-on-write mappings for reading instead. */
+  int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | (populate && shared ? MAP_POPULATE : 0);
+  void *base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, flags, fd, (off_t)aligned);
   if (base == MAP_FAILED) return throw_errno(env, errno, "mmap");
+  if (populate && !shared && madvise(base, map_len, MADV_POPULATE_READ) != 0) {
+    /* Before Linux 5.14 (EINVAL): read-ahead is the best remaining hint. Pre-faulting is an
+     * optimisation, so other failures are not worth failing the mapping for. */
+    madvise(base, map_len, MADV_WILLNEED);
+  }
 
   map_owner *o = calloc(1, sizeof *o);
   if (o == NULL) {

@@ -690,6 +690,9 @@ export class MemFile implements Disposable {
   /** Adds a hint to errnos whose meaning depends on the file's seals or access mode. */
   #explain(e: unknown): unknown {
     if (!(e instanceof SystemError) || e.hint) return e;
+    if (this.#origin === 'secret' && (e.code === 'EINVAL' || e.code === 'ESPIPE') && /read|write/.test(e.syscall)) {
+      return e.withHint('memfd_secret memory is only reachable through map(): the kernel refuses read(2) and write(2) on it');
+    }
     const { hugePageBytes } = fileInternals(this);
     if (hugePageBytes && (e.code === 'EINVAL' || e.code === 'ENOMEM' || e.code === 'ENOSPC')) {
       if (e.code === 'EINVAL' && /write|read/.test(e.syscall)) {
