@@ -130,6 +130,8 @@ static uint32_t *get_word(napi_env env, map_record *r, napi_value view, napi_val
                       "The futex word is not 4-byte aligned (the mapping starts at an offset that is not a multiple of 4)");
     return NULL;
   }
+  /* Same word through the shared read-only twin of a copy-on-write mapping (why: mapping.c). */
+  if (r->futex_base != NULL) p = r->futex_base + (p - r->base);
   return (uint32_t *)p;
 }
 

@@ -47,6 +47,7 @@ static void do_munmap(map_record *r) {
   /* munmap only fails for bad arguments, which would be a bug here; the range is gone either way as far
    * as we are concerned, and retrying could unmap a reused range. */
   munmap(r->base, r->map_len);
+  if (r->futex_base != NULL) munmap(r->futex_base, r->map_len);
   r->mapped = false;
 }
 
@@ -94,16 +95,23 @@ static napi_value throw_unmapped(napi_env env) {
   return NULL;
 }
 
-enum { MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4 };
+enum { MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8 };
 
 /* Pages are always mapped PROT_READ|PROT_WRITE. A PROT_READ page under an ArrayBuffer would let one JS
  * store kill the process with SIGSEGV, and V8 has no read-only ArrayBuffer to stop it. So a mapping that
  * must not change the file is MAP_PRIVATE: a store only copies that page into this process. Pages not
  * written here stay the file's own page-cache pages, so they still show other processes' changes and
- * still key futexes by inode, like a shared mapping. */
+ * key futexes by inode, like a shared mapping.
+ *
+ * Except that the futex syscall itself breaks copy-on-write: get_futex_key() first asks for the page
+ * with FOLL_WRITE, which succeeds on a private writable mapping, so the first wait silently turns the
+ * page into a private copy (no more updates from the file, and a process-private futex key). A
+ * read-only mapping that may serve futexes therefore gets a twin: the same range mapped MAP_SHARED and
+ * PROT_READ, never exposed to JS, where futex.c waits and wakes. FOLL_WRITE fails there, the kernel falls
+ * back to the page-cache page, and the key is (inode, offset) as in every other process. */
 
 /* mmap(handle, offset, length, granule, options) -> [external, ArrayBuffer]
- * options: MAP_OPT_SHARED (writes reach the file) | MAP_OPT_POPULATE.
+ * options: MAP_OPT_SHARED (writes reach the file) | MAP_OPT_POPULATE | MAP_OPT_FUTEX_TWIN (see above).
  * granule: the page size the kernel aligns this file to (base pages, or huge pages for hugetlbfs, where
  * munmap of a length that is not a multiple of the huge page size fails). The offset may be unaligned:
  * we map from the granule below it and point the ArrayBuffer at the requested byte. */
@@ -136,6 +144,15 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | (populate && shared ? MAP_POPULATE : 0);
   void *base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, flags, fd, (off_t)aligned);
   if (base == MAP_FAILED) return throw_errno(env, errno, "mmap");
+  void *twin = NULL;
+  if (!shared && (opts & MAP_OPT_FUTEX_TWIN)) {
+    twin = mmap(NULL, map_len, PROT_READ, MAP_SHARED, fd, (off_t)aligned);
+    if (twin == MAP_FAILED) {
+      int err = errno;
+      munmap(base, map_len);
+      return throw_errno(env, err, "mmap");
+    }
+  }
   if (populate && !shared && madvise(base, map_len, MADV_POPULATE_READ) != 0) {
     /* Before Linux 5.14 (EINVAL): read-ahead is the best remaining hint. Pre-faulting is an
      * optimisation, so other failures are not worth failing the mapping for. */
@@ -145,6 +162,7 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   map_owner *o = calloc(1, sizeof *o);
   if (o == NULL) {
     munmap(base, map_len);
+    if (twin != NULL) munmap(twin, map_len);
     return throw_errno(env, ENOMEM, "malloc");
   }
   map_record *r = &o->rec;
@@ -152,6 +170,7 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   r->map_len = map_len;
   r->data = (uint8_t *)base + delta;
   r->length = (size_t)length;
+  r->futex_base = twin;
   r->mapped = true;
   r->refs = 1; /* the buffer's; the external takes the second below */
 
@@ -159,6 +178,7 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   napi_status st = napi_create_external_arraybuffer(env, r->data, r->length, finalize_buffer, o, &buffer);
   if (st != napi_ok) {
     munmap(base, map_len);
+    if (twin != NULL) munmap(twin, map_len);
     free(o);
     if (st == napi_no_external_buffers_allowed) {
       bool pending = false;

@@ -22,6 +22,7 @@ typedef struct map_record {
   size_t map_len;      /* what was mapped, a multiple of the granule */
   uint8_t *data;       /* base + (user offset - aligned offset): what the ArrayBuffer shows */
   size_t length;       /* the ArrayBuffer's byte length */
+  uint8_t *futex_base; /* shared read-only twin of a copy-on-write mapping, or NULL (futex.c uses it) */
   bool mapped;         /* false once munmap has run */
   unsigned refs;       /* JS owners (buffer, external) plus pending futex waiters; main thread only */
   struct futex_waiter *waiters; /* pending async futex waits on this mapping (futex.c) */

@@ -32,7 +32,8 @@ export interface MapOptions {
    * (`MAP_PRIVATE`) underneath, never a `PROT_READ` one: V8 has no read-only ArrayBuffer, and one JS store
    * into a `PROT_READ` page would kill the process with SIGSEGV. Here a stray store only copies that page
    * into this process. Pages this process has not written remain the file's own pages: they show other
-   * processes' changes at once and futexes on them work across processes.
+   * processes' changes at once. Futexes on such a mapping work across processes (they use a hidden
+   * read-only shared twin of the range, because the futex syscall would otherwise copy the page).
    *
    * Default: `true` when this handle was opened for writing and the file has neither write seal.
    */
@@ -41,7 +42,8 @@ export interface MapOptions {
    * `true`: a copy-on-write (`MAP_PRIVATE`) mapping: writes stay in this process and never reach the file,
    * so the kernel allows them even on a write-sealed or read-only file. `writable` is then ignored: the
    * views can always be written and the file never is ({@link Mapping.writable} reports `false`).
-   * Default `false`.
+   * Futexes on a private mapping are private to this process (the kernel keys them by address once a
+   * page has been copied). Default `false`.
    */
   private?: boolean;
   /**
@@ -90,7 +92,7 @@ interface MappingConstants {
 const native = binding;
 const constants = (binding as unknown as { mappingConstants: MappingConstants }).mappingConstants;
 
-const MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4;
+const MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8;
 const O_ACCMODE = 3, O_RDONLY = 0;
 
 /** @internal what the futex functions need to know about a buffer. */
@@ -415,7 +417,10 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   }
 
   const granule = hugePageBytes || constants.pageSize;
-  const flags = (writable ? MAP_OPT_SHARED : 0) | (populate ? MAP_OPT_POPULATE : 0);
+  // A read-only mapping is copy-on-write underneath; its futexes need a shared twin (native/mapping.c).
+  // An explicitly private mapping is this process's own memory, futexes included.
+  const flags = (writable ? MAP_OPT_SHARED : 0) | (populate ? MAP_OPT_POPULATE : 0) |
+    (!writable && !isPrivate ? MAP_OPT_FUTEX_TWIN : 0);
   let record: NativeMapping, buffer: ArrayBuffer;
   try {
     [record, buffer] = native.mmap(handle, offset, length, granule, flags);
