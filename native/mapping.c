@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -146,9 +147,16 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   if (base == MAP_FAILED) return throw_errno(env, errno, "mmap");
   void *twin = NULL;
   if (!shared && (opts & MAP_OPT_FUTEX_TWIN)) {
-    twin = mmap(NULL, map_len, PROT_READ, MAP_SHARED, fd, (off_t)aligned);
+    /* Through a read-only open of the same file: a MAP_SHARED mapping of an O_RDWR fd keeps VM_MAYWRITE
+     * even with PROT_READ, and the kernel would then refuse F_SEAL_WRITE with EBUSY while it exists. */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    int rfd;
+    do rfd = open(path, O_RDONLY | O_CLOEXEC); while (rfd < 0 && errno == EINTR);
+    twin = mmap(NULL, map_len, PROT_READ, MAP_SHARED, rfd >= 0 ? rfd : fd, (off_t)aligned);
+    int err = errno;
+    if (rfd >= 0) close(rfd); /* the mapping holds the file, not the fd */
     if (twin == MAP_FAILED) {
-      int err = errno;
       munmap(base, map_len);
       return throw_errno(env, err, "mmap");
     }
