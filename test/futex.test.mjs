@@ -116,6 +116,7 @@ test('futexWaitAsync: ok on wake, not-equal, timed-out, and the event loop keeps
 test('many async waits: count is honoured, all are woken, and the libuv thread pool is not starved', { timeout: 30000 }, async () => {
   const { file, m, v } = mapped();
   try {
+    await readFile(new URL(import.meta.url)); // start the libuv pool's threads before counting threads
     const before = threadCount();
     const waits = Array.from({ length: 16 }, () => futexWaitAsync(v, 2, 0));
     // Thread-pool work (4 threads by default) still completes while 16 waits are pending.
