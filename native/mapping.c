@@ -57,7 +57,7 @@ void mapping_ref(map_record *r) { r->refs++; }
 void mapping_unref(map_record *r) {
   if (--r->refs > 0) return;
   do_munmap(r); /* unreachable while a buffer exists (it holds a ref), kept for safety */
-  free(r);
+  free((map_owner *)r); /* rec is the first member of the allocation */
 }
 
 /* The ArrayBuffer is gone (collected, or its env is being torn down): nothing in JS can reach the pages. */
@@ -217,26 +217,33 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* unmap(external) -> true when this call unmapped, false when it was already unmapped. */
+/* unmap(external) -> 1 when this call unmapped the pages, 2 when they stay mapped until the buffer's
+ * finalizer (see below), 0 when the mapping was already released. */
 static napi_value js_unmap(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   map_record *r = mapping_unwrap(env, argv[0]);
   if (r == NULL) return NULL;
-  if (!r->mapped) return make_bool(env, false);
+  if (!r->mapped) return make_int32(env, 0);
   map_owner *o = (map_owner *)r;
   napi_value buffer = NULL;
-  if (o->buffer_ref != NULL && napi_get_reference_value(env, o->buffer_ref, &buffer) == napi_ok && buffer != NULL) {
+  bool detached = true;
+  if (o->buffer_ref != NULL && napi_get_reference_value(env, o->buffer_ref, &buffer) == napi_ok && buffer != NULL &&
+      napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && !detached) {
     /* Detach first: afterwards every view has length 0 and no JS can touch the pages we release. If the
      * buffer cannot be detached, keep the memory mapped rather than leave views over unmapped pages. */
     napi_status st = napi_detach_arraybuffer(env, buffer);
     if (st != napi_ok) return throw_napi_failure(env, st, "napi_detach_arraybuffer");
-  } else if (o->buffer_ref == NULL) {
-    return throw_napi_failure(env, napi_generic_failure, "unmap without a buffer reference");
+    do_munmap(r);
+    return make_int32(env, 1);
   }
-  /* No buffer left (collected; its finalizer is pending): nothing can reach the pages. */
-  do_munmap(r);
-  return make_bool(env, true);
+  /* Our buffer is already detached (or gone) but its backing store has not been freed: on Node 22+
+   * ArrayBuffer.prototype.transfer() moves the pages into a new ArrayBuffer that we cannot reach, and
+   * munmap now would leave it over unmapped memory (SIGSEGV on the next access). Only the backing store's
+   * deleter (finalize_buffer) proves that no JS can touch the pages: leave the munmap to it. The waits
+   * are cancelled now, since the Mapping is gone as far as its owner is concerned. */
+  futex_cancel_waiters(r);
+  return make_int32(env, 2);
 }
 
 static bool get_range(napi_env env, map_record *r, napi_value voff, napi_value vlen, uint8_t **start, size_t *len) {

@@ -48,7 +48,7 @@ export interface Binding {
   readAsync(h: NativeHandle, length: number, position: number): Promise<Buffer>;
   // mapping.c
   mmap(h: NativeHandle, offset: number, length: number, granule: number, options: number): [NativeMapping, ArrayBuffer];
-  unmap(m: NativeMapping): boolean;
+  unmap(m: NativeMapping): 0 | 1 | 2;
   msync(m: NativeMapping, flags: number, offset: number, length: number): void;
   madvise(m: NativeMapping, advice: number, offset: number, length: number): void;
   mlock(m: NativeMapping, lock: boolean, offset: number, length: number): void;

@@ -254,6 +254,10 @@ export class Mapping implements Disposable {
    * Releases the pages (`munmap`) after detaching {@link Mapping.buffer}: every view then has length 0.
    * Pending {@link futexWaitAsync} calls on it reject with `ERR_MEMFD_UNMAPPED`. Calling it again does
    * nothing.
+   *
+   * One exception: if the buffer was moved into a new ArrayBuffer with `ArrayBuffer.prototype.transfer()`
+   * (Node 22+), that new buffer now owns the pages and cannot be detached from here, so they stay mapped
+   * until it is garbage-collected (unmapping under it would crash the process).
    */
   unmap(): void {
     if (this.#unmapped) return;

@@ -178,3 +178,27 @@ test('a Worker terminated with live mappings releases them; this process keeps w
   mine.unmap();
   shared.close();
 });
+
+test('a buffer moved with ArrayBuffer.prototype.transfer() keeps its pages until collected; unmap cannot crash it', async (t) => {
+  if (typeof ArrayBuffer.prototype.transfer !== 'function') {
+    t.skip('ArrayBuffer.prototype.transfer does not exist on this Node (it arrived with Node 22)');
+    return;
+  }
+  const file = MemFile.create(unique('gc-transfer'));
+  file.truncate(8192);
+  const m = file.map();
+  m.bytes[0] = 5;
+  let moved = m.buffer.transfer();
+  assert.equal(m.buffer.byteLength, 0);
+  m.unmap(); // the new buffer owns the pages now: they must stay mapped
+  assert.equal(m.mapped, false);
+  let view = new Uint8Array(moved);
+  assert.equal(view[0], 5);
+  view[1] = 6;
+  assert.equal(file.readAllSync()[1], 6);
+  assert.equal(linesOf(file.name).length, 1);
+  moved = null;
+  view = null;
+  await collectUntil(() => linesOf(file.name).length === 0, 'unmap after the moved buffer died');
+  file.close();
+});
