@@ -78,15 +78,15 @@ static napi_value result_string(napi_env env, int result) {
 }
 
 static bool make_deadline(double timeout_ms, bool *has, struct timespec *deadline) {
-  /* Negative means "no timeout" (TS validated the value; Infinity arrives as -1). */
-  if (timeout_ms < 0) {
+  /* Negative means "no timeout" (TS validated the value; Infinity arrives as -1). Beyond ~31 years the
+   * deadline would overflow the kernel's ktime anyway: wait without one. Also catches NaN. */
+  if (!(timeout_ms >= 0 && timeout_ms < 1e12)) {
     *has = false;
     return true;
   }
   *has = true;
   clock_gettime(CLOCK_MONOTONIC, deadline);
   double secs = floor(timeout_ms / 1000.0);
-  if (secs > 1e15) secs = 1e15; /* ~31 million years: effectively forever, still a valid time_t */
   long nsec = (long)((timeout_ms - secs * 1000.0) * 1e6);
   deadline->tv_sec += (time_t)secs;
   deadline->tv_nsec += nsec;

@@ -86,6 +86,8 @@ test('futexWait: not-equal at once, timed-out after the timeout; futexWake with 
     assert.equal(futexWait(v, 0, 1, 50), 'timed-out');
     assert.ok(performance.now() - start >= 45, 'waited for the timeout');
     assert.equal(futexWait(v, 0, 1, 0), 'timed-out');
+    assert.equal(futexWait(v, 0, 1, 0.5), 'timed-out');
+    assert.equal(futexWait(v, 0, 2, 1e300), 'not-equal'); // huge timeouts mean "none", without overflow
     assert.equal(futexWake(v, 0), 0);
     m.unmap();
   } finally {
