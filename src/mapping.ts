@@ -192,8 +192,8 @@ export class Mapping implements Disposable {
   }
 
   /**
-   * Flushes changes to the file (`msync`). On a memfd the pages *are* the file, so this mainly orders
-   * writes for other mappings; it matters for files with a backing store. Options: `async` (`MS_ASYNC`),
+   * `msync(2)`. A memfd has no backing store to write back (its pages are the file), so this is cheap
+   * and rarely needed: every mapping and read/write sees a store at once. Options: `async` (`MS_ASYNC`),
    * `invalidate` (`MS_INVALIDATE`), and a sub-range.
    */
   sync(options?: SyncOptions): void {

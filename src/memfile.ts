@@ -532,7 +532,9 @@ export class MemFile implements Disposable {
 
   /**
    * A file of `size` bytes from `memfd_secret(2)` (Linux 5.14+): memory removed from the kernel's direct
-   * map, only reachable through a mapping (read/write syscalls are refused by the kernel).
+   * map, only reachable through a mapping (read/write syscalls are refused by the kernel). Its mappings
+   * are locked memory, limited by RLIMIT_MEMLOCK. Throws ENOSYS, with an explanation, where the kernel
+   * lacks it or has it disabled; `capabilities().memfdSecret` tells in advance.
    */
   static createSecret(size: number | bigint): MemFile {
     return createSecretFile(size);
