@@ -311,6 +311,9 @@ static napi_value js_mlock(napi_env env, napi_callback_info info) {
   size_t len;
   if (!get_range(env, r, argv[2], argv[3], &start, &len)) return NULL;
   if (!r->mapped) return throw_unmapped(env);
+  /* mlock faults a private writable range in for writing, i.e. copies every page and cuts a read-only
+   * (copy-on-write) mapping off from the file. Lock its shared twin instead: the same page-cache pages. */
+  if (r->futex_base != NULL) start = r->futex_base + (start - r->base);
   if ((lock ? mlock(start, len) : munlock(start, len)) != 0) return throw_errno(env, errno, lock ? "mlock" : "munlock");
   return make_undefined(env);
 }

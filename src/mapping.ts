@@ -130,12 +130,13 @@ export class Mapping implements Disposable {
   readonly #offset: number;
   readonly #length: number;
   readonly #writable: boolean;
+  readonly #readOnly: boolean; // writable: false without private: true (copy-on-write stands in for PROT_READ)
   readonly #name: string;
   #unmapped = false;
 
   /** @internal use {@link MemFile.map}. */
   constructor(record: NativeMapping, buffer: ArrayBuffer, offset: number, length: number, writable: boolean,
-    name: string) {
+    readOnly: boolean, name: string) {
     if (!token.allowed) throw new TypeError('Illegal constructor: use MemFile.map()');
     this.#record = record;
     this.#buffer = buffer;
@@ -143,6 +144,7 @@ export class Mapping implements Disposable {
     this.#offset = offset;
     this.#length = length;
     this.#writable = writable;
+    this.#readOnly = readOnly;
     this.#name = name;
     buffers.set(buffer, { record, mapping: this });
   }
@@ -209,8 +211,10 @@ export class Mapping implements Disposable {
   /**
    * Tells the kernel how the memory will be used (`madvise`), e.g. `'willneed'` to read ahead,
    * `'populate-write'` to pre-fault writable pages (Linux 5.14), `'hugepage'` for transparent huge pages,
-   * `'dontneed'` to drop this process's page table entries (a shared memfd keeps its contents).
-   * `'remove'` frees the file's pages in the range (the contents become zeros, as with punchHole).
+   * `'dontneed'` to drop this process's page table entries (a shared memfd keeps its contents; a
+   * copy-on-write mapping drops its private copies). `'remove'` frees the file's pages in the range (the
+   * contents become zeros, as with punchHole). `'populate-write'` on a read-only mapping is refused: it
+   * would copy every page and cut the mapping off from the file.
    * Unknown names throw `ERR_INVALID_ARG_VALUE` before any syscall; advice the kernel does not support
    * for this kind of mapping is its EINVAL.
    */
@@ -219,6 +223,10 @@ export class Mapping implements Disposable {
     const value = Object.hasOwn(constants.madvise, advice) ? constants.madvise[advice] : undefined;
     if (value === undefined) {
       throw invalidArgValue('advice', advice, `must be one of ${Object.keys(constants.madvise).join(', ')}`);
+    }
+    if (advice === 'populate-write' && this.#readOnly) {
+      throw invalidArgValue('advice', advice, "would copy every page of this read-only mapping into this process and cut " +
+        "it off from the file; use 'populate-read'");
     }
     this.#check('advise');
     const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
@@ -231,7 +239,8 @@ export class Mapping implements Disposable {
 
   /**
    * Locks the pages in RAM (`mlock`): they are faulted in now and never swapped. Limited by
-   * RLIMIT_MEMLOCK for unprivileged processes.
+   * RLIMIT_MEMLOCK for unprivileged processes. On a read-only mapping this locks the file's pages
+   * without copying them; on a `private: true` mapping the kernel copies every page first.
    */
   lock(range?: MapRange): void {
     this.#check('lock');
@@ -433,7 +442,7 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   }
   token.allowed = true;
   try {
-    return new Mapping(record, buffer, offset, length, writable, file.name);
+    return new Mapping(record, buffer, offset, length, writable, !writable && !isPrivate, file.name);
   } finally {
     token.allowed = false;
   }

@@ -341,6 +341,27 @@ test('populate, advise, sync, lock', (t) => {
   m.unlock({ length: PAGE });
 });
 
+test('lock() and populate on a read-only mapping do not copy its pages (it keeps seeing the file)', (t) => {
+  const f = own(t, fileOf(2 * PAGE));
+  const owner = own(t, f.map());
+  const ro = own(t, f.map({ writable: false }));
+  ro.lock();
+  const pre = own(t, f.map({ writable: false, populate: true }));
+  pre.advise('populate-read');
+  assert.throws(() => ro.advise('populate-write'), (e) => e.code === 'ERR_INVALID_ARG_VALUE' && /populate-read/.test(e.message));
+  owner.bytes[0] = 7;
+  owner.bytes[PAGE] = 8;
+  assert.equal(ro.bytes[0], 7);
+  assert.equal(ro.bytes[PAGE], 8);
+  assert.equal(pre.bytes[PAGE], 8);
+  ro.unlock();
+  // An explicit private mapping is this process's own copy once locked: that is what private means.
+  const p = own(t, f.map({ private: true }));
+  p.lock();
+  owner.bytes[1] = 9;
+  assert.equal(p.bytes[1], 0);
+});
+
 test('memfd_secret: create, map, write and read through the mapping; read/write syscalls refused with a hint', (t) => {
   if (!capabilities().memfdSecret) {
     t.skip('memfd_secret is not available on this kernel (capabilities().memfdSecret is false)');
