@@ -110,6 +110,47 @@ export function mappingOfBuffer(buffer: ArrayBufferLike): MappingState | undefin
 const token = { allowed: false };
 
 /**
+ * Live mappings of each file (by device and inode, so dup()s and reopen()s of one file meet) in this
+ * thread, with the end of the bytes they expose. MemFile.truncate() consults it: shrinking a file under
+ * one of this process's own mappings would turn the next touch into SIGBUS. An entry leaves on unmap()
+ * or once its buffer is collected (no view left, nothing can touch the pages).
+ */
+interface LiveRange { end: number }
+const liveByInode = new Map<string, Set<LiveRange>>();
+const released = new FinalizationRegistry<{ key: string; range: LiveRange }>(({ key, range }) => forget(key, range));
+
+function forget(key: string, range: LiveRange): void {
+  const set = liveByInode.get(key);
+  if (set?.delete(range) && set.size === 0) liveByInode.delete(key);
+}
+
+const STAT_FIELDS = 14;
+function statOf(handle: NativeHandle): Float64Array {
+  const v = new Float64Array(STAT_FIELDS);
+  binding.fstat(handle, v);
+  return v;
+}
+const inodeKey = (st: Float64Array) => `${st[0]}:${st[1]}`;
+
+/** @internal MemFile.truncate: refuses to shrink below the end of a live mapping of the file. */
+export function assertShrinkKeepsMappings(file: MemFile, size: number): void {
+  if (liveByInode.size === 0) return;
+  const { handle, hugePageBytes } = fileInternals(file);
+  const set = liveByInode.get(inodeKey(statOf(handle)));
+  if (!set) return;
+  // A page stays valid while any byte of it lies before the end of file.
+  const granule = hugePageBytes || constants.pageSize;
+  const safeEnd = Math.ceil(size / granule) * granule;
+  let furthest = 0;
+  for (const range of set) furthest = Math.max(furthest, range.end);
+  if (furthest > safeEnd) {
+    throw stateError('ERR_MEMFD_MAPPED', `Refusing to shrink ${JSON.stringify(file.name)} to ${size} bytes: a live mapping ` +
+      `in this process reaches byte ${furthest}, and touching mapped pages past the end of the file kills the process ` +
+      'with SIGBUS. Unmap it first');
+  }
+}
+
+/**
  * Memory of a {@link MemFile} mapped into this process (`mmap(2)`), seen through an ArrayBuffer without
  * copying. Changes through a shared mapping are visible at once to every process mapping the same file,
  * and to read/write on it.
@@ -132,11 +173,13 @@ export class Mapping implements Disposable {
   readonly #writable: boolean;
   readonly #readOnly: boolean; // writable: false without private: true (copy-on-write stands in for PROT_READ)
   readonly #name: string;
+  readonly #inode: string;
+  readonly #live: LiveRange;
   #unmapped = false;
 
   /** @internal use {@link MemFile.map}. */
   constructor(record: NativeMapping, buffer: ArrayBuffer, offset: number, length: number, writable: boolean,
-    readOnly: boolean, name: string) {
+    readOnly: boolean, name: string, inode: string) {
     if (!token.allowed) throw new TypeError('Illegal constructor: use MemFile.map()');
     this.#record = record;
     this.#buffer = buffer;
@@ -146,7 +189,13 @@ export class Mapping implements Disposable {
     this.#writable = writable;
     this.#readOnly = readOnly;
     this.#name = name;
+    this.#inode = inode;
     buffers.set(buffer, { record, mapping: this });
+    this.#live = { end: offset + length };
+    let set = liveByInode.get(inode);
+    if (!set) liveByInode.set(inode, (set = new Set()));
+    set.add(this.#live);
+    released.register(buffer, { key: inode, range: this.#live }, this.#live);
   }
 
   /**
@@ -273,6 +322,8 @@ export class Mapping implements Disposable {
     native.unmap(this.#record);
     this.#unmapped = true;
     buffers.delete(this.#buffer);
+    forget(this.#inode, this.#live);
+    released.unregister(this.#live);
   }
 
   /** Same as {@link Mapping.unmap}, for `using`. */
@@ -397,7 +448,8 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   const requestedLength = opts.length === undefined ? undefined : toSize(opts.length, 'options.length');
 
   const { handle, origin, hugePageBytes } = fileInternals(file);
-  const size = native.size(handle);
+  const st = statOf(handle);
+  const size = st[7]!;
   let seals = 0;
   try { seals = native.getSeals(handle); } catch { /* memfd_secret and non-tmpfs files have no seals */ }
 
@@ -442,7 +494,7 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   }
   token.allowed = true;
   try {
-    return new Mapping(record, buffer, offset, length, writable, !writable && !isPrivate, file.name);
+    return new Mapping(record, buffer, offset, length, writable, !writable && !isPrivate, file.name, inodeKey(st));
   } finally {
     token.allowed = false;
   }

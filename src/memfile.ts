@@ -3,7 +3,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { Mapping, mapFile, createSecretFile, type MapOptions } from './mapping.js';
+import { Mapping, mapFile, createSecretFile, assertShrinkKeepsMappings, type MapOptions } from './mapping.js';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
 import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
@@ -480,10 +480,15 @@ export class MemFile implements Disposable {
     }
   }
 
-  /** Sets the size (`ftruncate`): grows with zeros or shrinks. Refused by Seal.Grow / Seal.Shrink. */
+  /**
+   * Sets the size (`ftruncate`): grows with zeros or shrinks. Refused by Seal.Grow / Seal.Shrink, and
+   * (`ERR_MEMFD_MAPPED`) when a live mapping in this process reaches past the new end: touching it
+   * afterwards would kill the process with SIGBUS.
+   */
   truncate(size: number | bigint = 0): void {
     this.#check('truncate');
     const n = toSize(size, 'size');
+    assertShrinkKeepsMappings(this, n);
     try {
       binding.truncate(this.#handle, n);
     } catch (e) {

@@ -123,6 +123,7 @@ test('10,000 map/unmap cycles: stable RSS, mapping count and fd count', { timeou
     await settle();
   }
   const mapsBefore = maps().length;
+  const memfdBefore = maps().filter((l) => l.includes('/memfd:')).length;
   const rssBefore = rss();
   const fdsBefore = fdCount();
   for (let batch = 0; batch < 10; batch++) {
@@ -132,7 +133,9 @@ test('10,000 map/unmap cycles: stable RSS, mapping count and fd count', { timeou
   const growth = rss() - rssBefore;
   t.diagnostic(`RSS growth over 10,000 cycles: ${(growth / 2 ** 20).toFixed(2)} MiB; mappings ${mapsBefore} -> ${maps().length}`);
   assert.equal(linesOf(file.name).length, 0);
-  assert.ok(Math.abs(maps().length - mapsBefore) <= 8, `mappings: ${mapsBefore} -> ${maps().length}`);
+  assert.equal(maps().filter((l) => l.includes('/memfd:')).length, memfdBefore, 'memfd mappings back to where they were');
+  // Anonymous VMAs come and go with V8's 256 KiB heap pages; a leak would add 20,000 of them.
+  assert.ok(Math.abs(maps().length - mapsBefore) <= 40, `mappings: ${mapsBefore} -> ${maps().length}`);
   assert.ok(growth < 8 * 2 ** 20, `RSS grew by ${(growth / 2 ** 20).toFixed(1)} MiB`);
   assert.ok(fdCount() <= fdsBefore, `fds: ${fdsBefore} -> ${fdCount()}`);
   file.close();

@@ -226,15 +226,46 @@ test('seal FutureWrite: a pre-existing writable mapping keeps writing while writ
   assert.equal(owner.writable, true);
 });
 
-test('seal Shrink: the file cannot shrink under a mapping; growing is allowed', (t) => {
+test('seal Shrink: the file cannot shrink; growing is allowed', (t) => {
   const f = own(t, fileOf(2 * PAGE));
   const m = own(t, f.map());
   f.addSeals(Seal.Shrink);
-  assert.throws(() => f.truncate(PAGE), (e) => e.code === 'EPERM' && /shrink/.test(e.message));
   f.truncate(4 * PAGE);
   m.bytes[2 * PAGE - 1] = 1;
   const bigger = own(t, f.map());
   assert.equal(bigger.length, 4 * PAGE);
+  bigger.unmap();
+  m.unmap();
+  assert.throws(() => f.truncate(PAGE), (e) => e.code === 'EPERM' && /shrink/.test(e.message));
+});
+
+test('this process cannot shrink a file under its own live mapping (ERR_MEMFD_MAPPED), through any handle', async (t) => {
+  const f = own(t, fileOf(4 * PAGE));
+  const m = f.map({ offset: PAGE, length: PAGE + 10 }); // exposes bytes up to 2 * PAGE + 10
+  const again = own(t, f.reopen());
+  const twin = own(t, f.dup());
+  for (const handle of [f, again, twin]) {
+    assert.throws(() => handle.truncate(2 * PAGE), (e) => {
+      assert.equal(e.code, 'ERR_MEMFD_MAPPED');
+      assert.match(e.message, /SIGBUS/);
+      return true;
+    });
+  }
+  f.truncate(2 * PAGE + 1); // the last mapped page still lies (partly) inside the file
+  f.truncate(8 * PAGE);
+  m.bytes[PAGE + 9] = 1;
+  m.unmap();
+  f.truncate(0);
+  // A mapping dropped without unmap stops guarding once its buffer is collected.
+  f.truncate(2 * PAGE);
+  (() => { f.map().bytes[0] = 1; })();
+  assert.throws(() => f.truncate(0), { code: 'ERR_MEMFD_MAPPED' });
+  for (let i = 0; i < 100; i++) {
+    globalThis.gc?.();
+    await new Promise((r) => setImmediate(r));
+    try { f.truncate(0); return; } catch (e) { assert.equal(e.code, 'ERR_MEMFD_MAPPED'); }
+  }
+  if (globalThis.gc) assert.fail('the collected mapping still blocks truncate');
 });
 
 test('private: copy-on-write, allowed on a write-sealed file, never reaches the file', (t) => {
