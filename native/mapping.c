@@ -180,14 +180,19 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   r->length = (size_t)length;
   r->futex_base = twin;
   r->mapped = true;
-  r->refs = 1; /* the buffer's; the external takes the second below */
+  /* One reference for the buffer's finalizer, one that this function holds and hands to the external. */
+  r->refs = 2;
 
   napi_value buffer, external, result;
   napi_status st = napi_create_external_arraybuffer(env, r->data, r->length, finalize_buffer, o, &buffer);
   if (st != napi_ok) {
-    munmap(base, map_len);
-    if (twin != NULL) munmap(twin, map_len);
-    free(o);
+    /* Whether the finalizer ran depends on where it failed: Node 20 calls it synchronously when the
+     * length exceeds its Buffer limit (4 GiB), before returning the error. Unmapping is idempotent and
+     * the reference count frees the record exactly once either way; if the finalizer neither ran nor
+     * ever will, the small record leaks rather than risk a double free. */
+    do_munmap(r);
+    if (st == napi_no_external_buffers_allowed) mapping_unref(r); /* refused up front: no finalizer */
+    mapping_unref(r);
     if (st == napi_no_external_buffers_allowed) {
       bool pending = false;
       napi_is_exception_pending(env, &pending);
@@ -204,9 +209,9 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   if (napi_create_external(env, o, finalize_external, NULL, &external) != napi_ok) {
     napi_detach_arraybuffer(env, buffer);
     do_munmap(r);
+    mapping_unref(r); /* the external's share: it was never created */
     return throw_napi_failure(env, napi_generic_failure, "napi_create_external");
   }
-  mapping_ref(r);
   if (napi_type_tag_object(env, external, &MAPPING_TAG) != napi_ok ||
       napi_create_array_with_length(env, 2, &result) != napi_ok ||
       napi_set_element(env, result, 0, external) != napi_ok || napi_set_element(env, result, 1, buffer) != napi_ok) {

@@ -11,6 +11,7 @@
  *   mapped, unless the caller passes `unsafeAllowShrinking: true`. The creator of a file is trusted.
  * @module
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeMapping } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
@@ -471,6 +472,12 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
       : 'Cannot map 0 bytes: mmap needs a length of at least 1'), 'ERR_OUT_OF_RANGE');
   }
   if (offset + length > size) throw pastEof(offset, length, size);
+  if (length > bufferConstants.MAX_LENGTH) {
+    // Node 20 creates external ArrayBuffers as Buffers and refuses more than 4 GiB.
+    throw coded(new RangeError(`Cannot map ${length} bytes at once: this Node.js version exposes at most ` +
+      `${bufferConstants.MAX_LENGTH} bytes (buffer.constants.MAX_LENGTH) as one ArrayBuffer; map a smaller window ` +
+      'with offset and length'), 'ERR_OUT_OF_RANGE');
+  }
 
   let readOnlyFd = false;
   try { readOnlyFd = (native.fdFlags(native.handleFd(handle))[1] & O_ACCMODE) === O_RDONLY; } catch { /* unknown */ }

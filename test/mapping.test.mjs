@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { constants as bufferConstants } from 'node:buffer';
 import { MemFile, Mapping, Seal, capabilities } from '../dist/index.js';
 
 let serial = 0;
@@ -341,6 +342,25 @@ test('64-bit offsets: a sparse 8 GiB file mapped at 6 GiB', (t) => {
   assert.equal(m2.bytes[0], 0x11);
   // Only the touched pages were charged: the file stays sparse.
   assert.ok(f.stat().allocatedBytes < 16 * 2 ** 20, `allocated ${f.stat().allocatedBytes}`);
+});
+
+test('mappings larger than 4 GiB: one ArrayBuffer where Node allows it, a clear RangeError where it does not', (t) => {
+  const f = own(t, fileOf(0));
+  const size = 5 * 2 ** 30;
+  f.truncate(size);
+  if (bufferConstants.MAX_LENGTH < size) {
+    assert.throws(() => f.map(), (e) => e instanceof RangeError && /MAX_LENGTH/.test(e.message));
+    assert.equal(mapsLines(f.name).length, 0);
+    return;
+  }
+  const m = own(t, f.map());
+  assert.equal(m.buffer.byteLength, size);
+  m.bytes[size - 1] = 3;
+  m.bytes[4.5 * 2 ** 30] = 4;
+  const b = Buffer.alloc(1);
+  f.readSync(b, size - 1);
+  assert.equal(b[0], 3);
+  assert.equal(new DataView(m.buffer).getUint8(4.5 * 2 ** 30), 4);
 });
 
 test('populate, advise, sync, lock', (t) => {
