@@ -90,7 +90,8 @@ export function futexWake(view: Int32Array, index: number, count: number = Infin
  * it; a pending wait keeps the event loop alive, like a timer. If the Mapping is unmapped meanwhile, the
  * wait is cancelled and the promise rejects with `ERR_MEMFD_UNMAPPED`; when a Worker ends or the process
  * exits, pending waits are cancelled and their threads joined. Cancelling wakes the word once, which
- * other waiters on it see as a spurious wakeup.
+ * other waiters on it see as a spurious wakeup. Invalid arguments throw synchronously, as with
+ * `Atomics.waitAsync`.
  */
 export function futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs?: number):
     Promise<FutexWaitResult> {
