@@ -25,7 +25,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <math.h>
-#include <pthread.h>
+#include <uv.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -44,7 +44,7 @@ typedef struct futex_waiter {
   struct timespec deadline; /* CLOCK_MONOTONIC, absolute */
   napi_threadsafe_function tsfn;
   napi_deferred deferred;
-  pthread_t thread;
+  uv_thread_t thread;
   bool joined;
   bool hook_pending;         /* the env cleanup hook is registered and has not run */
   atomic_int cancelled;
@@ -195,6 +195,8 @@ static void *wait_thread(void *arg) {
   return NULL;
 }
 
+static void wait_thread_entry(void *arg) { wait_thread(arg); }
+
 static void cancel_one(futex_waiter *w) {
   atomic_store(&w->cancelled, 1);
   /* Wake until the thread is out: a wake that lands before it enters FUTEX_WAIT is lost, but the next
@@ -214,7 +216,7 @@ void futex_cancel_waiters(map_record *r) {
 
 static void join_once(futex_waiter *w) {
   if (!w->joined) {
-    pthread_join(w->thread, NULL);
+    uv_thread_join(&w->thread);
     w->joined = true;
   }
 }
@@ -297,22 +299,22 @@ static napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
   r->waiters = w;
 
   /* The thread takes no signals: Node's handlers expect them on the main thread (libuv's pool threads
-   * block them the same way), and EINTR churn would only cost wakeups. */
+   * block them the same way), and EINTR churn would only cost wakeups. The thread inherits the mask in
+   * force while it is created. libuv's thread functions (exported by Node) are used instead of pthread_*
+   * directly: glibc 2.34 versioned those symbols, which would raise the glibc floor of prebuilt binaries;
+   * sigprocmask is per-thread on Linux. */
   sigset_t all, old;
   sigfillset(&all);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int err = pthread_create(&w->thread, &attr, wait_thread, w);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
+  uv_thread_options_t options = {.flags = UV_THREAD_HAS_STACK_SIZE, .stack_size = 256 * 1024};
+  sigprocmask(SIG_SETMASK, &all, &old);
+  int err = -uv_thread_create_ex(&w->thread, &options, wait_thread_entry, w);
+  sigprocmask(SIG_SETMASK, &old, NULL);
   if (err != 0) {
     unlink_waiter(w);
     mapping_unref(r);
     napi_remove_env_cleanup_hook(env, cleanup_hook, w);
     napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
-    napi_reject_deferred(env, w->deferred, make_errno_error(env, err, "pthread_create"));
+    napi_reject_deferred(env, w->deferred, make_errno_error(env, err, "uv_thread_create"));
     free(w);
     return promise;
   }
