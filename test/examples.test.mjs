@@ -69,3 +69,9 @@ test('examples/readonly-handoff.mjs: FutureWrite owner pattern, reader refused a
   for (const what of ['write\\(2\\)', 'writable map', 'truncate']) assert.match(r.stdout, new RegExp(`reader: ${what} refused: EPERM`));
   assert.match(r.stdout, /reader: version 3: "update number 3 from the owner"/);
 });
+
+test('README synopsis part 2 (examples/synopsis-map.mjs): map, send, receive, adopt', async () => {
+  const r = await run(process.execPath, ['examples/synopsis-map.mjs'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '67108864 07070707');
+});
