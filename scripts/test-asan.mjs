@@ -156,7 +156,9 @@ async function main() {
   verifyLoaded(env, addon);
 
   const testArgs = process.argv.slice(2);
-  const args = ['--expose-gc', '--test', '--test-concurrency=1', ...(testArgs.length ? testArgs : ['test/'])];
+  // Test files listed explicitly: Node 22 takes `node --test test/` as a module path, Node 20 expands no globs.
+  const allTests = readdirSync(join(root, 'test')).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => join('test', f));
+  const args = ['--expose-gc', '--test', '--test-concurrency=1', ...(testArgs.length ? testArgs : allTests)];
   console.log(`== node ${args.join(' ')}  (MEMFD_BINDING=${addon.slice(root.length + 1)}, ASan+UBSan preloaded)`);
   const started = Date.now();
   let output = '';
