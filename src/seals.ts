@@ -123,7 +123,8 @@ export function sealBits(value: unknown, argumentName = 'seals'): number {
     }
     return value;
   }
-  if (value instanceof Seals) return value.bits;
+  // A Seals may carry bits this library does not know (read from a newer kernel): validate them like a number.
+  if (value instanceof Seals) return sealBits(value.bits, argumentName);
   if (typeof value === 'string') {
     // A lone string is almost always a mistake for ['write']; accept it, it is unambiguous.
     return sealBits([value], argumentName);
