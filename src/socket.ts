@@ -749,6 +749,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   #read(): void {
     if (this.#reading) return; // a 'message' listener called receive(): the running loop serves it
     this.#reading = true;
+    let resetSeen = false;
     try {
       while (!this.#closed && !this.#ended && this.#wantsData()) {
         const maxFds = this.#waiters[0]?.maxFds ?? this.#maxFds;
@@ -756,14 +757,21 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
         try {
           r = binding.socketRecv(this.#native, maxFds);
         } catch (e) {
+          if (e instanceof SystemError && e.code === 'ECONNRESET' && !resetSeen) {
+            // The peer closed with our messages to it unread. The kernel reports that once (the error is
+            // consumed by this recvmsg) and then still delivers every message the peer had sent us, then
+            // end of stream: keep reading, or those messages would be lost.
+            resetSeen = true;
+            continue;
+          }
           if (e instanceof SystemError && PEER_GONE.has(e.code)) {
-            // The peer died with our data unread (ECONNRESET): that is the end of the stream.
             this.#end();
           } else {
             this.#deliverError(e);
           }
           break;
         }
+        resetSeen = false;
         if (r === null) break; // EAGAIN
         if (r === 0) {
           this.#end();
