@@ -1,6 +1,5 @@
 /**
  * Loads the native addon and describes its functions. Internal: users never see the binding.
- * @internal
  * @module
  */
 import { createRequire } from 'node:module';

@@ -6,7 +6,7 @@
  * `UnixSocket.fromFd(...)`) must move that ownership, or the message would later close an fd that now
  * belongs to someone else (or, worse, a reused number). This registry maps a received fd number to the
  * message that owns it, so that adopters can claim the message's handle instead of creating a second owner.
- * @internal
+ * Internal to the library (not exported from the package entry point).
  * @module
  */
 import type { NativeHandle } from './binding.js';

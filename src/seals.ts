@@ -47,8 +47,8 @@ export const KNOWN_SEAL_BITS = 0x3f;
 /** `Seal | Shrink | Grow | Write`: the contents and size are frozen for good. */
 export const FROZEN = Seal.Seal | Seal.Shrink | Seal.Grow | Seal.Write;
 
-/** Anything that names a set of seals: bits, a {@link Seals}, or an iterable of names or bits. */
-export type SealsLike = number | Seals | Iterable<SealName | Seal | number>;
+/** Anything that names a set of seals: bits, a {@link Seals}, one seal name, or an iterable of names or bits. */
+export type SealsLike = number | Seals | SealName | Iterable<SealName | Seal | number>;
 
 /**
  * An immutable set of seals as the kernel reported them. Unknown bits (from a newer kernel) are kept in

@@ -1,6 +1,6 @@
 /**
  * Argument validation shared by every module: thrown before any syscall, with Node's error codes.
- * @internal
+ * Internal to the library (not exported from the package entry point).
  * @module
  */
 import { invalidArgType, outOfRange } from './errors.js';

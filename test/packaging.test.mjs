@@ -40,3 +40,41 @@ test('npm pack ships dist, the C sources, binding.gyp and the build script, and 
   }
   assert.equal(files.some((f) => f.startsWith('test/') || f.startsWith('build/') || f.startsWith('node_modules/')), false);
 });
+
+test('the published .d.ts files type-check in a strict consumer project (skipLibCheck: false)', async () => {
+  const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'memfd-consumer-'));
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(root, join(dir, 'node_modules', 'memfd'));
+  symlinkSync(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true,
+      skipLibCheck: false, types: ['node'], lib: ['ES2023', 'ESNext.Disposable'] },
+    files: ['consumer.ts'],
+  }));
+  writeFileSync(join(dir, 'consumer.ts'), `
+    import { MemFile, Seal, Seals, UnixSocket, Message, Mapping, SystemError, futexWake, capabilities } from 'memfd';
+    import type { SealsLike, MapOptions, CreateOptions } from 'memfd';
+    const opts: CreateOptions = { allowSealing: true, hugeTLB: '2MB' };
+    const file: MemFile = MemFile.create('typed', opts);
+    const seals: Seals = file.addSeals(Seal.Write | Seal.Shrink);
+    const fromName: SealsLike = 'write';
+    const names: SealsLike = ['write', 'shrink'];
+    seals.has(fromName); seals.has(names);
+    const m: Mapping = file.map({ writable: false } satisfies MapOptions);
+    futexWake(new Int32Array(m.buffer), 0);
+    const [a, b] = UnixSocket.pair({ type: 'seqpacket' });
+    async function f(): Promise<void> {
+      await a.send(Buffer.from('x'), [file]);
+      const msg: Message | null = await b.receive();
+      if (msg) MemFile.fromFd(msg.fds[0]!, { requireSeals: Seal.Shrink });
+    }
+    void f; void capabilities().noexecSeal;
+    try { file.writeSync('x', 0); } catch (e) { if (e instanceof SystemError) console.log(e.code, e.errno, e.syscall, e.hint); }
+  `);
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
