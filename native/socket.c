@@ -455,8 +455,8 @@ static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
   int type;
   if (!get_int32_arg(env, argv[0], &fd, "fd") || !get_type_arg(env, argv[1], &type)) return NULL;
   if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
-  napi_valuetype owner_type;
-  napi_typeof(env, argv[2], &owner_type);
+  napi_valuetype owner_type = napi_undefined;
+  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[2], &owner_type));
   fd_handle *owner = NULL;
   if (owner_type != napi_undefined) {
     owner = fd_handle_unwrap(env, argv[2]);
@@ -486,8 +486,8 @@ static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
 static napi_value js_socket_set_dispatcher(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  napi_valuetype t;
-  napi_typeof(env, argv[0], &t);
+  napi_valuetype t = napi_undefined;
+  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[0], &t));
   if (t != napi_function) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a function");
   socket_registry *reg = get_registry(env);
   if (reg == NULL) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "socket registry unavailable");
@@ -503,8 +503,8 @@ static napi_value js_socket_attach(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 2, argv, NULL)) return NULL;
   unix_sock *s = sock_unwrap(env, argv[0]);
   if (s == NULL) return NULL;
-  napi_valuetype t;
-  napi_typeof(env, argv[1], &t);
+  napi_valuetype t = napi_undefined;
+  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[1], &t));
   if (t != napi_object) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected an object");
   if (s->closing) return throw_errno(env, EBADF, "attach");
   drop_target(s);
@@ -634,21 +634,23 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
   }
   int fds[MAX_FDS_PER_MESSAGE];
   uint32_t nfds = 0;
-  napi_valuetype t;
-  napi_typeof(env, argv[4], &t);
+  /* Every N-API status is checked here: while a Worker is being terminated, calls that touch JS fail, and
+   * an unchecked napi_get_element leaves `e` uninitialised (napi_typeof on it crashed the process). */
+  napi_valuetype t = napi_undefined;
+  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[4], &t));
   if (t != napi_null && t != napi_undefined) {
     bool is_array = false;
-    napi_is_array(env, argv[4], &is_array);
+    NAPI_OK_OR_THROW(env, napi_is_array(env, argv[4], &is_array));
     if (!is_array) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fds must be an array");
-    napi_get_array_length(env, argv[4], &nfds);
+    NAPI_OK_OR_THROW(env, napi_get_array_length(env, argv[4], &nfds));
     if (nfds > MAX_FDS_PER_MESSAGE) {
       return throw_range_error(env, "ERR_OUT_OF_RANGE", "At most 253 fds (SCM_MAX_FD) fit in one message");
     }
     for (uint32_t i = 0; i < nfds; i++) {
-      napi_value e;
-      napi_get_element(env, argv[4], i, &e);
-      napi_valuetype et;
-      napi_typeof(env, e, &et);
+      napi_value e = NULL;
+      NAPI_OK_OR_THROW(env, napi_get_element(env, argv[4], i, &e));
+      napi_valuetype et = napi_undefined;
+      NAPI_OK_OR_THROW(env, napi_typeof(env, e, &et));
       if (et == napi_number) {
         int32_t fd;
         if (!get_int32_arg(env, e, &fd, "fd")) return NULL;

@@ -17,6 +17,7 @@ import { binding, type NativeHandle, type NativeMapping } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { constructMemFile, fileInternals, type MemFile, type MemFileOrigin } from './memfile.js';
 import { Seal, Seals } from './seals.js';
+import { assertMemoryFor } from './memory.js';
 import { toBool, toOptions, toSize } from './validate.js';
 
 /** Options of {@link MemFile.map}. */
@@ -488,6 +489,14 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
       'is not possible for memfd_secret memory, which can only be mapped shared and writable');
   }
 
+  if (populate && !hugePageBytes) {
+    // Pre-faulting a sparse range charges every page now; refuse what the machine cannot give.
+    assertMemoryFor(Math.max(0, length - st[9]! * 512), 'mmap', `map({ populate: true }) of ${length} bytes`);
+  }
+  if (populate && !hugePageBytes) {
+    // Pre-faulting a sparse range charges every page now; refuse what the machine cannot give.
+    assertMemoryFor(Math.max(0, length - st[9]! * 512), 'mmap', `map({ populate: true }) of ${length} bytes`);
+  }
   const granule = hugePageBytes || constants.pageSize;
   // A read-only mapping is copy-on-write underneath; its futexes need a shared twin (native/mapping.c).
   // An explicitly private mapping is this process's own memory, futexes included.

@@ -10,6 +10,7 @@ import { claimReceivedFd } from './received.js';
 import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
 import { FROZEN, Seal, Seals, sealBits, type SealsLike } from './seals.js';
+import { assertMemoryFor } from './memory.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
 } from './validate.js';
@@ -288,7 +289,8 @@ export class MemFile implements Disposable {
     try {
       const length = bytes.byteLength;
       if (length > 0) {
-        // Reserve the memory first: one allocation instead of growth on every page, and ENOSPC up front.
+        // Reserve the memory first: one allocation instead of growth on every page, and ENOMEM up front.
+        assertMemoryFor(length, 'fallocate', `MemFile.from() of ${length} bytes`);
         binding.allocate(file.#handle, 0, length, 0);
         const written = binding.writeSync(file.#handle, bytes, 0, length, 0);
         if (written !== length) throw new SystemError(28, 'pwrite');
@@ -512,6 +514,14 @@ export class MemFile implements Disposable {
     const len = toSize(length, 'length');
     if (len === 0) throw outOfRange('length', '> 0', 0);
     const keepSize = toBool(toOptions<AllocateOptions>(options).keepSize, 'options.keepSize', false);
+    if (len >= 64 * 1024 * 1024 && !this.#isReadOnly()) {
+      // Pages already charged cost nothing again; st_blocks tells how many the file holds. Where the
+      // kernel refuses anyway (read-only fd above, grow seal here), its answer comes first.
+      const v = new Float64Array(STAT_FIELDS);
+      binding.fstat(this.#handle, v);
+      const growSealed = (sealsOfHandle(this.#handle) & Seal.Grow) !== 0 && off + len > v[7]!;
+      if (!growSealed) assertMemoryFor(len - v[9]! * 512, 'fallocate', `allocate(${off}, ${len})`);
+    }
     try {
       binding.allocate(this.#handle, off, len, keepSize ? FALLOC_FL_KEEP_SIZE : 0);
     } catch (e) {

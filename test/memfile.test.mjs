@@ -455,3 +455,21 @@ test('SharedArrayBuffer and views over it work as sources and targets', async (t
   assert.equal(await f.read(view, 0), 8);
   assert.equal(view[0], 0x04030201);
 });
+
+test('allocate() larger than the memory available is refused with ENOMEM instead of waking the OOM killer', (t) => {
+  const f = own(t, MemFile.create('huge-allocate'));
+  assert.throws(() => f.allocate(0, 2 ** 50), (e) => {
+    assert.ok(e instanceof SystemError);
+    assert.equal(e.code, 'ENOMEM');
+    assert.equal(e.syscall, 'fallocate');
+    assert.match(e.message, /refused before the call: .* would charge 1024\.0 TiB, and only .* is available .*OOM killer/);
+    return true;
+  });
+  assert.equal(f.size, 0);
+  assert.equal(f.stat().blocks, 0);
+  // The kernel's own answers keep precedence: a read-only handle is EBADF, a grow seal EPERM.
+  const ro = own(t, f.reopen({ readOnly: true }));
+  assert.throws(() => ro.allocate(0, 2 ** 50), { code: 'EBADF' });
+  f.addSeals(Seal.Grow);
+  assert.throws(() => f.allocate(0, 2 ** 50), { code: 'EPERM' });
+});
