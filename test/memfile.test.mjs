@@ -462,7 +462,7 @@ test('allocate() larger than the memory available is refused with ENOMEM instead
     assert.ok(e instanceof SystemError);
     assert.equal(e.code, 'ENOMEM');
     assert.equal(e.syscall, 'fallocate');
-    assert.match(e.message, /refused before the call: .* would charge 1024\.0 TiB, and only .* is available .*OOM killer/);
+    assert.match(e.message, /refused before the call: .* would charge 1\.0 PiB, and only .* is available .*OOM killer/);
     return true;
   });
   assert.equal(f.size, 0);
