@@ -1,14 +1,15 @@
 // examples/synopsis-map.mjs
-import { MemFile, UnixSocket } from 'memfd';
+import { MemFile, Seal, UnixSocket } from 'memfd';
 
 const file = MemFile.create('ring');
 file.truncate(64 << 20);
 const mapping = file.map();                       // ArrayBuffer over the pages: no copy
 mapping.bytes.fill(7);                            // a Uint8Array view
+file.addSeals(Seal.Shrink | Seal.Grow);           // peers may map it now: it can never shrink under them
 
 const [a, b] = UnixSocket.pair();                 // give b to a child: spawn(..., { stdio: [..., b.fd] })
 await a.send(Buffer.from('frame 1'), [file]);     // SCM_RIGHTS: the fd itself travels
 const msg = await b.receive();                    // { data, fds } (fds owned by msg until taken)
-const peer = MemFile.fromFd(msg.fds[0]);          // checks it is a real memfd
-peer.map({ unsafeAllowShrinking: true });         // a peer's file needs Seal.Shrink, or this explicit option
-console.log(peer.size, Buffer.from(peer.map({ unsafeAllowShrinking: true }).bytes.subarray(0, 4)).toString('hex'));
+const peer = MemFile.fromFd(msg.fds[0], { requireSeals: Seal.Shrink }); // a real memfd, and it cannot shrink
+const view = peer.map();                          // the same physical pages as `mapping`
+console.log(peer.size, view.bytes[0]);            // 67108864 7

@@ -24,6 +24,8 @@ export interface Binding {
   handleClose(h: NativeHandle): boolean;
   handleAdopt(fd: number): NativeHandle;
   closeFd(fd: number): void;
+  /** native/socket.c: the handle gives up its fd without closing it (the caller owns it then). */
+  handleDetach(h: NativeHandle): number;
   // memfd.c
   memfdCreate(name: string, flags: number): NativeHandle;
   memfdSecret(flags: number): NativeHandle;

@@ -601,9 +601,15 @@ export class MemFile implements Disposable {
     return this.getSeals();
   }
 
-  /** Freezes the file for good: Seal | Shrink | Grow | Write. Fails with EBUSY while writable mappings exist. */
+  /**
+   * Freezes the file for good: Seal | Shrink | Grow | Write. Fails with EBUSY while writable mappings exist.
+   * Calling it on a file that is already frozen returns its seals.
+   */
   seal(): Seals {
     this.#check('seal');
+    // Already frozen: nothing to do (the kernel would answer EPERM, because the seal seal is set).
+    const current = new Seals(binding.getSeals(this.#handle));
+    if (current.has(FROZEN)) return current;
     return this.addSeals(FROZEN);
   }
 
@@ -678,6 +684,28 @@ export class MemFile implements Disposable {
         }, (e: unknown) => callback(file.#explain(e) as Error));
       },
     });
+  }
+
+  /**
+   * Gives up ownership of the fd without closing it, and returns its number: the caller owns it now (close
+   * it with `fs.closeSync`, pass it on, or adopt it again with {@link MemFile.fromFd}, for example in a
+   * Worker). The MemFile is closed afterwards; mappings made from it stay valid. Refused with
+   * `ERR_MEMFD_BUSY` while an async operation still uses the fd.
+   *
+   * @example
+   * worker.postMessage(file.dup().releaseFd());            // main thread
+   * const mine = MemFile.fromFd(fd, { requireSeals: Seal.Shrink }); // in the worker
+   */
+  releaseFd(): number {
+    this.#check('releaseFd');
+    let fd: number;
+    try {
+      fd = binding.handleDetach(this.#handle) as number;
+    } catch {
+      throw stateError('ERR_MEMFD_BUSY', `MemFile ${JSON.stringify(this.#name)} has async operations in flight; await them before releaseFd()`);
+    }
+    this.#closed = true;
+    return fd;
   }
 
   /**
@@ -776,8 +804,9 @@ export class MemFile implements Disposable {
       case 'EBUSY': {
         let count = 0;
         try { count = countWritableSharedMappings(this.stat().ino); } catch { /* unknown */ }
-        return e.withHint(`the write seal needs every writable shared mapping gone, and ${count} writable mapping${count === 1 ? '' : 's'} ` +
-          'of this file exist in this process (or pages are pinned); unmap them first, or use Seal.FutureWrite, which leaves existing mappings writable');
+        const live = count === 1 ? '1 writable shared mapping of this file exists' : `${count} writable shared mappings of this file exist`;
+        return e.withHint(`the write seal needs every writable shared mapping gone, and ${live} in this process ` +
+          '(or pages are pinned, or another process maps it); unmap them first, or use Seal.FutureWrite, which leaves existing mappings writable');
       }
       case 'EINVAL':
         if (bits & (Seal.FutureWrite | Seal.Exec)) {

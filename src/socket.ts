@@ -16,7 +16,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { claimReceivedFd, forgetReceivedFd, peekReceivedHandle, registerReceivedFd, type ReceivedFdOwner } from './received.js';
@@ -781,8 +781,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
         if (flags & (RECV_FDS_TRUNCATED | RECV_DATA_TRUNCATED)) {
           for (const h of handles) binding.handleClose(h);
           this.#deliverError(flags & RECV_FDS_TRUNCATED
-            ? stateError('ERR_MEMFD_FDS_TRUNCATED', `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
-              'the kernel dropped the rest, and the ones that arrived were closed')
+            ? stateError('ERR_MEMFD_FDS_TRUNCATED', handles.length < maxFds
+              // The kernel also truncates when it cannot install an fd: the process is out of fd numbers.
+              ? `the kernel could not hand over every fd of a message: ${handles.length} arrived before this process ` +
+                `reached its open-file limit (ulimit -n: ${openFileLimit()}); they were closed. Close fds you do not ` +
+                'need (msg.close(), file.close()) rather than leaving them to the garbage collector'
+              : `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
+                'the kernel dropped the rest, and the ones that arrived were closed')
             : stateError('ERR_MEMFD_DATA_TRUNCATED', `a datagram was larger than the receive buffer (${data.length} bytes kept); its fds were closed`));
           continue;
         }
@@ -819,6 +824,15 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#ended = true;
     for (let w = this.#takeWaiter(); w; w = this.#takeWaiter()) w.resolve(null);
     process.nextTick(() => this.emit('end'));
+  }
+}
+
+function openFileLimit(): string {
+  try {
+    const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? m[1]! : 'unknown';
+  } catch {
+    return 'unknown';
   }
 }
 

@@ -473,3 +473,30 @@ test('allocate() larger than the memory available is refused with ENOMEM instead
   f.addSeals(Seal.Grow);
   assert.throws(() => f.allocate(0, 2 ** 50), { code: 'EPERM' });
 });
+
+test('releaseFd() hands the fd over without closing it; a Worker adopts and maps it', async (t) => {
+  const file = own(t, MemFile.from(Buffer.alloc(8192, 5), { seal: ['shrink', 'grow'] }));
+  const released = file.dup();
+  const fd = released.releaseFd();
+  assert.equal(released.closed, true);
+  assert.throws(() => released.size, { code: 'ERR_MEMFD_CLOSED' });
+  fstatSync(fd); // still open, and now adoptable (nobody owns it)
+  const { Worker } = await import('node:worker_threads');
+  const { LIB } = await import('./helpers.mjs');
+  const w = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.lib).then(({ MemFile, Seal }) => {
+      const f = MemFile.fromFd(workerData.fd, { requireSeals: Seal.Shrink });
+      const m = f.map();
+      parentPort.postMessage([f.origin, m.length, m.bytes[8191]]);
+      m.unmap(); f.close();
+    });
+  `, { eval: true, workerData: { lib: LIB, fd } });
+  const answer = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  await w.terminate();
+  assert.deepEqual(answer, ['adopted', 8192, 5]);
+  assert.throws(() => fstatSync(fd), { code: 'EBADF' }, 'the worker closed what it adopted');
+  // seal() twice is harmless.
+  const frozen = own(t, MemFile.from('x'));
+  assert.equal(frozen.seal().toString(), frozen.seal().toString());
+});
