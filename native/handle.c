@@ -155,8 +155,20 @@ int fd_handle_acquire(napi_env env, fd_handle *h, const char *syscall) {
 
 void fd_handle_release(fd_handle *h) {
   h->in_flight--;
-  if (h->in_flight == 0 && h->closed) really_close(h);
+  if (h->in_flight == 0 && (h->pins == 0 || h->finalized) && h->closed) really_close(h);
   maybe_free(h);
+}
+
+bool fd_handle_pin(napi_env env, fd_handle *h, const char *syscall) {
+  if (fd_handle_open_fd(env, h, syscall) < 0) return false;
+  h->pins++;
+  return true;
+}
+
+void fd_handle_unpin(fd_handle *h) {
+  if (h->pins == 0) return;
+  h->pins--;
+  if (h->pins == 0 && h->in_flight == 0 && h->closed) really_close(h);
 }
 
 /* handleFd(handle) -> fd number, or -1 once closed */
@@ -176,7 +188,7 @@ static napi_value js_handle_close(napi_env env, napi_callback_info info) {
   if (h == NULL) return NULL;
   if (h->closed) return make_bool(env, false);
   h->closed = true;
-  if (h->in_flight == 0) really_close(h);
+  if (h->in_flight == 0 && h->pins == 0) really_close(h);
   return make_bool(env, true);
 }
 

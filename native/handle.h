@@ -14,7 +14,8 @@
 typedef struct fd_handle {
   int fd;              /* the descriptor we own; -1 once close(2) has been called */
   bool closed;         /* closed as far as JS is concerned */
-  uint32_t in_flight;  /* async operations holding the fd (main thread only) */
+  uint32_t in_flight;  /* thread-pool operations using the fd (main thread only) */
+  uint32_t pins;       /* queued socket sends that will still send this fd (main thread only) */
   bool finalized;      /* the JS external is gone; free when in_flight drops to 0 */
 } fd_handle;
 
@@ -35,5 +36,10 @@ int fd_handle_open_fd(napi_env env, fd_handle *h, const char *syscall);
 /* Pins the fd for thread-pool work; balance with fd_handle_release on the main thread. */
 int fd_handle_acquire(napi_env env, fd_handle *h, const char *syscall);
 void fd_handle_release(fd_handle *h);
+/* Keeps the fd open past close() for a queued send that was requested before the close. Unlike
+ * in_flight, pins do not outlive the handle: once it is finalized (GC, or env teardown of a terminated
+ * Worker) nobody can send it any more, so the finalizer closes the fd whatever the pin count. */
+bool fd_handle_pin(napi_env env, fd_handle *h, const char *syscall);
+void fd_handle_unpin(fd_handle *h);
 
 #endif

@@ -126,7 +126,7 @@ static void free_malloced(napi_env env, void *data, void *hint) { free(data); }
 static void io_complete(napi_env env, napi_status status, void *data) {
   io_work *w = data;
   fd_handle_release(w->h);
-  napi_delete_reference(env, w->handle_ref);
+  if (w->handle_ref != NULL) napi_delete_reference(env, w->handle_ref);
   napi_delete_async_work(env, w->work);
   const char *syscall = w->is_write ? (w->pos >= 0 ? "pwrite" : "write") : (w->pos >= 0 ? "pread" : "read");
   napi_value result = NULL;
@@ -147,13 +147,22 @@ static void io_complete(napi_env env, napi_status status, void *data) {
     if (w->done == 0) {
       free(w->buf);
       napi_create_buffer(env, 0, NULL, &result);
-    } else if (napi_create_external_buffer(env, (size_t)w->done, w->buf, free_malloced, NULL, &result) != napi_ok) {
-      bool pending = false;
-      napi_is_exception_pending(env, &pending);
-      if (pending) { napi_value ignored; napi_get_and_clear_last_exception(env, &ignored); }
-      void *copy;
-      if (napi_create_buffer_copy(env, (size_t)w->done, w->buf, &copy, &result) != napi_ok) result = NULL;
-      free(w->buf);
+    } else {
+      napi_status st = napi_create_external_buffer(env, (size_t)w->done, w->buf, free_malloced, NULL, &result);
+      if (st != napi_ok) {
+        bool pending = false;
+        napi_is_exception_pending(env, &pending);
+        if (pending) { napi_value ignored; napi_get_and_clear_last_exception(env, &ignored); }
+        result = NULL;
+        if (st == napi_no_external_buffers_allowed) {
+          /* Refused up front (V8 sandbox): the memory is still ours, so copy it. */
+          void *copy;
+          if (napi_create_buffer_copy(env, (size_t)w->done, w->buf, &copy, &result) != napi_ok) result = NULL;
+          free(w->buf);
+        }
+        /* Any other failure (Node 20 refuses lengths above 4 GiB) has already run free_malloced on w->buf:
+         * it must be neither read nor freed again. TS keeps lengths within buffer.constants.MAX_LENGTH. */
+      }
     }
     if (result != NULL) napi_resolve_deferred(env, w->deferred, result);
     else napi_reject_deferred(env, w->deferred, make_errno_error(env, ENOMEM, syscall));
@@ -175,11 +184,17 @@ static napi_value queue_io(napi_env env, napi_value handle, fd_handle *h, bool i
   w->pos = pos;
   napi_value promise, name;
   napi_create_string_utf8(env, is_write ? "memfd:write" : "memfd:read", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok ||
-      napi_create_async_work(env, NULL, name, io_execute, io_complete, w, &w->work) != napi_ok) {
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
     free(buf);
     free(w);
-    return throw_napi_failure(env, napi_generic_failure, "napi_create_async_work");
+    return throw_napi_failure(env, napi_generic_failure, "napi_create_promise");
+  }
+  if (napi_create_async_work(env, NULL, name, io_execute, io_complete, w, &w->work) != napi_ok) {
+    /* The promise exists: settle it, or its awaiter would hang forever. */
+    napi_reject_deferred(env, w->deferred, make_errno_error(env, ENOMEM, syscall));
+    free(buf);
+    free(w);
+    return promise;
   }
   w->fd = fd_handle_acquire(env, h, syscall);
   if (w->fd < 0) {
@@ -191,10 +206,10 @@ static napi_value queue_io(napi_env env, napi_value handle, fd_handle *h, bool i
     free(w);
     return promise;
   }
-  napi_create_reference(env, handle, 1, &w->handle_ref);
+  if (napi_create_reference(env, handle, 1, &w->handle_ref) != napi_ok) w->handle_ref = NULL;
   if (napi_queue_async_work(env, w->work) != napi_ok) {
     fd_handle_release(h);
-    napi_delete_reference(env, w->handle_ref);
+    if (w->handle_ref != NULL) napi_delete_reference(env, w->handle_ref);
     napi_delete_async_work(env, w->work);
     free(buf);
     free(w);

@@ -174,7 +174,7 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 
 /* Wraps a connected/listening fd. On failure returns NULL with an exception pending and the fd still
  * open (the caller decides whether to close it). */
-static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting) {
+static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting, unix_sock **out) {
   /* An fd that another object (a MemFile, a received message, a socket in another thread) owns must not
    * get a second owner: both would close it, the second time on whatever reused the number. */
   if (adopting && fd_owned_is(fd)) {
@@ -234,6 +234,7 @@ static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting) {
     return NULL;
   }
   fd_owned_mark(fd);
+  if (out) *out = s;
   return external;
 }
 
@@ -295,16 +296,18 @@ static napi_value js_socket_pair(napi_env env, napi_callback_info info) {
   if (!get_type_arg(env, argv[0], &type)) return NULL;
   int sv[2];
   if (socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) return throw_errno(env, errno, "socketpair");
-  napi_value a = sock_wrap(env, sv[0], type, false);
+  unix_sock *first = NULL;
+  napi_value a = sock_wrap(env, sv[0], type, false, &first);
   if (a == NULL) {
     close(sv[0]);
     close(sv[1]);
     return NULL;
   }
-  napi_value b = sock_wrap(env, sv[1], type, false);
+  napi_value b = sock_wrap(env, sv[1], type, false, NULL);
   if (b == NULL) {
     close(sv[1]);
-    sock_close(sock_unwrap(env, a)); /* closes sv[0] in its close callback */
+    /* Not through sock_unwrap: with an exception pending it cannot read the external's tag. */
+    sock_close(first); /* closes sv[0] in its close callback */
     return NULL;
   }
   napi_value arr;
@@ -336,7 +339,7 @@ static napi_value js_socket_connect(napi_env env, napi_callback_info info) {
       return throw_errno(env, err, "connect");
     }
   }
-  napi_value s = sock_wrap(env, fd, type, false);
+  napi_value s = sock_wrap(env, fd, type, false, NULL);
   if (s == NULL) {
     close(fd);
     return NULL;
@@ -388,7 +391,7 @@ static napi_value js_socket_listen(napi_env env, napi_callback_info info) {
     if (addr.sun_path[0] != 0) unlink(addr.sun_path); /* we created the path a moment ago */
     return throw_errno(env, err, "listen");
   }
-  napi_value s = sock_wrap(env, fd, type, false);
+  napi_value s = sock_wrap(env, fd, type, false, NULL);
   if (s == NULL) {
     close(fd);
     if (addr.sun_path[0] != 0) unlink(addr.sun_path);
@@ -417,7 +420,7 @@ static napi_value js_socket_accept(napi_env env, napi_callback_info info) {
     }
     return throw_errno(env, errno, "accept4");
   }
-  napi_value c = sock_wrap(env, fd, s->type, false);
+  napi_value c = sock_wrap(env, fd, s->type, false, NULL);
   if (c == NULL) close(fd);
   return c;
 }
@@ -461,14 +464,19 @@ static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
   if (owner_type != napi_undefined) {
     owner = fd_handle_unwrap(env, argv[2]);
     if (owner == NULL) return NULL;
-    if (owner->closed || owner->fd != fd || owner->in_flight > 0) owner = NULL;
+    if (owner->closed || owner->fd != fd || owner->in_flight > 0 || owner->pins > 0) owner = NULL;
+  }
+  if (owner == NULL && fd_owned_is(fd)) {
+    /* Refuse before changing anything about an fd that is not ours. */
+    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is already owned by another memfd object in this process");
+    return NULL;
   }
   int flags = fcntl(fd, F_GETFD);
   if (flags < 0) return throw_errno(env, errno, "fcntl");
   /* Inherited fds usually lack close-on-exec; we pass fds explicitly, never by accident. */
   if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) return throw_errno(env, errno, "fcntl");
   if (owner != NULL) fd_owned_forget(fd); /* the handle's mark is handed over, not doubled */
-  napi_value sock = sock_wrap(env, fd, type, true); /* uv_poll_init makes it non-blocking */
+  napi_value sock = sock_wrap(env, fd, type, true, NULL); /* uv_poll_init makes it non-blocking */
   if (sock == NULL) {
     if (owner != NULL) fd_owned_mark(fd);
     return NULL;
@@ -661,7 +669,7 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
         if (h == NULL) return NULL;
         /* A pinned handle (handlePin) keeps its fd open even after its owner closed it: the send was
          * requested before the close, so the file still goes out. */
-        int fd = h->in_flight > 0 && h->fd >= 0 ? h->fd : fd_handle_open_fd(env, h, "sendmsg");
+        int fd = h->pins > 0 && h->fd >= 0 ? h->fd : fd_handle_open_fd(env, h, "sendmsg");
         if (fd < 0) return NULL;
         fds[i] = fd;
       }
@@ -865,7 +873,7 @@ static napi_value js_handle_pin(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   fd_handle *h = fd_handle_unwrap(env, argv[0]);
   if (h == NULL) return NULL;
-  if (fd_handle_acquire(env, h, "sendmsg") < 0) return NULL;
+  if (!fd_handle_pin(env, h, "sendmsg")) return NULL;
   return make_undefined(env);
 }
 
@@ -874,8 +882,8 @@ static napi_value js_handle_unpin(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   fd_handle *h = fd_handle_unwrap(env, argv[0]);
   if (h == NULL) return NULL;
-  if (h->in_flight == 0) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "handle is not pinned");
-  fd_handle_release(h);
+  if (h->pins == 0) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "handle is not pinned");
+  fd_handle_unpin(h);
   return make_undefined(env);
 }
 
@@ -885,7 +893,7 @@ static napi_value js_handle_detach(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   fd_handle *h = fd_handle_unwrap(env, argv[0]);
   if (h == NULL) return NULL;
-  if (h->closed || h->in_flight > 0) return throw_errno(env, EBADF, "detach");
+  if (h->closed || h->in_flight > 0 || h->pins > 0) return throw_errno(env, EBADF, "detach");
   int fd = h->fd;
   h->fd = -1;
   h->closed = true;

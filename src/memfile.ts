@@ -2,6 +2,7 @@
  * {@link MemFile}: an anonymous memory file from `memfd_create(2)`, with seals.
  * @module
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { Mapping, mapFile, createSecretFile, assertShrinkKeepsMappings, type MapOptions } from './mapping.js';
 import { Readable, Writable } from 'node:stream';
@@ -117,6 +118,16 @@ const TMPFS_MAGIC = 0x01021994;
 const HUGETLBFS_MAGIC = 0x958458f6;
 const MAX_NAME_BYTES = 249;
 const STAT_FIELDS = 14;
+
+/** The largest Buffer this Node can make (4 GiB on Node 20, 2^53 - 1 from Node 22). */
+const kMaxLength = bufferConstants.MAX_LENGTH;
+
+function fileTooLarge(size: number) {
+  const e = outOfRange('file size', `<= ${kMaxLength} bytes (buffer.constants.MAX_LENGTH) to fit in one Buffer; ` +
+    'map the file in windows, or read it with positional reads or a stream', size);
+  Object.defineProperty(e, 'code', { value: 'ERR_FS_FILE_TOO_LARGE' });
+  return e;
+}
 
 /** Set to false after the first EINVAL from MFD_NOEXEC_SEAL/MFD_EXEC (kernel older than 6.3). */
 let kernelKnowsExecFlags = true;
@@ -449,17 +460,19 @@ export class MemFile implements Disposable {
   readAllSync(): Buffer {
     this.#check('readAllSync');
     try {
-      let size = binding.size(this.#handle);
+      const size = binding.size(this.#handle);
+      if (size > kMaxLength) throw fileTooLarge(size);
       let buffer = Buffer.allocUnsafe(size);
       let total = binding.readSync(this.#handle, buffer, 0, size, 0);
       // The file may grow while we read it (another process holds it): keep going until end of file.
       while (total === buffer.length) {
-        const more = Buffer.allocUnsafe(Math.max(64 * 1024, buffer.length));
+        const room = kMaxLength - total;
+        const more = Buffer.allocUnsafe(Math.min(Math.max(64 * 1024, total), Math.max(room, 1)));
         const n = binding.readSync(this.#handle, more, 0, more.length, total);
         if (n === 0) break;
+        if (n > room) throw fileTooLarge(total + n);
         buffer = Buffer.concat([buffer.subarray(0, total), more.subarray(0, n)]);
         total += n;
-        size = total;
       }
       return total === buffer.length ? buffer : buffer.subarray(0, total);
     } catch (e) {
@@ -472,13 +485,16 @@ export class MemFile implements Disposable {
     this.#check('readAll');
     try {
       const size = binding.size(this.#handle);
+      if (size > kMaxLength) throw fileTooLarge(size);
       const first = await binding.readAsync(this.#handle, size, 0);
       if (first.length < size) return first;
       const parts = [first];
       let total = first.length;
       for (;;) {
-        const more = await binding.readAsync(this.#handle, Math.max(64 * 1024, total), total);
+        const room = kMaxLength - total;
+        const more = await binding.readAsync(this.#handle, Math.min(Math.max(64 * 1024, total), Math.max(room, 1)), total);
         if (more.length === 0) break;
+        if (more.length > room) throw fileTooLarge(total + more.length);
         parts.push(more);
         total += more.length;
       }
