@@ -302,6 +302,21 @@ interface QueuedSend {
 
 const constructing = { allowed: false };
 
+/** Typed events of {@link UnixSocket}: `'message'` (a {@link Message}; take or close its fds), `'end'`
+ * (the peer is gone), `'error'`, `'close'` (after {@link UnixSocket.close}). */
+export interface UnixSocket {
+  on(event: 'message', listener: (message: Message) => void): this;
+  on(event: 'end' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'message', listener: (message: Message) => void): this;
+  once(event: 'end' | 'close', listener: () => void): this;
+  once(event: 'error', listener: (error: Error) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+  off(event: 'message', listener: (message: Message) => void): this;
+  off(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
 /**
  * A connected Unix domain socket that sends and receives bytes and fds.
  *
@@ -889,6 +904,18 @@ function unlinkRecorded(rec: { path: string; dev: number; ino: number }): void {
     const st = lstatSync(rec.path);
     if (st.dev === rec.dev && st.ino === rec.ino && st.isSocket()) unlinkSync(rec.path);
   } catch { /* already gone */ }
+}
+
+/** Typed events of {@link UnixServer}: `'connection'` (an accepted {@link UnixSocket}), `'error'`, `'close'`. */
+export interface UnixServer {
+  on(event: 'connection', listener: (socket: UnixSocket) => void): this;
+  on(event: 'close', listener: () => void): this;
+  on(event: 'error', listener: (error: Error) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'connection', listener: (socket: UnixSocket) => void): this;
+  once(event: 'close', listener: () => void): this;
+  once(event: 'error', listener: (error: Error) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
 /**

@@ -72,6 +72,11 @@ test('the published .d.ts files type-check in a strict consumer project (skipLib
       const msg: Message | null = await b.receive();
       if (msg) MemFile.fromFd(msg.fds[0]!, { requireSeals: Seal.Shrink });
     }
+    b.on('message', (m) => {
+      // @ts-expect-error: m is a Message (typed events), its data a Buffer
+      const wrong: number = m.data;
+      void wrong; m.close();
+    });
     void f; void capabilities().noexecSeal;
     try { file.writeSync('x', 0); } catch (e) { if (e instanceof SystemError) console.log(e.code, e.errno, e.syscall, e.hint); }
   `);
