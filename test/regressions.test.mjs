@@ -33,6 +33,7 @@ test('a Worker terminated with sends queued behind backpressure leaks none of th
     const { parentPort } = require('node:worker_threads');
     import(${JSON.stringify(LIB)}).then(async ({ MemFile, UnixSocket }) => {
       const [a, b] = UnixSocket.pair({ type: 'stream' });
+      globalThis.keep = [a, b]; // or the GC safety net may close everything before we look
       const big = Buffer.alloc(1 << 20);
       for (let i = 0; i < 64; i++) a.send(big).catch(() => {}); // b never reads
       for (let i = 0; i < 20; i++) {
