@@ -54,6 +54,8 @@ export interface Binding {
   madvise(m: NativeMapping, advice: number, offset: number, length: number): void;
   mlock(m: NativeMapping, lock: boolean, offset: number, length: number): void;
   mappingInfo(m: NativeMapping): [mapped: boolean, address: number, mappedBytes: number];
+  /** Placeholders of unmapped ranges still held by the process-wide quarantine (diagnostics, tests). */
+  mappingQuarantine(): [entries: number, bytes: number];
   // futex.c
   futexWait(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
   futexWake(m: NativeMapping, view: Int32Array, index: number, count: number): number;
