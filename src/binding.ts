@@ -57,7 +57,9 @@ export interface Binding {
   /** Placeholders of unmapped ranges still held by the process-wide quarantine (diagnostics, tests). */
   mappingQuarantine(): [entries: number, bytes: number];
   // futex.c
-  futexWait(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
+  /** undefined when the thread is being terminated. */
+  futexWait(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
+    'ok' | 'not-equal' | 'timed-out' | undefined;
   futexWake(m: NativeMapping, view: Int32Array, index: number, count: number): number;
   futexWaitAsync(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
     Promise<'ok' | 'not-equal' | 'timed-out' | 'unmapped'>;
