@@ -1,11 +1,14 @@
 /* memfd: Node-API entry point. One file per concept; each registers its functions here. */
 #include "common.h"
+#include "mapping.h"
 
 #include <stdlib.h>
 
 static void free_addon_data(napi_env env, void *data, void *hint) {
   addon_data *d = data;
   if (d->error_factory) napi_delete_reference(env, d->error_factory);
+  if (d->futex_poll) napi_delete_reference(env, d->futex_poll);
+  if (d->mapping_env) mapping_env_unref(d->mapping_env);
   free(d);
 }
 

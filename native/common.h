@@ -21,6 +21,8 @@ typedef struct addon_data {
   napi_ref error_factory; /* (errno: number, syscall: string) => Error */
   struct socket_registry *sockets; /* live UnixSocket handles of this env (socket.c) */
   struct futex_registry *futex_waiters; /* pending async futex waits of this env (futex.c) */
+  struct map_env *mapping_env; /* this env's mapping state (mapping.c) */
+  napi_ref futex_poll; /* no-op JS function a synchronous futex wait calls between slices (futex.c) */
 } addon_data;
 
 addon_data *addon_get_data(napi_env env);

@@ -135,6 +135,39 @@ static uint32_t *get_word(napi_env env, map_record *r, napi_value view, napi_val
   return (uint32_t *)p;
 }
 
+/* A synchronous wait sleeps in slices of at most this long, and calls into JS between them: V8 only
+ * notices Worker.terminate() (TerminateExecution) when JS runs, so a wait without a timeout in a Worker
+ * would otherwise block its termination, and process.exit() which joins Workers, forever. */
+#define WAIT_SLICE_NS 100000000L
+
+static int timespec_cmp(const struct timespec *a, const struct timespec *b) {
+  if (a->tv_sec != b->tv_sec) return a->tv_sec < b->tv_sec ? -1 : 1;
+  return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
+}
+
+/* Calls a cached no-op JS function (bytecode, so that V8 handles pending interrupts on entry): false
+ * when the env is being terminated or otherwise cannot run JS any more, and the wait must end now.
+ * Worker.terminate() first marks the env as stopping, and Node-API then refuses to call JS at all
+ * (napi_pending_exception with nothing pending); V8's termination itself is only handled once JS runs. */
+static bool env_still_running(napi_env env) {
+  addon_data *d = addon_get_data(env);
+  if (d == NULL) return true;
+  napi_value fn, global, ignored;
+  if (d->futex_poll == NULL) {
+    napi_value src;
+    if (napi_create_string_utf8(env, "(function memfdFutexWaitPoll() {})", NAPI_AUTO_LENGTH, &src) != napi_ok ||
+        napi_run_script(env, src, &fn) != napi_ok)
+      return false;
+    if (napi_create_reference(env, fn, 1, &d->futex_poll) != napi_ok) {
+      d->futex_poll = NULL;
+      return false;
+    }
+  } else if (napi_get_reference_value(env, d->futex_poll, &fn) != napi_ok || fn == NULL) {
+    return false;
+  }
+  return napi_get_global(env, &global) == napi_ok && napi_call_function(env, global, fn, 0, NULL, &ignored) == napi_ok;
+}
+
 /* futexWait(mapping, view, index, expected, timeoutMs) -> 'ok' | 'not-equal' | 'timed-out' (blocking) */
 static napi_value js_futex_wait(napi_env env, napi_callback_info info) {
   napi_value argv[5];
@@ -150,10 +183,38 @@ static napi_value js_futex_wait(napi_env env, napi_callback_info info) {
   bool has;
   struct timespec deadline;
   make_deadline(timeout, &has, &deadline);
-  long rc;
-  do rc = futex_wait(addr, (uint32_t)expected, has ? &deadline : NULL); while (rc != 0 && errno == EINTR);
-  int result = classify(rc, errno);
-  if (result == FW_ERROR) return throw_errno(env, errno, "futex");
+  /* 'not-equal' only when the value differs on entry. A value that changed while we slept between two
+   * slices means a wake may have fallen between them: report 'ok' (callers re-check the value anyway). */
+  bool slept = false;
+  int result, err = 0;
+  for (;;) {
+    struct timespec slice;
+    clock_gettime(CLOCK_MONOTONIC, &slice);
+    slice.tv_nsec += WAIT_SLICE_NS;
+    if (slice.tv_nsec >= 1000000000L) {
+      slice.tv_sec++;
+      slice.tv_nsec -= 1000000000L;
+    }
+    bool last = has && timespec_cmp(&deadline, &slice) <= 0;
+    long rc = futex_wait(addr, (uint32_t)expected, last ? &deadline : &slice);
+    err = errno;
+    if (rc != 0 && err == EINTR) continue; /* the absolute deadline stays */
+    if (rc != 0 && err == ETIMEDOUT && !last) {
+      /* Terminating: return undefined (src/futex.ts throws, so no caller carries on as if woken), or
+       * NULL with the termination pending if V8 raised it in the poll. */
+      if (!env_still_running(env)) return NULL;
+      if (!r->mapped) { /* JS run by an interrupt unmapped it meanwhile */
+        napi_throw_error(env, "ERR_MEMFD_UNMAPPED", "The mapping was unmapped while futexWait was waiting");
+        return NULL;
+      }
+      slept = true;
+      continue;
+    }
+    result = classify(rc, err);
+    if (result == FW_NOT_EQUAL && slept) result = FW_OK;
+    break;
+  }
+  if (result == FW_ERROR) return throw_errno(env, err, "futex");
   return result_string(env, result);
 }
 

@@ -5,6 +5,8 @@
 #include "handle.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <uv.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,28 +44,147 @@ typedef struct map_owner {
   napi_ref buffer_ref;
 } map_owner;
 
-static void do_munmap(map_record *r) {
+/* ---- Placeholders and their quarantine ----
+ *
+ * Detaching the ArrayBuffer stops JS, not native code that already took the raw pointer: Node's own
+ * thread-pool work (crypto.randomFill, zlib, fs.read into the view, ...) keeps reading and writing the
+ * range after unmap() returns, and no finalizer proves that it has finished (Node 20 runs the backing
+ * store's deleter on the next immediate after a detach, while randomFill is still writing). munmap would
+ * turn those late accesses into SIGSEGV. So releasing pages replaces the range in one step, with
+ * mmap(MAP_FIXED), by private anonymous zero pages: the file's pages and the mapping's reference to the
+ * file are gone at once (no SIGBUS, seals and memory accounting see the file unmapped), and late writers
+ * land in throwaway memory, late readers see zeros. No hole ever opens in which another mmap could land.
+ * MAP_NORESERVE: an untouched placeholder costs no memory and no commit charge (except under
+ * vm.overcommit_memory=2, which ignores the flag; the byte limit is smaller there).
+ *
+ * The placeholders are released through a bounded FIFO quarantine, process-wide behind a mutex since
+ * Workers unmap too: the oldest is munmapped once more than QUARANTINE_ENTRIES are held or their sizes
+ * add up to more than the byte limit. An env that is torn down (Worker terminated, main thread exiting)
+ * munmaps its own entries: Node lets that env's thread-pool requests finish before it runs cleanup hooks,
+ * so nothing of that env still holds a pointer. At process.exit() nothing is released (the kernel does
+ * it), so a pool thread still writing at exit never faults. */
+enum { QUARANTINE_ENTRIES = 256 };
+#define QUARANTINE_BYTES ((size_t)16 << 30)        /* address space only: untouched placeholders are free */
+#define QUARANTINE_BYTES_STRICT ((size_t)256 << 20) /* vm.overcommit_memory=2 charges placeholders */
+
+typedef struct q_entry {
+  void *addr;
+  size_t len;
+  uint64_t env_id;
+} q_entry;
+
+static uv_once_t q_once = UV_ONCE_INIT;
+static uv_mutex_t q_lock;
+static q_entry q_ring[QUARANTINE_ENTRIES];
+static size_t q_head, q_count, q_bytes, q_limit = QUARANTINE_BYTES;
+static atomic_uint_fast64_t next_env_id = 1;
+
+static void quarantine_init(void) {
+  if (uv_mutex_init(&q_lock) != 0) abort();
+  int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    char c = 0;
+    if (read(fd, &c, 1) == 1 && c == '2') q_limit = QUARANTINE_BYTES_STRICT;
+    close(fd);
+  }
+}
+
+/* Caller holds q_lock. */
+static void quarantine_pop_oldest(void) {
+  q_entry *e = &q_ring[q_head];
+  munmap(e->addr, e->len);
+  q_bytes -= e->len;
+  q_head = (q_head + 1) % QUARANTINE_ENTRIES;
+  q_count--;
+}
+
+/* Replaces [addr, addr + len) by a placeholder and quarantines it; false when the kernel refused the
+ * placeholder (the caller then munmaps). */
+static bool quarantine_replace(void *addr, size_t len, uint64_t env_id) {
+  if (mmap(addr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) ==
+      MAP_FAILED)
+    return false;
+  uv_once(&q_once, quarantine_init);
+  uv_mutex_lock(&q_lock);
+  while (q_count > 0 && (q_count >= QUARANTINE_ENTRIES || q_bytes + len > q_limit)) quarantine_pop_oldest();
+  q_ring[(q_head + q_count) % QUARANTINE_ENTRIES] = (q_entry){addr, len, env_id};
+  q_count++;
+  q_bytes += len;
+  uv_mutex_unlock(&q_lock);
+  return true;
+}
+
+/* munmaps the quarantined placeholders of one env, keeping the order of the others. */
+static void quarantine_release_env(uint64_t env_id) {
+  uv_once(&q_once, quarantine_init);
+  uv_mutex_lock(&q_lock);
+  size_t kept = 0, n = q_count;
+  for (size_t i = 0; i < n; i++) {
+    q_entry e = q_ring[(q_head + i) % QUARANTINE_ENTRIES];
+    if (e.env_id == env_id) {
+      munmap(e.addr, e.len);
+      q_bytes -= e.len;
+      q_count--;
+    } else {
+      q_ring[(q_head + kept++) % QUARANTINE_ENTRIES] = e;
+    }
+  }
+  uv_mutex_unlock(&q_lock);
+}
+
+/* Per-env state shared by the env's mappings: whether the env's cleanup hook has run (afterwards no
+ * thread-pool work of the env is left, and a finalizer may munmap directly). Main thread only. */
+typedef struct map_env {
+  uint64_t id;
+  bool torn_down;
+  unsigned refs; /* the cleanup hook, the env's instance data, one per record */
+} map_env;
+
+void mapping_env_unref(map_env *e) {
+  if (--e->refs == 0) free(e);
+}
+
+static void map_env_cleanup(void *arg) {
+  map_env *e = arg;
+  e->torn_down = true;
+  quarantine_release_env(e->id);
+  mapping_env_unref(e);
+}
+
+/* Releases the pages exactly once. Pending async futex waits are cancelled while the range is still
+ * mapped (futex.c); the futex twin is never exposed to JS or to native code outside this addon, so it is
+ * munmapped at once. `exposed`: the range was visible through an ArrayBuffer, so native code may still
+ * hold its address: leave a quarantined placeholder (see above) unless the env is gone. */
+static void release_pages(map_record *r, bool exposed) {
   if (!r->mapped) return;
   futex_cancel_waiters(r);
+  if (r->futex_base != NULL) munmap(r->futex_base, r->map_len);
+  r->futex_base = NULL;
   /* munmap only fails for bad arguments, which would be a bug here; the range is gone either way as far
    * as we are concerned, and retrying could unmap a reused range. */
-  munmap(r->base, r->map_len);
-  if (r->futex_base != NULL) munmap(r->futex_base, r->map_len);
+  if (!exposed || r->env == NULL || r->env->torn_down || !quarantine_replace(r->base, r->map_len, r->env->id))
+    munmap(r->base, r->map_len);
   r->mapped = false;
 }
+
+static void do_munmap(map_record *r) { release_pages(r, false); }
 
 void mapping_ref(map_record *r) { r->refs++; }
 
 void mapping_unref(map_record *r) {
   if (--r->refs > 0) return;
-  do_munmap(r); /* unreachable while a buffer exists (it holds a ref), kept for safety */
+  release_pages(r, true); /* unreachable while a buffer exists (it holds a ref), kept for safety */
+  if (r->env != NULL) mapping_env_unref(r->env);
   free((map_owner *)r); /* rec is the first member of the allocation */
 }
 
 /* The ArrayBuffer is gone (collected, or its env is being torn down): nothing in JS can reach the pages. */
 static void finalize_buffer(napi_env env, void *data, void *hint) {
   map_owner *o = hint;
-  do_munmap(&o->rec);
+  /* Node's async operations keep their buffer reachable until they complete, so a collected buffer means
+   * no pool work uses the pages; the placeholder costs little and also covers native code that kept the
+   * pointer without the buffer (an ArrayBuffer moved with transfer(), third-party addons). */
+  release_pages(&o->rec, true);
   if (o->buffer_ref != NULL) {
     napi_delete_reference(env, o->buffer_ref);
     o->buffer_ref = NULL;
@@ -180,6 +301,9 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
   r->length = (size_t)length;
   r->futex_base = twin;
   r->mapped = true;
+  addon_data *d = addon_get_data(env);
+  r->env = d != NULL ? d->mapping_env : NULL;
+  if (r->env != NULL) r->env->refs++;
   /* One reference for the buffer's finalizer, one that this function holds and hands to the external. */
   r->refs = 2;
 
@@ -239,7 +363,7 @@ static napi_value js_unmap(napi_env env, napi_callback_info info) {
      * buffer cannot be detached, keep the memory mapped rather than leave views over unmapped pages. */
     napi_status st = napi_detach_arraybuffer(env, buffer);
     if (st != napi_ok) return throw_napi_failure(env, st, "napi_detach_arraybuffer");
-    do_munmap(r);
+    release_pages(r, true);
     return make_int32(env, 1);
   }
   /* Our buffer is already detached (or gone) but its backing store has not been freed: on Node 22+
@@ -368,10 +492,36 @@ static napi_value build_constants(napi_env env) {
   return c;
 }
 
+/* mappingQuarantine() -> [placeholders held, bytes] (diagnostics and tests) */
+static napi_value js_mapping_quarantine(napi_env env, napi_callback_info info) {
+  uv_once(&q_once, quarantine_init);
+  uv_mutex_lock(&q_lock);
+  double count = (double)q_count, bytes = (double)q_bytes;
+  uv_mutex_unlock(&q_lock);
+  napi_value result;
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 2, &result));
+  napi_set_element(env, result, 0, make_double(env, count));
+  napi_set_element(env, result, 1, make_double(env, bytes));
+  return result;
+}
+
 bool init_mapping(napi_env env, napi_value exports) {
+  map_env *me = calloc(1, sizeof *me);
+  if (me == NULL) return false;
+  me->id = atomic_fetch_add(&next_env_id, 1);
+  me->refs = 1; /* the cleanup hook's */
+  if (napi_add_env_cleanup_hook(env, map_env_cleanup, me) != napi_ok) {
+    free(me);
+    return false;
+  }
+  me->refs++; /* the instance data's */
+  addon_data *d = addon_get_data(env);
+  if (d != NULL) d->mapping_env = me;
+  else me->refs--;
   static const export_entry entries[] = {
       {"mmap", js_mmap},     {"unmap", js_unmap}, {"msync", js_msync},
       {"madvise", js_madvise}, {"mlock", js_mlock}, {"mappingInfo", js_mapping_info},
+      {"mappingQuarantine", js_mapping_quarantine},
   };
   if (!export_functions(env, exports, entries, sizeof entries / sizeof entries[0])) return false;
   napi_value c = build_constants(env);

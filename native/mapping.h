@@ -4,8 +4,10 @@
  *  - Two JS owners hold the record: the external ArrayBuffer over the pages (its finalizer) and a
  *    type-tagged external kept by the TS Mapping. The record is freed when both are gone, in whichever
  *    order V8 collects them, because futex waits and unmap() identify a mapping by the external.
- *  - Only two events munmap: an explicit unmap (which detaches the ArrayBuffer first, so no view can
- *    reach the pages any more) and the ArrayBuffer's finalizer (nothing can reach them either). The
+ *  - Only two events release the pages: an explicit unmap (which detaches the ArrayBuffer first, so no
+ *    view can reach them any more) and the ArrayBuffer's finalizer (nothing can reach them either).
+ *    Releasing replaces the range by a quarantined anonymous placeholder instead of munmapping it, since
+ *    native code (Node's thread pool) may still hold the address (mapping.c). The
  *    external's finalizer never munmaps: a view may outlive the Mapping object. `mapped` guarantees the
  *    range is unmapped exactly once; a second munmap could hit memory the kernel has since reused.
  *  - Pending async futex waits on the mapping are cancelled, and have left the futex syscall, before
@@ -16,6 +18,7 @@
 #include "common.h"
 
 struct futex_waiter;
+struct map_env;
 
 typedef struct map_record {
   uint8_t *base;       /* what mmap returned (granule-aligned) */
@@ -26,12 +29,15 @@ typedef struct map_record {
   bool mapped;         /* false once munmap has run */
   unsigned refs;       /* JS owners (buffer, external) plus pending futex waiters; main thread only */
   struct futex_waiter *waiters; /* pending async futex waits on this mapping (futex.c) */
+  struct map_env *env; /* the env that made it (holds a reference): quarantine bookkeeping, see mapping.c */
 } map_record;
 
 /* The record behind a Mapping's external, or NULL with ERR_INVALID_ARG_TYPE thrown. */
 map_record *mapping_unwrap(napi_env env, napi_value v);
 void mapping_ref(map_record *r);
 void mapping_unref(map_record *r);
+/* addon.c: the env's instance data lets go of its mapping state. */
+void mapping_env_unref(struct map_env *e);
 
 /* futex.c: cancels every pending wait on r and returns once none of them is inside the syscall. */
 void futex_cancel_waiters(map_record *r);

@@ -54,8 +54,12 @@ export interface Binding {
   madvise(m: NativeMapping, advice: number, offset: number, length: number): void;
   mlock(m: NativeMapping, lock: boolean, offset: number, length: number): void;
   mappingInfo(m: NativeMapping): [mapped: boolean, address: number, mappedBytes: number];
+  /** Placeholders of unmapped ranges still held by the process-wide quarantine (diagnostics, tests). */
+  mappingQuarantine(): [entries: number, bytes: number];
   // futex.c
-  futexWait(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
+  /** undefined when the thread is being terminated. */
+  futexWait(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
+    'ok' | 'not-equal' | 'timed-out' | undefined;
   futexWake(m: NativeMapping, view: Int32Array, index: number, count: number): number;
   futexWaitAsync(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
     Promise<'ok' | 'not-equal' | 'timed-out' | 'unmapped'>;

@@ -59,12 +59,20 @@ function toTimeout(value: unknown): number {
  * re-check the value), `'timed-out'` otherwise. The view must be an Int32Array over a
  * {@link Mapping}'s buffer; cross-process waits need the same memfd mapped in every process.
  *
- * It blocks the event loop like `Atomics.wait`; a blocked Worker cannot be terminated until it returns,
- * so give Workers a timeout or use {@link futexWaitAsync}.
+ * It blocks the event loop like `Atomics.wait`. The kernel wait runs in slices of at most 100 ms (the
+ * deadline stays absolute), so `Worker.terminate()` and `process.exit()` end a Worker blocked here within
+ * about 100 ms; the call then throws `ERR_MEMFD_TERMINATING` instead of returning, while V8 stops the
+ * thread. A wake that falls between two slices is reported as `'ok'` (the value changed while waiting).
  */
 export function futexWait(view: Int32Array, index: number, expected: number, timeoutMs?: number): FutexWaitResult {
   const { record } = mappingFor(view, index);
-  return native.futexWait(record, view, index, toExpected(expected), toTimeout(timeoutMs));
+  const result = native.futexWait(record, view, index, toExpected(expected), toTimeout(timeoutMs));
+  // undefined: the wait ended because this thread is being terminated (Worker.terminate(), process exit).
+  // Throw, so that nothing after the call runs as if woken before V8 stops this thread.
+  if (result === undefined) {
+    throw stateError('ERR_MEMFD_TERMINATING', 'futexWait was interrupted: this thread is being terminated');
+  }
+  return result;
 }
 
 /**

@@ -3,8 +3,10 @@
  *
  * Safety model (details in docs/mapping.md):
  * - A {@link Mapping}'s `buffer` is an external ArrayBuffer over the mapped pages. {@link Mapping.unmap}
- *   detaches it before `munmap`, so every view then has length 0 and reads give `undefined`: no JS call
- *   can reach unmapped memory. A Mapping dropped without unmap is unmapped once its buffer is collected.
+ *   detaches it before releasing the pages, so every view then has length 0 and reads give `undefined`:
+ *   no JS call can reach unmapped memory. Native code that still holds the address (Node's thread pool)
+ *   finds a quarantined anonymous placeholder there, not a hole. A Mapping dropped without unmap is
+ *   unmapped once its buffer is collected.
  * - Touching a mapped page past the end of a file that someone shrank raises SIGBUS, which kills the
  *   process and cannot be caught. So a mapping past the current end of file is refused, and a file this
  *   process did not create (adopted with `fromFd`, or reopened) must carry `Seal.Shrink` before it is
@@ -311,9 +313,14 @@ export class Mapping implements Disposable {
   }
 
   /**
-   * Releases the pages (`munmap`) after detaching {@link Mapping.buffer}: every view then has length 0.
-   * Pending {@link futexWaitAsync} calls on it reject with `ERR_MEMFD_UNMAPPED`. Calling it again does
-   * nothing.
+   * Releases the pages after detaching {@link Mapping.buffer}: every view then has length 0, and the
+   * file's pages are no longer mapped. Pending {@link futexWaitAsync} calls on it reject with
+   * `ERR_MEMFD_UNMAPPED`. Calling it again does nothing.
+   *
+   * Node operations still running on the thread pool with the buffer (`crypto.randomFill`, `zlib`,
+   * `fs.read` into it) do not crash: the address range becomes zero-filled anonymous memory, held in a
+   * bounded quarantine for a while, where late writes are discarded and late reads see zeros. Unmap
+   * after their callbacks all the same (docs/mapping.md, "Use after unmap").
    *
    * One exception: if the buffer was moved into a new ArrayBuffer with `ArrayBuffer.prototype.transfer()`
    * (Node 22+), that new buffer now owns the pages and cannot be detached from here, so they stay mapped

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { pbkdf2 } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { MemFile, Seal, futexWait, futexWake, futexWaitAsync } from '../dist/index.js';
+import { run } from './helpers.mjs';
 
 const LIB = new URL('../dist/index.js', import.meta.url).href;
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -270,4 +271,91 @@ test('an fd opened for a Worker is still open here (sanity of the helper)', () =
   other.close();
   m.unmap();
   file.close();
+});
+
+test('a Worker blocked in futexWait with no timeout is terminated promptly; this process stays healthy', { timeout: 30000 }, async () => {
+  const { file, m, v } = mapped();
+  try {
+    for (let round = 0; round < 3; round++) {
+      const w = workerWithFile(file, `
+        const v = new Int32Array(file.map().buffer);
+        parentPort.postMessage('waiting');
+        let r;
+        try {
+          r = futexWait(v, 0, 0); // no timeout: only V8's termination can end it
+        } catch (e) {
+          r = e.code; // ERR_MEMFD_TERMINATING: nothing runs as if woken
+        }
+        if (r !== 'ERR_MEMFD_TERMINATING') parentPort.postMessage('returned ' + r + ' ' + v[0]);
+      `);
+      const messages = [];
+      w.on('message', (msg) => messages.push(msg));
+      await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+      await delay(150); // inside the kernel wait, past a slice or more
+      const started = Date.now();
+      const outcome = await Promise.race([w.terminate().then(() => 'terminated'), delay(2000).then(() => 'still blocked')]);
+      assert.equal(outcome, 'terminated', 'Worker.terminate() returned within 2 s');
+      assert.ok(Date.now() - started < 2000);
+      assert.deepEqual(messages, ['waiting']);
+    }
+    // The word still works here: a wait times out, a wake finds no leftover waiter.
+    assert.equal(futexWait(v, 0, 0, 5), 'timed-out');
+    assert.equal(futexWake(v, 0), 0);
+    m.unmap();
+  } finally {
+    file.close();
+  }
+});
+
+test('process.exit() while a Worker is blocked in futexWait with no timeout exits promptly', { timeout: 30000 }, async () => {
+  const child = `
+    import { Worker } from 'node:worker_threads';
+    const w = new Worker(\`
+      const { parentPort } = await import('node:worker_threads');
+      const { MemFile, futexWait } = await import(${JSON.stringify(LIB)});
+      const f = MemFile.create('w'); f.truncate(4096);
+      const v = new Int32Array(f.map().buffer);
+      parentPort.postMessage('waiting');
+      futexWait(v, 0, 0);
+    \`, { eval: true });
+    w.once('message', () => setTimeout(() => process.exit(7), 150));
+  `;
+  const started = Date.now();
+  const r = await run(process.execPath, ['--input-type=module', '-e', child], { timeout: 10000 });
+  assert.equal(r.signal, null, `killed (${r.signal}): the exit hung or crashed\n${r.stderr}`);
+  assert.equal(r.code, 7, r.stderr);
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+});
+
+test('futexWait in slices keeps exact results: timeouts across slices, wakes from another thread, not-equal on entry', { timeout: 30000 }, async () => {
+  const { file, m, v } = mapped();
+  try {
+    let t = Date.now();
+    assert.equal(futexWait(v, 0, 0, 330), 'timed-out');
+    const took = Date.now() - t;
+    assert.ok(took >= 329 && took < 1500, `a 330 ms timeout took ${took} ms`);
+    Atomics.store(v, 0, 1);
+    assert.equal(futexWait(v, 0, 0), 'not-equal');
+    assert.equal(futexWait(v, 0, 0, 0), 'not-equal');
+    Atomics.store(v, 0, 0);
+    assert.equal(futexWait(v, 0, 0, 0), 'timed-out');
+    // A Worker wakes the main thread after several slices.
+    const w = workerWithFile(file, `
+      const v = new Int32Array(file.map().buffer);
+      setTimeout(() => {
+        const deadline = Date.now() + 2000;
+        Atomics.store(v, 1, 1);
+        while (futexWake(v, 1) === 0 && Date.now() < deadline) { /* until the waiter is in the kernel */ }
+        parentPort.postMessage('woke');
+      }, 350);
+    `);
+    t = Date.now();
+    const r = futexWait(v, 1, 0, 10000);
+    assert.ok(r === 'ok', `woken after ${Date.now() - t} ms: ${r}`);
+    assert.ok(Date.now() - t < 5000);
+    await new Promise((resolve) => w.once('exit', resolve));
+    m.unmap();
+  } finally {
+    file.close();
+  }
 });
