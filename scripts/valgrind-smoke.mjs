@@ -67,7 +67,7 @@ async function rejects(promise, expected) {
   code(() => d.size, 'ERR_MEMFD_CLOSED');
   for (const x of [f, ro, w]) x.close();
   const frozen = MemFile.from('frozen');
-  const adopted = MemFile.fromFd(frozen.dup({ cloexec: true }).fd, { requireSeals: ['write'] });
+  const adopted = MemFile.fromFd(frozen.dup({ cloexec: true }).releaseFd(), { requireSeals: ['write'] });
   ok(adopted.readAllSync().toString() === 'frozen', 'fromFd');
   adopted.close();
   frozen.close();
