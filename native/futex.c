@@ -168,18 +168,33 @@ static bool env_still_running(napi_env env) {
   return napi_get_global(env, &global) == napi_ok && napi_call_function(env, global, fn, 0, NULL, &ignored) == napi_ok;
 }
 
-/* futexWait(mapping, view, index, expected, timeoutMs) -> 'ok' | 'not-equal' | 'timed-out' (blocking) */
-static napi_value js_futex_wait(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, 5, argv, NULL)) return NULL;
-  map_record *r = mapping_unwrap(env, argv[0]);
-  if (r == NULL) return NULL;
+/* The arguments both waits share: (mapping, view, index, expected, timeoutMs). */
+typedef struct wait_args {
+  map_record *rec;
+  uint32_t *addr;
   int32_t expected;
   double timeout;
-  if (!get_int32_arg(env, argv[3], &expected, "expected") || !get_double_arg(env, argv[4], &timeout, "timeout"))
-    return NULL;
-  uint32_t *addr = get_word(env, r, argv[1], argv[2]);
-  if (addr == NULL) return NULL;
+} wait_args;
+
+static bool get_wait_args(napi_env env, napi_callback_info info, wait_args *a) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv, NULL)) return false;
+  a->rec = mapping_unwrap(env, argv[0]);
+  if (a->rec == NULL) return false;
+  if (!get_int32_arg(env, argv[3], &a->expected, "expected") || !get_double_arg(env, argv[4], &a->timeout, "timeout"))
+    return false;
+  a->addr = get_word(env, a->rec, argv[1], argv[2]);
+  return a->addr != NULL;
+}
+
+/* futexWait(mapping, view, index, expected, timeoutMs) -> 'ok' | 'not-equal' | 'timed-out' (blocking) */
+static napi_value js_futex_wait(napi_env env, napi_callback_info info) {
+  wait_args args;
+  if (!get_wait_args(env, info, &args)) return NULL;
+  map_record *r = args.rec;
+  uint32_t *addr = args.addr;
+  int32_t expected = args.expected;
+  double timeout = args.timeout;
   bool has;
   struct timespec deadline;
   make_deadline(timeout, &has, &deadline);
@@ -319,16 +334,12 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data) {
 
 /* futexWaitAsync(mapping, view, index, expected, timeoutMs) -> Promise<'ok'|'not-equal'|'timed-out'|'unmapped'> */
 static napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, 5, argv, NULL)) return NULL;
-  map_record *r = mapping_unwrap(env, argv[0]);
-  if (r == NULL) return NULL;
-  int32_t expected;
-  double timeout;
-  if (!get_int32_arg(env, argv[3], &expected, "expected") || !get_double_arg(env, argv[4], &timeout, "timeout"))
-    return NULL;
-  uint32_t *addr = get_word(env, r, argv[1], argv[2]);
-  if (addr == NULL) return NULL;
+  wait_args args;
+  if (!get_wait_args(env, info, &args)) return NULL;
+  map_record *r = args.rec;
+  uint32_t *addr = args.addr;
+  int32_t expected = args.expected;
+  double timeout = args.timeout;
 
   futex_waiter *w = calloc(1, sizeof *w);
   if (w == NULL) return throw_errno(env, ENOMEM, "malloc");
