@@ -1,0 +1,40 @@
+// Node side of the fd-passing case; the same loop as bench/c/fdpass.c. Usage: node fdpass.mjs MESSAGES WINDOW
+// A seqpacket UnixSocket pair in one process; every message carries 8 bytes and one memfd. WINDOW sends
+// are started, then WINDOW messages received, and every received fd is closed. Prints {"perSecond": R}.
+import fs from 'node:fs';
+import { MemFile, UnixSocket } from '../../dist/index.js';
+
+const messages = Number(process.argv[2] ?? 100000);
+const window = Number(process.argv[3] ?? 32);
+if (typeof UnixSocket?.pair !== 'function') throw new Error('UnixSocket is not built yet');
+const [a, b] = UnixSocket.pair({ type: 'seqpacket' });
+const file = MemFile.create('bench');
+const payload = Buffer.alloc(8);
+
+function closeReceived(fds) {
+  for (const fd of fds) {
+    if (typeof fd === 'number') fs.closeSync(fd);
+    else fd.close();
+  }
+}
+
+async function run(count) {
+  const t0 = performance.now();
+  const sends = new Array(window);
+  for (let done = 0; done < count; done += window) {
+    for (let i = 0; i < window; i++) sends[i] = a.send(payload, [file]);
+    await Promise.all(sends);
+    for (let i = 0; i < window; i++) {
+      const msg = await b.receive();
+      closeReceived(msg.fds);
+    }
+  }
+  return count / ((performance.now() - t0) / 1000);
+}
+
+await run(Math.ceil(messages / 4 / window) * window); // warmup
+const perSecond = await run(messages);
+a.close();
+b.close();
+file.close();
+console.log(JSON.stringify({ perSecond: Math.round(perSecond) }));

@@ -1,0 +1,27 @@
+// Node side of the seal-cost measurement; the same as bench/c/sealcost.c. Usage: node sealcost.mjs SIZE
+// Two MemFiles of SIZE bytes are filled through a writable mapping that is then unmapped; addSeals(Write)
+// is timed on one and addSeals(FutureWrite) on the other. Prints {"write": s, "futureWrite": s}.
+import { MemFile, Seal } from '../../dist/index.js';
+import { parseSize } from './pattern.mjs';
+
+const size = parseSize(process.argv[2] ?? '64M');
+function filled() {
+  const file = MemFile.create('seal');
+  file.truncate(size);
+  const m = file.map({ writable: true, populate: true });
+  m.bytes.fill(0x5a);
+  m.unmap();
+  return file;
+}
+function seal(file, bits) {
+  const t0 = process.hrtime.bigint();
+  file.addSeals(bits);
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  file.close();
+  return s;
+}
+// One small warmup so that the first timed call is not also the first call of addSeals.
+seal(MemFile.create('warm'), Seal.Write);
+const write = seal(filled(), Seal.Write);
+const futureWrite = seal(filled(), Seal.FutureWrite);
+console.log(JSON.stringify({ write, futureWrite }));
