@@ -8,7 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
 import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
-import { FROZEN, Seal, Seals, sealBits, type SealsLike } from './seals.js';
+import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
 } from './validate.js';
@@ -570,7 +570,7 @@ export class MemFile implements Disposable {
   /** The seals currently on the file (shared by every fd of it, in every process). */
   getSeals(): Seals {
     this.#check('getSeals');
-    return new Seals(binding.getSeals(this.#handle));
+    return sealsOf(binding.getSeals(this.#handle));
   }
 
   /**
