@@ -166,6 +166,8 @@ function summarize(list, key) {
   return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), n: xs.length, samples: xs };
 }
 
+const readText = (f) => { try { return fs.readFileSync(f, 'utf8').trim(); } catch { return null; } };
+
 // ---------------------------------------------------------------------------------------------- formatting
 const fmtNs = (ns) => (ns >= 1e4 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns.toFixed(0)} ns`);
 const fmtS = (s) => (s >= 1 ? `${s.toFixed(2)} s` : s >= 1e-3 ? `${(s * 1e3).toFixed(1)} ms` : `${(s * 1e6).toFixed(1)} µs`);
@@ -206,20 +208,26 @@ function caseCallcost(o, env) {
   const body = [];
   for (const [key, nodeLabel] of ops) {
     const st = {};
-    for (const v of variants) st[v.name] = summarize(samples.get(v.name), key);
+    for (const v of variants) {
+      const list = samples.get(v.name);
+      const wall = summarize(list, key);
+      const cpu = summarize(list.map((x) => x.cpu ?? {}), key);
+      st[v.name] = wall ? { ...wall, cpu } : null;
+    }
     result[key] = st;
-    const cMed = st.c?.median;
+    const cW = st.c?.median;
+    const cC = st.c?.cpu?.median;
     for (const v of variants) {
       const s = st[v.name];
       if (!s) continue;
       const label = v.name === 'node' ? nodeLabel : ops.find((x) => x[0] === key)[v.name === 'c' ? 2 : 3];
       body.push([v.name === 'node' ? key : '', `${v.name}: ${label}`, fmtNs(s.median), spread(s, fmtNs),
-        cMed ? `${(s.median / cMed).toFixed(2)}x` : '', s.n]);
+        cW ? `${(s.median / cW).toFixed(2)}x` : '', s.cpu ? fmtNs(s.cpu.median) : '',
+        cC && s.cpu ? `${(s.cpu.median / cC).toFixed(2)}x` : '', s.n]);
     }
   }
-  // The Node alternative without memfd, next to MemFile.create.
-  printTable(`1. Call cost (ns/op; ${n} iterations per run for fcntl/ftruncate, ${n / 4} for create; median of runs)`,
-    ['op', 'variant', 'median', 'min .. max', 'vs C', 'runs'], body);
+  printTable(`1. Call cost, ns/op (each run: median of 11 reps of ${n / 11 | 0} calls, ${n / 44 | 0} for create/open; median of ${rounds} runs)`,
+    ['op', 'variant', 'wall', 'min .. max', 'vs C', 'CPU', 'vs C', 'runs'], body);
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
   rows.push({ case: 'callcost', result, errors: Object.fromEntries(errors) });
   return result;
@@ -233,6 +241,15 @@ function caseFill(o, env) {
   for (const op of ops) {
     variants.push({ name: `c ${op}`, run: () => c('fill', size, op) });
     if (!needsMap(op) || env.mapping) variants.push({ name: `node ${op}`, run: () => node('fill.mjs', size, op) });
+  }
+  // Huge pages: first touch of a small file with 4 KiB pages vs 2 MiB hugeTLB pages, when pages are reserved.
+  const freeHuge = Number(readText('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages') ?? 0);
+  const hugeSize = Math.min(16, freeHuge) * (2 << 20);
+  if (freeHuge >= 4) {
+    for (const [name, op] of [['huge-small', 'map-touch'], ['huge', 'map-touch-huge']]) {
+      variants.push({ name: `c ${name}`, run: () => c('fill', hugeSize, op) });
+      if (env.mapping) variants.push({ name: `node ${name}`, run: () => node('fill.mjs', hugeSize, op) });
+    }
   }
   const rounds = o.runs ?? 3;
   const { samples, errors } = interleave(variants, rounds, 'fill');
@@ -255,6 +272,18 @@ function caseFill(o, env) {
   }
   printTable(`2. Fill and read ${formatSize(size)} of a fresh memfd (teardown not timed)`,
     ['op', 'variant', 'median', 'throughput', 'min .. max', 'vs C', 'runs'], body);
+  if (freeHuge >= 4) {
+    const hb = [];
+    for (const [name, label] of [['huge-small', '4 KiB pages: map + fill (first touch)'], ['huge', '2 MiB hugeTLB pages: map + fill (first touch)']]) {
+      for (const who of ['node', 'c']) {
+        const st = samples.has(`${who} ${name}`) ? summarize(samples.get(`${who} ${name}`), 'seconds') : null;
+        result[name] = { ...(result[name] ?? {}), [who]: st, size: hugeSize };
+        if (st) hb.push([`${who}: ${label}`, fmtS(st.median), fmtGiBs(hugeSize, st.median), spread(st, fmtS), st.n]);
+      }
+    }
+    printTable(`2b. Page size: first touch of ${formatSize(hugeSize)} (${freeHuge} free 2 MiB huge pages reserved)`,
+      ['variant', 'median', 'throughput', 'min .. max', 'runs'], hb);
+  }
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
   rows.push({ case: 'fill', size, result, errors: Object.fromEntries(errors) });
   return result;
@@ -384,12 +413,19 @@ function targets(res, o) {
   const add = (name, value, pass, detail) => out.push({ name, value, pass, detail });
   const cc = res.callcost;
   if (cc) {
-    const r = cc.createClose?.node && cc.createClose?.c ? cc.createClose.node.median / cc.createClose.c.median : null;
-    add('create+close within 1.2x of C', r, r === null ? null : r <= 1.2, r === null ? 'not measured' : `${r.toFixed(2)}x C`);
-    const g = cc.getSeals?.node && cc.getSeals?.c ? cc.getSeals.node.median / cc.getSeals.c.median : null;
-    add('getSeals within 1.6x of C', g, g === null ? null : g <= 1.6, g === null ? 'not measured' : `${g.toFixed(2)}x C`);
-    const p = cc.getSeals?.node && cc.getSeals?.python ? cc.getSeals.node.median / cc.getSeals.python.median : null;
-    add('getSeals faster than Python', p, p === null ? null : p < 1, p === null ? 'python3 not available' : `${p.toFixed(2)}x Python`);
+    // Judged on CPU time per call (steady under other tenants' load); the wall-time ratio is shown too.
+    const ratio = (op, a, b) => {
+      const x = cc[op]?.[a], y = cc[op]?.[b];
+      if (!x || !y) return null;
+      return { cpu: x.cpu && y.cpu ? x.cpu.median / y.cpu.median : x.median / y.median, wall: x.median / y.median };
+    };
+    const show = (r, who) => `CPU ${r.cpu.toFixed(3)}x ${who} (wall ${r.wall.toFixed(3)}x)`;
+    const r = ratio('createClose', 'node', 'c');
+    add('create+close within 1.2x of C', r?.cpu ?? null, r ? r.cpu <= 1.2 : null, r ? show(r, 'C') : 'not measured');
+    const g = ratio('getSeals', 'node', 'c');
+    add('getSeals within 1.6x of C', g?.cpu ?? null, g ? g.cpu <= 1.6 : null, g ? show(g, 'C') : 'not measured');
+    const p = ratio('getSeals', 'node', 'python');
+    add('getSeals faster than Python', p?.cpu ?? null, p ? p.cpu < 1 : null, p ? show(p, 'Python') : 'python3 not available');
   }
   const ho = res.handoff;
   if (ho) {

@@ -4,6 +4,7 @@
 //   write         MemFile.create + writeSync of a 1 MiB Buffer until SIZE
 //   read-map      (file prepared untimed) map() + copy every 1 MiB chunk into a Buffer (Uint8Array#set)
 //   read          (file prepared untimed) readSync into a 1 MiB Buffer until SIZE
+//   map-touch-huge  map-touch on a MemFile.create(name, { hugeTLB: true }) file (2 MiB pages)
 // Prints {"seconds": S}. Teardown (unmap, close) is not timed, as in C.
 import { MemFile } from '../../dist/index.js';
 import { parseSize } from './pattern.mjs';
@@ -14,22 +15,25 @@ const size = parseSize(sizeArg);
 const buf = Buffer.alloc(CHUNK, 0x5a);
 const now = () => performance.now() / 1000;
 
+// The file to read back, written untimed with writeSync (the contents, not the way they got there, is
+// what the read ops see).
 function prepared() {
   const file = MemFile.create('bench');
-  file.truncate(size);
-  const m = file.map({ writable: true, populate: true });
-  m.bytes.fill(0x5a);
-  m.unmap();
+  for (let off = 0; off < size; off += CHUNK) {
+    const n = Math.min(CHUNK, size - off);
+    file.writeSync(n === CHUNK ? buf : buf.subarray(0, n), off);
+  }
   return file;
 }
 
 let t0, t1, file, mapping;
 switch (op) {
   case 'map-touch':
-  case 'map-populate': {
+  case 'map-populate':
+  case 'map-touch-huge': {
     const populate = op === 'map-populate';
     t0 = now();
-    file = MemFile.create('bench');
+    file = MemFile.create('bench', op === 'map-touch-huge' ? { hugeTLB: true } : undefined);
     file.truncate(size);
     mapping = file.map({ writable: true, populate });
     mapping.bytes.fill(0x5a);
