@@ -176,7 +176,11 @@ const fmtGiBs = (bytes, s) => `${(bytes / s / 2 ** 30).toFixed(2)} GiB/s`;
 const fmtMiB = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
 const rows = []; // every printed row, also stored in the JSON
+const markdown = []; // the same tables in Markdown (bench/results/latest.md, pasted into docs/performance.md)
 function printTable(title, header, body) {
+  const cell = (x) => String(x ?? '').replace(/\|/g, '\\|');
+  markdown.push(`**${title}**\n\n| ${header.map(cell).join(' | ')} |\n|${header.map(() => '---').join('|')}|\n` +
+    body.map((r) => `| ${header.map((_, i) => cell(r[i])).join(' | ')} |`).join('\n') + '\n');
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => String(r[i] ?? '').length)));
   const line = (cells) => cells.map((cell, i) => String(cell ?? '').padEnd(widths[i])).join('  ').trimEnd();
   console.log(`\n${title}`);
@@ -463,7 +467,10 @@ function targets(res, o) {
     add('fd passing >= half the C message rate', r, r === null ? null : r >= 0.5, r === null ? 'UnixSocket not built yet' : `${r.toFixed(2)}x C`);
   }
   console.log('\nTargets (reported, not asserted)');
-  for (const t of out) console.log(`  ${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'MISS'}  ${t.name.padEnd(42)} ${t.detail}`);
+  const verdict = (t) => (t.pass === null ? 'N/A' : t.pass ? 'PASS' : 'MISS');
+  for (const t of out) console.log(`  ${verdict(t).padEnd(4)}  ${t.name.padEnd(46)} ${t.detail}`);
+  markdown.push(`**Targets (reported, not asserted)**\n\n| target | result | measured |\n|---|---|---|\n` +
+    out.map((t) => `| ${t.name} | ${verdict(t)} | ${t.detail} |`).join('\n') + '\n');
   return out;
 }
 
@@ -514,7 +521,10 @@ async function main() {
   const jsonPath = path.join(resultsDir, `${stamp}.json`);
   fs.writeFileSync(jsonPath, JSON.stringify({ meta, results: res, targets: t }, null, 2) + '\n');
   fs.writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify({ meta, results: res, targets: t }, null, 2) + '\n');
-  console.log(`\nresults: ${path.relative(process.cwd(), jsonPath)}`);
+  const header = `Run of ${meta.date} (${seconds.toFixed(0)} s): Node ${meta.node}, Linux ${meta.kernel}, ${meta.cores} x ${meta.cpu}, ` +
+    `load average at start ${meta.loadavg.map((x) => x.toFixed(2)).join(' ')}, shmem THP ${meta.thpShmem}, options ${JSON.stringify(meta.options)}\n`;
+  fs.writeFileSync(path.join(resultsDir, 'latest.md'), [header, ...markdown].join('\n'));
+  console.log(`\nresults: ${path.relative(process.cwd(), jsonPath)} (tables in Markdown: bench/results/latest.md)`);
   if (o.chart && res.handoff) {
     const svg = transferChart(res.handoff, HANDOFF_METHODS, meta);
     const svgPath = path.join(root, 'docs', 'transfer.svg');
