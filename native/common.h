@@ -8,6 +8,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* fstat through the raw syscall: glibc 2.33 turned fstat into a versioned symbol (fstat64@GLIBC_2.33), which
+ * would raise the glibc floor of prebuilt binaries for no gain. The kernel's struct stat is glibc's on the
+ * 64-bit targets we build for. */
+static inline int sys_fstat(int fd, struct stat *st) { return (int)syscall(SYS_fstat, fd, st); }
 
 typedef struct addon_data {
   napi_ref error_factory; /* (errno: number, syscall: string) => Error */

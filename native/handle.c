@@ -1,15 +1,69 @@
 #include "handle.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static const napi_type_tag FD_HANDLE_TAG = {0x6d656d6664686e64ULL, 0x9b1f5e0c2a7d4431ULL};
 
+/* Which fd numbers are owned by a handle, process-wide (fds are per process, handles live in any
+ * env/thread). It lets adoption refuse an fd that a handle already owns: two owners would mean two
+ * close() calls, and the second would close whatever file reused the number in between. */
+static pthread_mutex_t owned_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *owned_fds;
+static size_t owned_capacity;
+
+/* Caller holds owned_lock. */
+static bool owned_set(int fd, bool value) {
+  if ((size_t)fd >= owned_capacity) {
+    if (!value) return true;
+    size_t capacity = owned_capacity ? owned_capacity : 1024;
+    while (capacity <= (size_t)fd) capacity *= 2;
+    uint8_t *grown = realloc(owned_fds, capacity);
+    if (grown == NULL) return false;
+    memset(grown + owned_capacity, 0, capacity - owned_capacity);
+    owned_fds = grown;
+    owned_capacity = capacity;
+  }
+  owned_fds[fd] = value;
+  return true;
+}
+
+void fd_owned_close(int fd) {
+  /* close and forget under one lock, so a number the kernel hands out again right after close() is
+   * only ever marked by its new owner after we have unmarked it. */
+  pthread_mutex_lock(&owned_lock);
+  /* Linux always releases the descriptor, even when close reports EINTR: never retry. */
+  close(fd);
+  owned_set(fd, false);
+  pthread_mutex_unlock(&owned_lock);
+}
+
+bool fd_owned_is(int fd) {
+  pthread_mutex_lock(&owned_lock);
+  bool is_owned = fd >= 0 && (size_t)fd < owned_capacity && owned_fds[fd];
+  pthread_mutex_unlock(&owned_lock);
+  return is_owned;
+}
+
+bool fd_owned_mark(int fd) {
+  pthread_mutex_lock(&owned_lock);
+  bool ok = owned_set(fd, true);
+  pthread_mutex_unlock(&owned_lock);
+  return ok;
+}
+
+void fd_owned_forget(int fd) {
+  pthread_mutex_lock(&owned_lock);
+  owned_set(fd, false);
+  pthread_mutex_unlock(&owned_lock);
+}
+
 static void really_close(fd_handle *h) {
   if (h->fd >= 0) {
-    /* Linux always releases the descriptor, even when close reports EINTR: never retry. */
-    close(h->fd);
+    fd_owned_close(h->fd);
     h->fd = -1;
   }
 }
@@ -26,21 +80,39 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   maybe_free(h);
 }
 
-napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out) {
+static napi_value wrap(napi_env env, int fd, fd_handle **out, bool adopting) {
+  pthread_mutex_lock(&owned_lock);
+  if (adopting && (size_t)fd < owned_capacity && owned_fds[fd]) {
+    pthread_mutex_unlock(&owned_lock);
+    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED",
+                     "This fd is already owned by another memfd object in this process; use its dup() instead");
+    return NULL;
+  }
+  /* A fresh fd from the kernel is ours whatever the table says: if it was marked, its previous owner's
+   * fd was closed behind its back (e.g. fs.closeSync(file.fd)), which nothing here can undo. */
+  bool marked = owned_set(fd, true);
+  pthread_mutex_unlock(&owned_lock);
+  if (!marked) {
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
   fd_handle *h = calloc(1, sizeof *h);
   if (h == NULL) {
+    fd_owned_forget(fd);
     throw_errno(env, ENOMEM, "malloc");
     return NULL;
   }
   h->fd = fd;
   napi_value external;
   if (napi_create_external(env, h, finalize_handle, NULL, &external) != napi_ok) {
+    fd_owned_forget(fd);
     free(h);
     throw_napi_failure(env, napi_generic_failure, "napi_create_external");
     return NULL;
   }
   if (napi_type_tag_object(env, external, &FD_HANDLE_TAG) != napi_ok) {
     /* The finalizer owns h now; make sure it does not close the caller's fd. */
+    fd_owned_forget(fd);
     h->fd = -1;
     h->closed = true;
     throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
@@ -49,6 +121,10 @@ napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out) {
   if (out) *out = h;
   return external;
 }
+
+napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out) { return wrap(env, fd, out, false); }
+
+napi_value fd_handle_adopt(napi_env env, int fd, fd_handle **out) { return wrap(env, fd, out, true); }
 
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v) {
   bool ok = false;
@@ -118,7 +194,7 @@ static napi_value js_handle_adopt(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
   if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
-  return fd_handle_wrap(env, fd, NULL);
+  return fd_handle_adopt(env, fd, NULL);
 }
 
 /* closeFd(fd): close a raw fd we received but will not adopt */
@@ -127,6 +203,10 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   int32_t fd;
   if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
+  if (fd_owned_is(fd)) {
+    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is owned by a memfd object; close that object instead");
+    return NULL;
+  }
   if (close(fd) != 0 && errno != EINTR) return throw_errno(env, errno, "close");
   return make_undefined(env);
 }

@@ -20,6 +20,14 @@ typedef struct fd_handle {
 
 /* Wraps an fd we now own. On failure returns NULL with an exception pending and leaves fd open. */
 napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out);
+/* Same for an fd that came from outside (inherited, given by the user): refuses, with
+ * ERR_MEMFD_FD_ALREADY_OWNED, an fd that another handle of this process already owns. */
+napi_value fd_handle_adopt(napi_env env, int fd, fd_handle **out);
+/* The process-wide table of fd numbers owned by some object (fd handles, sockets). */
+bool fd_owned_is(int fd);
+bool fd_owned_mark(int fd);            /* false only when the table cannot grow (ENOMEM) */
+void fd_owned_forget(int fd);          /* the caller takes the raw fd over */
+void fd_owned_close(int fd);           /* close(2) and forget, atomically with respect to the table */
 /* Unwraps a handle, throwing ERR_INVALID_ARG_TYPE for anything else. */
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v);
 /* The fd of an open handle, or -1 with EBADF thrown when it is closed. */

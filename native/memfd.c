@@ -138,7 +138,7 @@ static napi_value js_size(napi_env env, napi_callback_info info) {
   int fd = fd_handle_open_fd(env, h, "fstat");
   if (fd < 0) return NULL;
   struct stat st;
-  if (fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
+  if (sys_fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
   return make_double(env, (double)st.st_size);
 }
 
@@ -158,7 +158,7 @@ static napi_value js_fstat(napi_env env, napi_callback_info info) {
   int fd = fd_handle_open_fd(env, h, "fstat");
   if (fd < 0) return NULL;
   struct stat st;
-  if (fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
+  if (sys_fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
   double v[14] = {(double)st.st_dev,     (double)st.st_ino,    (double)st.st_mode,   (double)st.st_nlink,
                   (double)st.st_uid,     (double)st.st_gid,    (double)st.st_rdev,   (double)st.st_size,
                   (double)st.st_blksize, (double)st.st_blocks, ts_ms(st.st_atim),    ts_ms(st.st_mtim),
@@ -209,7 +209,7 @@ static napi_value js_identify(napi_env env, napi_callback_info info) {
   napi_set_element(env, result, 2, make_int32(env, seals >= 0 ? seals : -errno));
 
   struct stat st;
-  napi_set_element(env, result, 3, make_double(env, fstat(fd, &st) == 0 ? (double)st.st_mode : -(double)errno));
+  napi_set_element(env, result, 3, make_double(env, sys_fstat(fd, &st) == 0 ? (double)st.st_mode : -(double)errno));
 
   int fl = fcntl(fd, F_GETFL);
   napi_set_element(env, result, 4, make_int32(env, fl >= 0 ? (fl & O_ACCMODE) : -errno));

@@ -1,3 +1,929 @@
-#include "common.h"
+/* Unix domain sockets with SCM_RIGHTS, driven by a libuv poll handle on the env's own loop.
+ *
+ * Split of work: this file performs non-blocking syscalls and owns lifetimes; queues, ordering and
+ * promise bookkeeping live in src/socket.ts. The poll callback only tells JS "readable/writable", and
+ * JS then calls socketRecv/socketSend until they report EAGAIN.
+ *
+ * Lifetime rules (see shared/knowledge/node-native.md, "Event loop and fd passing"):
+ *  - A unix_sock has two owners: the JS external (released by its finalizer) and the uv_poll_t (released
+ *    by uv_close's callback). Either may go first; the memory is freed when both are gone.
+ *  - close(2) happens only in the uv_close callback, never while the poll handle still watches the fd, so
+ *    epoll never sees a reused fd number.
+ *  - The JS object that receives events is referenced strongly only while polling is requested; an idle
+ *    socket dropped by JS is collected and its finalizer closes it.
+ *  - An async env cleanup hook closes every live socket when the env goes away (Worker.terminate(), exit)
+ *    and keeps the env waiting until all uv_close callbacks have run (uv_loop_close would abort otherwise). */
+#include "handle.h"
 
-bool init_socket(napi_env env, napi_value exports) { return true; }
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define MAX_FDS_PER_MESSAGE 253 /* SCM_MAX_FD in the kernel */
+/* Stream reads are sized by FIONREAD, within these bounds. */
+#define STREAM_READ_MIN 4096
+#define STREAM_READ_MAX (1024 * 1024)
+
+/* Bits of the third element returned by socketRecv. */
+#define RECV_FDS_TRUNCATED 1  /* MSG_CTRUNC: the control buffer was too small; arrived fds were closed */
+#define RECV_DATA_TRUNCATED 2 /* MSG_TRUNC: the datagram was larger than the buffer */
+
+static const napi_type_tag SOCKET_TAG = {0x6d656d6664736f63ULL, 0x4b3e8a1d77c2f019ULL};
+
+typedef struct socket_registry socket_registry;
+
+typedef struct unix_sock {
+  uv_poll_t poll;
+  napi_env env;
+  socket_registry *reg; /* NULL once unlinked (after the close callback) */
+  int fd;
+  int type;
+  int events;           /* uv events currently requested */
+  bool closing;         /* uv_close has been called: no syscall may use fd any more */
+  bool poll_closed;     /* uv_close's callback ran: the uv owner is gone */
+  bool finalized;       /* the JS external is gone: the JS owner is gone */
+  bool strong;          /* target reference count is 1 */
+  napi_ref target;      /* JS object whose dispatcher receives poll events */
+  struct unix_sock *prev, *next;
+} unix_sock;
+
+struct socket_registry {
+  napi_env env;
+  unix_sock *head;
+  napi_ref dispatcher;                 /* function(events) called with `this` = the target */
+  napi_async_cleanup_hook_handle hook;
+  bool cleaning;                       /* the env is going away */
+};
+
+/* ---------- registry and lifetime ---------- */
+
+static socket_registry *get_registry(napi_env env) {
+  addon_data *d = addon_get_data(env);
+  return d ? d->sockets : NULL;
+}
+
+static void registry_add(socket_registry *reg, unix_sock *s) {
+  s->reg = reg;
+  s->prev = NULL;
+  s->next = reg->head;
+  if (reg->head) reg->head->prev = s;
+  reg->head = s;
+}
+
+static void finish_cleanup(socket_registry *reg) {
+  /* The env waits for this call; after it the registry is never used again. */
+  napi_async_cleanup_hook_handle hook = reg->hook;
+  addon_data *d = addon_get_data(reg->env);
+  if (d != NULL && d->sockets == reg) d->sockets = NULL;
+  free(reg);
+  napi_remove_async_cleanup_hook(hook);
+}
+
+static void registry_remove(unix_sock *s) {
+  socket_registry *reg = s->reg;
+  if (reg == NULL) return;
+  if (s->prev) s->prev->next = s->next;
+  else reg->head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->prev = s->next = NULL;
+  s->reg = NULL;
+  if (reg->cleaning && reg->head == NULL) finish_cleanup(reg);
+}
+
+static void on_poll_closed(uv_handle_t *handle) {
+  unix_sock *s = handle->data;
+  /* Only now, with the poll handle gone from epoll, may the number be released to the kernel. */
+  if (s->fd >= 0) fd_owned_close(s->fd);
+  s->fd = -1;
+  s->poll_closed = true;
+  registry_remove(s);
+  if (s->finalized) free(s);
+}
+
+static void drop_target(unix_sock *s) {
+  if (s->target != NULL) {
+    napi_delete_reference(s->env, s->target);
+    s->target = NULL;
+  }
+  s->strong = false;
+}
+
+/* Starts closing: stop watching, let the uv_close callback close the fd. Idempotent. */
+static void sock_close(unix_sock *s) {
+  if (s->closing) return;
+  s->closing = true;
+  drop_target(s);
+  uv_poll_stop(&s->poll);
+  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+}
+
+static void finalize_sock(napi_env env, void *data, void *hint) {
+  unix_sock *s = data;
+  /* The socket was dropped without close(): close it now (the target reference is weak here, or this
+   * finalizer could not run). */
+  sock_close(s);
+  s->finalized = true;
+  if (s->poll_closed) free(s);
+}
+
+static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
+  socket_registry *reg = arg;
+  reg->cleaning = true;
+  if (reg->dispatcher) {
+    napi_delete_reference(reg->env, reg->dispatcher);
+    reg->dispatcher = NULL;
+  }
+  for (unix_sock *s = reg->head; s != NULL; s = s->next) sock_close(s);
+  if (reg->head == NULL) finish_cleanup(reg);
+}
+
+/* ---------- poll callback ---------- */
+
+static void on_poll(uv_poll_t *handle, int status, int events) {
+  unix_sock *s = handle->data;
+  if (s->closing || s->reg == NULL || s->target == NULL || s->reg->dispatcher == NULL) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  napi_value target = NULL, fn = NULL, argv[1], result;
+  napi_get_reference_value(env, s->target, &target);
+  napi_get_reference_value(env, s->reg->dispatcher, &fn);
+  if (target != NULL && fn != NULL) {
+    /* A poll error (status < 0) is passed as is: JS then tries the syscalls, which report the real errno. */
+    napi_create_int32(env, status < 0 ? status : events, &argv[0]);
+    /* napi_make_callback (not napi_call_function): it drains nextTick and microtasks afterwards, so
+     * promise continuations run before the loop blocks again. The receiver must be an object. */
+    napi_status st = napi_make_callback(env, NULL, target, fn, 1, argv, &result);
+    if (st == napi_pending_exception) {
+      napi_value exc;
+      if (napi_get_and_clear_last_exception(env, &exc) == napi_ok) napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+/* ---------- construction ---------- */
+
+/* Wraps a connected/listening fd. On failure returns NULL with an exception pending and the fd still
+ * open (the caller decides whether to close it). */
+static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting) {
+  /* An fd that another object (a MemFile, a received message, a socket in another thread) owns must not
+   * get a second owner: both would close it, the second time on whatever reused the number. */
+  if (adopting && fd_owned_is(fd)) {
+    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is already owned by another memfd object in this process");
+    return NULL;
+  }
+  socket_registry *reg = get_registry(env);
+  if (reg == NULL || reg->cleaning) {
+    throw_type_error(env, "ERR_MEMFD_INTERNAL", "socket registry unavailable");
+    return NULL;
+  }
+  uv_loop_t *loop = NULL;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == NULL) {
+    throw_napi_failure(env, napi_generic_failure, "napi_get_uv_event_loop");
+    return NULL;
+  }
+  /* One poll handle per fd: libuv only notices a duplicate watcher while the first one is started, so
+   * check our own registry too (a closing socket still holds its number until its close callback). */
+  for (unix_sock *o = reg->head; o != NULL; o = o->next) {
+    if (o->fd == fd) {
+      throw_errno(env, EEXIST, "uv_poll_init");
+      return NULL;
+    }
+  }
+  unix_sock *s = calloc(1, sizeof *s);
+  if (s == NULL) {
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  s->env = env;
+  s->fd = fd;
+  s->type = type;
+  /* uv_poll_init also refuses (EEXIST) an fd another handle of this loop already watches: one poll
+   * handle per fd, including Node's own handles. */
+  int rc = uv_poll_init(loop, &s->poll, fd);
+  if (rc != 0) {
+    free(s);
+    throw_errno(env, -rc, "uv_poll_init");
+    return NULL;
+  }
+  s->poll.data = s;
+  napi_value external;
+  if (napi_create_external(env, s, finalize_sock, NULL, &external) != napi_ok) {
+    /* The handle is initialised: it must be closed through uv_close, without closing the fd. */
+    s->fd = -1;
+    s->finalized = true;
+    s->closing = true;
+    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+    throw_napi_failure(env, napi_generic_failure, "napi_create_external");
+    return NULL;
+  }
+  registry_add(reg, s);
+  if (napi_type_tag_object(env, external, &SOCKET_TAG) != napi_ok) {
+    s->fd = -1; /* the finalizer will close the poll handle but must leave the caller's fd alone */
+    sock_close(s);
+    throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
+    return NULL;
+  }
+  fd_owned_mark(fd);
+  return external;
+}
+
+static unix_sock *sock_unwrap(napi_env env, napi_value v) {
+  bool ok = false;
+  napi_valuetype t;
+  void *data = NULL;
+  if (napi_typeof(env, v, &t) == napi_ok && t == napi_external &&
+      napi_check_object_type_tag(env, v, &SOCKET_TAG, &ok) == napi_ok && ok &&
+      napi_get_value_external(env, v, &data) == napi_ok) {
+    return data;
+  }
+  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd native socket");
+  return NULL;
+}
+
+/* The fd of a socket that is not closing, or -1 with EBADF thrown. */
+static int sock_fd(napi_env env, unix_sock *s, const char *syscall) {
+  if (s->closing || s->fd < 0) {
+    throw_errno(env, EBADF, syscall);
+    return -1;
+  }
+  return s->fd;
+}
+
+static bool get_type_arg(napi_env env, napi_value v, int *type) {
+  int32_t t;
+  if (!get_int32_arg(env, v, &t, "type")) return false;
+  if (t != SOCK_STREAM && t != SOCK_DGRAM && t != SOCK_SEQPACKET) {
+    throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"type\" argument must be SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET");
+    return false;
+  }
+  *type = t;
+  return true;
+}
+
+/* Address bytes from JS: a path (no NUL) or an abstract name (leading NUL). TS validated the length. */
+static bool get_addr_arg(napi_env env, napi_value v, struct sockaddr_un *addr, socklen_t *len) {
+  uint8_t *bytes;
+  size_t n;
+  if (!get_bytes_arg(env, v, &bytes, &n, "address")) return false;
+  if (n == 0 || n > sizeof addr->sun_path || (bytes[0] != 0 && n >= sizeof addr->sun_path)) {
+    throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"address\" argument does not fit in sockaddr_un");
+    return false;
+  }
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  memcpy(addr->sun_path, bytes, n);
+  /* Abstract names are exactly n bytes (no terminator); paths carry their NUL. */
+  *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + (bytes[0] == 0 ? 0 : 1));
+  return true;
+}
+
+/* socketPair(type) -> [a, b] */
+static napi_value js_socket_pair(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int type;
+  if (!get_type_arg(env, argv[0], &type)) return NULL;
+  int sv[2];
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) return throw_errno(env, errno, "socketpair");
+  napi_value a = sock_wrap(env, sv[0], type, false);
+  if (a == NULL) {
+    close(sv[0]);
+    close(sv[1]);
+    return NULL;
+  }
+  napi_value b = sock_wrap(env, sv[1], type, false);
+  if (b == NULL) {
+    close(sv[1]);
+    sock_close(sock_unwrap(env, a)); /* closes sv[0] in its close callback */
+    return NULL;
+  }
+  napi_value arr;
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 2, &arr));
+  napi_set_element(env, arr, 0, a);
+  napi_set_element(env, arr, 1, b);
+  return arr;
+}
+
+/* socketConnect(type, address) -> [socket, inProgress]. EAGAIN (listener backlog full) is thrown:
+ * a Unix connect that returns EAGAIN is not in progress, and JS retries it. */
+static napi_value js_socket_connect(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
+  int type;
+  struct sockaddr_un addr;
+  socklen_t len;
+  if (!get_type_arg(env, argv[0], &type) || !get_addr_arg(env, argv[1], &addr, &len)) return NULL;
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  bool in_progress = false;
+  if (connect(fd, (struct sockaddr *)&addr, len) != 0) {
+    /* EINTR on a non-blocking connect means the connection continues asynchronously. */
+    if (errno == EINPROGRESS || errno == EINTR) {
+      in_progress = true;
+    } else {
+      int err = errno;
+      close(fd);
+      return throw_errno(env, err, "connect");
+    }
+  }
+  napi_value s = sock_wrap(env, fd, type, false);
+  if (s == NULL) {
+    close(fd);
+    return NULL;
+  }
+  napi_value arr;
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 2, &arr));
+  napi_set_element(env, arr, 0, s);
+  napi_set_element(env, arr, 1, make_bool(env, in_progress));
+  return arr;
+}
+
+/* socketError(socket) -> pending SO_ERROR (0 when none): the outcome of an in-progress connect. */
+static napi_value js_socket_error(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int fd = sock_fd(env, s, "getsockopt");
+  if (fd < 0) return NULL;
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return throw_errno(env, errno, "getsockopt");
+  return make_int32(env, err);
+}
+
+/* socketListen(type, address, backlog) -> socket */
+static napi_value js_socket_listen(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, NULL)) return NULL;
+  int type;
+  int32_t backlog;
+  struct sockaddr_un addr;
+  socklen_t len;
+  if (!get_type_arg(env, argv[0], &type) || !get_addr_arg(env, argv[1], &addr, &len) ||
+      !get_int32_arg(env, argv[2], &backlog, "backlog")) {
+    return NULL;
+  }
+  int fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket");
+  if (bind(fd, (struct sockaddr *)&addr, len) != 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "bind");
+  }
+  /* A datagram socket cannot listen; it is bound and receives directly. */
+  if (type != SOCK_DGRAM && listen(fd, backlog) != 0) {
+    int err = errno;
+    close(fd);
+    if (addr.sun_path[0] != 0) unlink(addr.sun_path); /* we created the path a moment ago */
+    return throw_errno(env, err, "listen");
+  }
+  napi_value s = sock_wrap(env, fd, type, false);
+  if (s == NULL) {
+    close(fd);
+    if (addr.sun_path[0] != 0) unlink(addr.sun_path);
+  }
+  return s;
+}
+
+/* socketAccept(listener) -> socket, or null when no connection is waiting */
+static napi_value js_socket_accept(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int lfd = sock_fd(env, s, "accept4");
+  if (lfd < 0) return NULL;
+  int fd;
+  for (;;) {
+    fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) break;
+    /* ECONNABORTED: the client gave up before we accepted; look at the next one. */
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      napi_value n;
+      napi_get_null(env, &n);
+      return n;
+    }
+    return throw_errno(env, errno, "accept4");
+  }
+  napi_value c = sock_wrap(env, fd, s->type, false);
+  if (c == NULL) close(fd);
+  return c;
+}
+
+/* socketInspect(fd) -> [type, listening]; throws ENOTSOCK for a non-socket, EAFNOSUPPORT for a socket
+ * that is not AF_UNIX. Takes nothing: validation happens before adoption so a refusal leaves the fd alone. */
+static napi_value js_socket_inspect(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int32_t fd;
+  if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
+  if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
+  int domain = 0, type = 0, listening = 0;
+  socklen_t len = sizeof domain;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) return throw_errno(env, errno, "getsockopt");
+  if (domain != AF_UNIX) return throw_errno(env, EAFNOSUPPORT, "getsockopt");
+  len = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return throw_errno(env, errno, "getsockopt");
+  len = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0) listening = 0;
+  napi_value arr;
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 2, &arr));
+  napi_set_element(env, arr, 0, make_int32(env, type));
+  napi_set_element(env, arr, 1, make_bool(env, listening != 0));
+  return arr;
+}
+
+/* socketAdopt(fd, type, owner?) -> socket that owns fd (checked by socketInspect). On failure the fd is
+ * left open. `owner` is the handle of the received message that owns fd: ownership moves from it to the
+ * socket only on success, so a failed adoption leaves the message in charge. */
+static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, NULL)) return NULL;
+  int32_t fd;
+  int type;
+  if (!get_int32_arg(env, argv[0], &fd, "fd") || !get_type_arg(env, argv[1], &type)) return NULL;
+  if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
+  napi_valuetype owner_type;
+  napi_typeof(env, argv[2], &owner_type);
+  fd_handle *owner = NULL;
+  if (owner_type != napi_undefined) {
+    owner = fd_handle_unwrap(env, argv[2]);
+    if (owner == NULL) return NULL;
+    if (owner->closed || owner->fd != fd || owner->in_flight > 0) owner = NULL;
+  }
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0) return throw_errno(env, errno, "fcntl");
+  /* Inherited fds usually lack close-on-exec; we pass fds explicitly, never by accident. */
+  if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) return throw_errno(env, errno, "fcntl");
+  if (owner != NULL) fd_owned_forget(fd); /* the handle's mark is handed over, not doubled */
+  napi_value sock = sock_wrap(env, fd, type, true); /* uv_poll_init makes it non-blocking */
+  if (sock == NULL) {
+    if (owner != NULL) fd_owned_mark(fd);
+    return NULL;
+  }
+  if (owner != NULL) {
+    owner->fd = -1;
+    owner->closed = true;
+  }
+  return sock;
+}
+
+/* ---------- JS plumbing ---------- */
+
+/* socketSetDispatcher(fn): fn.call(target, events) is called from the poll callback. */
+static napi_value js_socket_set_dispatcher(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[0], &t);
+  if (t != napi_function) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a function");
+  socket_registry *reg = get_registry(env);
+  if (reg == NULL) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "socket registry unavailable");
+  if (reg->dispatcher) napi_delete_reference(env, reg->dispatcher);
+  reg->dispatcher = NULL;
+  NAPI_OK_OR_THROW(env, napi_create_reference(env, argv[0], 1, &reg->dispatcher));
+  return make_undefined(env);
+}
+
+/* socketAttach(socket, target): target receives the events (held weakly while idle). */
+static napi_value js_socket_attach(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  napi_valuetype t;
+  napi_typeof(env, argv[1], &t);
+  if (t != napi_object) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected an object");
+  if (s->closing) return throw_errno(env, EBADF, "attach");
+  drop_target(s);
+  NAPI_OK_OR_THROW(env, napi_create_reference(env, argv[1], 0, &s->target));
+  return make_undefined(env);
+}
+
+/* socketPoll(socket, events): watch UV_READABLE/UV_WRITABLE; 0 stops watching. While watching, the
+ * target is referenced strongly (an active socket stays alive, as a net.Socket does) and the loop is
+ * kept alive; idle sockets keep neither. */
+static napi_value js_socket_poll(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t events;
+  if (!get_int32_arg(env, argv[1], &events, "events")) return NULL;
+  events &= UV_READABLE | UV_WRITABLE;
+  if (s->closing) return make_undefined(env);
+  if (events == s->events) return make_undefined(env);
+  if (events == 0) {
+    uv_poll_stop(&s->poll);
+  } else {
+    int rc = uv_poll_start(&s->poll, events, on_poll);
+    if (rc != 0) return throw_errno(env, -rc, "uv_poll_start");
+  }
+  s->events = events;
+  bool want_strong = events != 0;
+  if (s->target != NULL && want_strong != s->strong) {
+    uint32_t count;
+    if (want_strong) napi_reference_ref(env, s->target, &count);
+    else napi_reference_unref(env, s->target, &count);
+    s->strong = want_strong;
+  }
+  return make_undefined(env);
+}
+
+/* socketClose(socket) -> true when this call started closing it */
+static napi_value js_socket_close(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  bool was_open = !s->closing;
+  sock_close(s);
+  return make_bool(env, was_open);
+}
+
+/* socketFd(socket) -> fd, or -1 once closing */
+static napi_value js_socket_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  return make_int32(env, s->closing ? -1 : s->fd);
+}
+
+/* socketShutdown(socket, how) */
+static napi_value js_socket_shutdown(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t how;
+  if (!get_int32_arg(env, argv[1], &how, "how")) return NULL;
+  int fd = sock_fd(env, s, "shutdown");
+  if (fd < 0) return NULL;
+  if (shutdown(fd, how) != 0 && errno != ENOTCONN) return throw_errno(env, errno, "shutdown");
+  return make_undefined(env);
+}
+
+/* socketPeerCred(socket) -> [pid, uid, gid] */
+static napi_value js_socket_peer_cred(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int fd = sock_fd(env, s, "getsockopt");
+  if (fd < 0) return NULL;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return throw_errno(env, errno, "getsockopt");
+  napi_value arr;
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 3, &arr));
+  napi_set_element(env, arr, 0, make_int32(env, cred.pid));
+  napi_set_element(env, arr, 1, make_uint32(env, cred.uid));
+  napi_set_element(env, arr, 2, make_uint32(env, cred.gid));
+  return arr;
+}
+
+/* socketSetBufferSize(socket, which (0 send, 1 receive), bytes) / socketGetBufferSize(socket, which) */
+static napi_value js_socket_set_buffer_size(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t which, bytes;
+  if (!get_int32_arg(env, argv[1], &which, "which") || !get_int32_arg(env, argv[2], &bytes, "bytes")) return NULL;
+  int fd = sock_fd(env, s, "setsockopt");
+  if (fd < 0) return NULL;
+  int opt = which == 0 ? SO_SNDBUF : SO_RCVBUF;
+  if (setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes) != 0) return throw_errno(env, errno, "setsockopt");
+  int actual = 0;
+  socklen_t len = sizeof actual;
+  if (getsockopt(fd, SOL_SOCKET, opt, &actual, &len) != 0) return throw_errno(env, errno, "getsockopt");
+  return make_int32(env, actual);
+}
+
+/* ---------- data path ---------- */
+
+/* socketSend(socket, data, offset, length, fds | null) -> bytes accepted, or -1 for EAGAIN.
+ * fds is an array of fd numbers or fd handles (handles: the queued copies made by dupFd). */
+static napi_value js_socket_send(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  if (!get_args(env, info, 5, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint8_t *data;
+  size_t total;
+  int64_t offset, length;
+  if (!get_bytes_arg(env, argv[1], &data, &total, "data") || !get_size_arg(env, argv[2], &offset, "offset") ||
+      !get_size_arg(env, argv[3], &length, "length")) {
+    return NULL;
+  }
+  if ((uint64_t)offset > total || (uint64_t)length > total - (size_t)offset) {
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "offset/length outside the data");
+  }
+  int fds[MAX_FDS_PER_MESSAGE];
+  uint32_t nfds = 0;
+  napi_valuetype t;
+  napi_typeof(env, argv[4], &t);
+  if (t != napi_null && t != napi_undefined) {
+    bool is_array = false;
+    napi_is_array(env, argv[4], &is_array);
+    if (!is_array) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fds must be an array");
+    napi_get_array_length(env, argv[4], &nfds);
+    if (nfds > MAX_FDS_PER_MESSAGE) {
+      return throw_range_error(env, "ERR_OUT_OF_RANGE", "At most 253 fds (SCM_MAX_FD) fit in one message");
+    }
+    for (uint32_t i = 0; i < nfds; i++) {
+      napi_value e;
+      napi_get_element(env, argv[4], i, &e);
+      napi_valuetype et;
+      napi_typeof(env, e, &et);
+      if (et == napi_number) {
+        int32_t fd;
+        if (!get_int32_arg(env, e, &fd, "fd")) return NULL;
+        if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "fds must be >= 0");
+        fds[i] = fd;
+      } else {
+        fd_handle *h = fd_handle_unwrap(env, e);
+        if (h == NULL) return NULL;
+        /* A pinned handle (handlePin) keeps its fd open even after its owner closed it: the send was
+         * requested before the close, so the file still goes out. */
+        int fd = h->in_flight > 0 && h->fd >= 0 ? h->fd : fd_handle_open_fd(env, h, "sendmsg");
+        if (fd < 0) return NULL;
+        fds[i] = fd;
+      }
+    }
+  }
+  int sfd = sock_fd(env, s, "sendmsg");
+  if (sfd < 0) return NULL;
+
+  struct iovec iov = {.iov_base = data + offset, .iov_len = (size_t)length};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * MAX_FDS_PER_MESSAGE)];
+    struct cmsghdr align;
+  } control;
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (nfds > 0) {
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+  }
+  ssize_t n;
+  do {
+    /* MSG_NOSIGNAL: a dead peer is an EPIPE rejection, never a SIGPIPE that kills the process. */
+    n = sendmsg(sfd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return make_int32(env, -1);
+    return throw_errno(env, errno, "sendmsg");
+  }
+  return make_double(env, (double)n);
+}
+
+static void close_fds(const int *fds, size_t n) {
+  for (size_t i = 0; i < n; i++) close(fds[i]);
+}
+
+/* socketRecv(socket, maxFds) -> null (EAGAIN) | 0 (end of stream) | [data, handles, flags] */
+static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t max_fds;
+  if (!get_int32_arg(env, argv[1], &max_fds, "maxFds")) return NULL;
+  if (max_fds < 0 || max_fds > MAX_FDS_PER_MESSAGE) {
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "maxFds must be between 0 and 253");
+  }
+  int fd = sock_fd(env, s, "recvmsg");
+  if (fd < 0) return NULL;
+
+  napi_value null_value;
+  napi_get_null(env, &null_value);
+
+  /* Size the data buffer so that nothing is cut off: datagrams report their real length to
+   * MSG_PEEK|MSG_TRUNC (no control buffer, so no fd is installed by the peek); stream reads take what
+   * FIONREAD says is queued, within bounds. */
+  size_t cap;
+  if (s->type == SOCK_STREAM) {
+    int queued = 0;
+    if (ioctl(fd, FIONREAD, &queued) != 0) queued = 0;
+    cap = queued < STREAM_READ_MIN ? STREAM_READ_MIN : queued > STREAM_READ_MAX ? STREAM_READ_MAX : (size_t)queued;
+  } else {
+    ssize_t peek;
+    do {
+      peek = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    } while (peek < 0 && errno == EINTR);
+    if (peek < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return null_value;
+      return throw_errno(env, errno, "recvmsg");
+    }
+    cap = (size_t)peek;
+  }
+  uint8_t *buf = malloc(cap > 0 ? cap : 1);
+  if (buf == NULL) return throw_errno(env, ENOMEM, "malloc");
+
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * MAX_FDS_PER_MESSAGE)];
+    struct cmsghdr align;
+  } control;
+  struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  /* The control buffer decides how many fds can arrive: the kernel drops the rest (MSG_CTRUNC). */
+  msg.msg_control = max_fds > 0 ? control.buf : NULL;
+  msg.msg_controllen = max_fds > 0 ? CMSG_SPACE(sizeof(int) * (size_t)max_fds) : 0;
+  ssize_t n;
+  do {
+    /* MSG_CMSG_CLOEXEC: received fds never leak into programs we spawn. */
+    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    int err = errno;
+    free(buf);
+    if (err == EAGAIN || err == EWOULDBLOCK) return null_value;
+    return throw_errno(env, err, "recvmsg");
+  }
+
+  /* Collect every int of every SCM_RIGHTS block (a peer may send several blocks). */
+  int got[MAX_FDS_PER_MESSAGE];
+  size_t ngot = 0;
+  if (msg.msg_controllen > 0) {
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      const unsigned char *p = CMSG_DATA(c);
+      for (size_t i = 0; i < count; i++) {
+        int rfd;
+        memcpy(&rfd, p + i * sizeof(int), sizeof rfd); /* CMSG_DATA may be unaligned for int */
+        if (ngot < MAX_FDS_PER_MESSAGE) got[ngot++] = rfd;
+        else close(rfd); /* cannot happen (SCM_MAX_FD), but never leak */
+      }
+    }
+  }
+
+  int flags = 0;
+  /* CMSG_SPACE rounds up to 8 bytes, so an odd budget can admit one fd more than asked for: enforce the
+   * budget exactly, as if the kernel had truncated. */
+  if ((msg.msg_flags & MSG_CTRUNC) || ngot > (size_t)max_fds) {
+    /* Some fds were dropped by the kernel: the message is incomplete, so deliver none of them. */
+    close_fds(got, ngot);
+    flags |= RECV_FDS_TRUNCATED;
+    ngot = 0;
+  }
+  if (msg.msg_flags & MSG_TRUNC) flags |= RECV_DATA_TRUNCATED;
+
+  /* End of stream: a 0-byte stream read without fds. For seqpacket, 0 bytes without fds is EOF only once
+   * the peer has hung up (otherwise it is an empty message). Datagram sockets have no end. */
+  if (n == 0 && ngot == 0 && flags == 0 && s->type != SOCK_DGRAM) {
+    bool eof = s->type == SOCK_STREAM;
+    if (!eof) {
+      /* The kernel answers 0 at EOF only when nothing is queued and the peer has shut down (RDHUP).
+       * Caveat, documented: an empty message without fds that is the very last thing a peer sent before
+       * hanging up is indistinguishable from the end, and is reported as the end. */
+      struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+      int queued = 0;
+      if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) && ioctl(fd, FIONREAD, &queued) == 0 &&
+          queued == 0) {
+        eof = true;
+      }
+    }
+    if (eof) {
+      free(buf);
+      return make_int32(env, 0);
+    }
+  }
+
+  napi_value data;
+  napi_status st = napi_create_buffer_copy(env, (size_t)n, buf, NULL, &data);
+  free(buf);
+  if (st != napi_ok) {
+    close_fds(got, ngot);
+    return throw_napi_failure(env, st, "napi_create_buffer_copy");
+  }
+  napi_value handles;
+  if (napi_create_array_with_length(env, ngot, &handles) != napi_ok) {
+    close_fds(got, ngot);
+    return throw_napi_failure(env, napi_generic_failure, "napi_create_array");
+  }
+  for (size_t i = 0; i < ngot; i++) {
+    napi_value h = fd_handle_wrap(env, got[i], NULL);
+    if (h == NULL) {
+      /* Handles already made own their fds (their finalizers close them); close the rest. */
+      close_fds(got + i, ngot - i);
+      return NULL;
+    }
+    napi_set_element(env, handles, (uint32_t)i, h);
+  }
+  napi_value arr;
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 3, &arr));
+  napi_set_element(env, arr, 0, data);
+  napi_set_element(env, arr, 1, handles);
+  napi_set_element(env, arr, 2, make_int32(env, flags));
+  return arr;
+}
+
+/* dupFd(fd) -> handle of a close-on-exec duplicate (queued sends keep their own copy, so the caller
+ * may close the original at once and a reused number is never sent). */
+static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int32_t fd;
+  if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) return throw_errno(env, errno, "fcntl");
+  napi_value h = fd_handle_wrap(env, copy, NULL);
+  if (h == NULL) close(copy);
+  return h;
+}
+
+/* handlePin(handle): a queued send holds the fd; closing the owner (a MemFile) defers close(2) until
+ * handleUnpin. Cheaper than a dup under heavy backpressure: no extra fd per queued message. */
+static napi_value js_handle_pin(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (fd_handle_acquire(env, h, "sendmsg") < 0) return NULL;
+  return make_undefined(env);
+}
+
+static napi_value js_handle_unpin(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (h->in_flight == 0) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "handle is not pinned");
+  fd_handle_release(h);
+  return make_undefined(env);
+}
+
+/* handleDetach(handle) -> fd: the handle gives up ownership without closing (the caller now owns it). */
+static napi_value js_handle_detach(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (h->closed || h->in_flight > 0) return throw_errno(env, EBADF, "detach");
+  int fd = h->fd;
+  h->fd = -1;
+  h->closed = true;
+  fd_owned_forget(fd);
+  return make_int32(env, fd);
+}
+
+bool init_socket(napi_env env, napi_value exports) {
+  addon_data *d = addon_get_data(env);
+  if (d == NULL) return false;
+  socket_registry *reg = calloc(1, sizeof *reg);
+  if (reg == NULL) return false;
+  if (napi_add_async_cleanup_hook(env, on_env_cleanup, reg, &reg->hook) != napi_ok) {
+    free(reg);
+    return false;
+  }
+  reg->env = env;
+  d->sockets = reg;
+  static const export_entry entries[] = {
+      {"socketSetDispatcher", js_socket_set_dispatcher},
+      {"socketPair", js_socket_pair},
+      {"socketConnect", js_socket_connect},
+      {"socketError", js_socket_error},
+      {"socketListen", js_socket_listen},
+      {"socketAccept", js_socket_accept},
+      {"socketInspect", js_socket_inspect},
+      {"socketAdopt", js_socket_adopt},
+      {"socketAttach", js_socket_attach},
+      {"socketPoll", js_socket_poll},
+      {"socketClose", js_socket_close},
+      {"socketFd", js_socket_fd},
+      {"socketShutdown", js_socket_shutdown},
+      {"socketPeerCred", js_socket_peer_cred},
+      {"socketSetBufferSize", js_socket_set_buffer_size},
+      {"socketSend", js_socket_send},
+      {"socketRecv", js_socket_recv},
+      {"dupFd", js_dup_fd},
+      {"handleDetach", js_handle_detach},
+      {"handlePin", js_handle_pin},
+      {"handleUnpin", js_handle_unpin},
+  };
+  return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
+}

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const extraArgs = process.argv.slice(2);
+const fromSource = process.argv.includes('--from-source') || Boolean(process.env.MEMFD_BUILD_FROM_SOURCE);
+const extraArgs = process.argv.slice(2).filter((a) => a !== '--from-source');
 
 if (process.platform !== 'linux') {
   console.error('memfd: Linux only (memfd_create, seals and SCM_RIGHTS are Linux kernel features); skipping native build');
@@ -42,6 +43,21 @@ function findNodeGyp() {
   const npmBundled = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   if (existsSync(npmBundled)) return npmBundled;
   return undefined;
+}
+
+// A published package can ship prebuilt binaries (npm run prebuild); npm 12 no longer runs dependency
+// install scripts by default, so those are what most users load. Use one when it loads here, unless the
+// user asks to build from source.
+const prebuildDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
+if (!fromSource && existsSync(prebuildDir) && !extraArgs.length) {
+  const { readdirSync } = await import('node:fs');
+  for (const f of readdirSync(prebuildDir).filter((n) => n.endsWith('.node'))) {
+    const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(join(prebuildDir, f))})`], { stdio: 'ignore' });
+    if (probe.status === 0) {
+      console.log(`memfd: using prebuilt ${join('prebuilds', `${process.platform}-${process.arch}`, f)} (set MEMFD_BUILD_FROM_SOURCE=1 to compile)`);
+      process.exit(0);
+    }
+  }
 }
 
 const nodedir = findNodeDir();

@@ -59,11 +59,12 @@ function candidates(): string[] {
   const list: string[] = [];
   // MEMFD_BINDING points at an alternative build (the sanitizer build used by `npm run test:asan`).
   if (process.env.MEMFD_BINDING) list.push(process.env.MEMFD_BINDING);
+  // A local build from source wins over shipped prebuilds: it exists only because someone built it here.
+  list.push(join(packageRoot, 'build', 'Release', 'memfd.node'));
   const prebuildDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
   if (existsSync(prebuildDir)) {
     for (const f of readdirSync(prebuildDir)) if (f.endsWith('.node')) list.push(join(prebuildDir, f));
   }
-  list.push(join(packageRoot, 'build', 'Release', 'memfd.node'));
   list.push(join(packageRoot, 'build', 'Debug', 'memfd.node'));
   return list;
 }

@@ -16,3 +16,9 @@ export type { SealName, SealsLike } from './seals.js';
 export { capabilities, hugePagePools, HUGE_PAGE_SIZES } from './capabilities.js';
 export type { Capabilities, HugePagePool, HugePageSize } from './capabilities.js';
 export { SystemError, isSystemError } from './errors.js';
+export type { BinaryLike } from './validate.js';
+export { UnixSocket, UnixServer, Message, MAX_FDS_PER_MESSAGE } from './socket.js';
+export type {
+  SocketType, SocketOptions, ConnectOptions, FromFdSocketOptions, ReceiveOptions, ListenOptions, PeerCredentials,
+  FdLike, SendData,
+} from './socket.js';

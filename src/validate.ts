@@ -53,10 +53,9 @@ export type BinaryLike = string | ArrayBufferView | ArrayBuffer | SharedArrayBuf
 /** Returns bytes a syscall can read; strings are UTF-8 encoded. */
 export function toBytes(value: unknown, name: string): ArrayBufferView | ArrayBuffer | SharedArrayBuffer {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer ||
-      (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)) {
-    return value;
-  }
+  if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value;
+  // Node-API (version 8) has no accessor for a bare SharedArrayBuffer, but a view over one is fine.
+  if (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer) return new Uint8Array(value);
   throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', value);
 }
 

@@ -311,8 +311,8 @@ test('streams: pipeline in and out', async (t) => {
 
 test('isMemFd / fromFd: memfd, /dev/shm file, regular file, pipe, closed fd', async (t) => {
   const mem = MemFile.from('adopt me', { name: 'adoptee' });
-  const dup = mem.dup();
-  const rawFd = dup.fd;
+  // A raw fd no MemFile owns (as a child or a socket would receive it): reopen through /proc.
+  const rawFd = openSync(`/proc/self/fd/${mem.fd}`, 'r+');
   assert.equal(MemFile.isMemFd(rawFd), true);
 
   const shmPath = `/dev/shm/memfd-test-${process.pid}`;
@@ -339,15 +339,14 @@ test('isMemFd / fromFd: memfd, /dev/shm file, regular file, pipe, closed fd', as
 
   // requireSeals: rejected without taking the fd.
   const unsealed = MemFile.create('unsealed');
-  const unsealedDup = unsealed.dup();
-  assert.throws(() => MemFile.fromFd(unsealedDup.fd, { requireSeals: Seal.Write | Seal.Shrink }),
+  const unsealedFd = openSync(`/proc/self/fd/${unsealed.fd}`, 'r+');
+  assert.throws(() => MemFile.fromFd(unsealedFd, { requireSeals: Seal.Write | Seal.Shrink }),
     { code: 'ERR_MEMFD_MISSING_SEALS', message: /shrink\|write/ });
-  fstatSync(unsealedDup.fd);
-  unsealedDup.close();
+  fstatSync(unsealedFd);
+  closeSync(unsealedFd);
   unsealed.close();
 
   // Success: the MemFile owns the fd.
-  dup[Symbol.dispose] = () => {}; // the adopted MemFile below owns rawFd now
   const adopted = MemFile.fromFd(rawFd, { requireSeals: ['write', 'shrink'] });
   assert.equal(adopted.name, 'adoptee');
   assert.equal(adopted.origin, 'adopted');
@@ -418,4 +417,41 @@ test('readSync at current position reads sequentially', (t) => {
   assert.equal(r.readSync(b), 4);
   assert.equal(b.toString(), '4567');
   void readSync;
+});
+
+test('an fd already owned by a MemFile cannot be adopted a second time (no double close)', async (t) => {
+  const f = own(t, MemFile.from('owned once'));
+  assert.throws(() => MemFile.fromFd(f.fd), { code: 'ERR_MEMFD_FD_ALREADY_OWNED', message: /dup\(\)/ });
+  const d = f.dup();
+  const viaNumber = d.fd;
+  assert.throws(() => MemFile.fromFd(viaNumber), { code: 'ERR_MEMFD_FD_ALREADY_OWNED' });
+  d.close();
+  // Once closed, the number is free: a new file that reuses it is adoptable by its real owner only.
+  assert.equal(f.readAllSync().toString(), 'owned once');
+  // In a worker, the same process-wide rule holds.
+  const { Worker } = await import('node:worker_threads');
+  const { LIB } = await import('./helpers.mjs');
+  const w = new Worker(`
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.lib).then(({ MemFile }) => {
+      try { MemFile.fromFd(workerData.fd); parentPort.postMessage('adopted'); }
+      catch (e) { parentPort.postMessage(e.code); }
+    });
+  `, { eval: true, workerData: { lib: LIB, fd: f.fd } });
+  const answer = await new Promise((resolve, reject) => { w.once('message', resolve); w.once('error', reject); });
+  await w.terminate();
+  assert.equal(answer, 'ERR_MEMFD_FD_ALREADY_OWNED');
+});
+
+test('SharedArrayBuffer and views over it work as sources and targets', async (t) => {
+  const f = own(t, MemFile.create('sab'));
+  const sab = new SharedArrayBuffer(8);
+  new Uint8Array(sab).set([1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.equal(f.writeSync(sab, 0), 8);
+  const target = new SharedArrayBuffer(8);
+  assert.equal(f.readSync(target, 0), 8);
+  assert.deepEqual([...new Uint8Array(target)], [1, 2, 3, 4, 5, 6, 7, 8]);
+  const view = new Int32Array(new SharedArrayBuffer(8));
+  assert.equal(await f.read(view, 0), 8);
+  assert.equal(view[0], 0x04030201);
 });
