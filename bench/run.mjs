@@ -9,6 +9,7 @@
 //
 //   node bench/run.mjs [--quick] [--sizes 64M,256M,1G] [--fill-size 1G] [--runs N]
 //                      [--cases callcost,fill,handoff,fdpass,seal] [--no-chart] [--no-build]
+//                      [--update-docs]   (also replace the results section of docs/performance.md)
 import { spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +26,7 @@ const ALL_CASES = ['callcost', 'fill', 'handoff', 'fdpass', 'seal'];
 
 // ---------------------------------------------------------------------------------------------- options
 function parseArgs(argv) {
-  const o = { quick: false, sizes: null, fillSize: null, runs: null, cases: ALL_CASES, chart: true, build: true };
+  const o = { quick: false, sizes: null, fillSize: null, runs: null, cases: ALL_CASES, chart: true, build: true, updateDocs: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -42,6 +43,7 @@ function parseArgs(argv) {
       case '--cases': o.cases = value().split(','); break;
       case '--no-chart': o.chart = false; break;
       case '--no-build': o.build = false; break;
+      case '--update-docs': o.updateDocs = true; break;
       case '-h': case '--help':
         console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 11)
           .map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
@@ -531,6 +533,15 @@ async function main() {
     fs.mkdirSync(path.dirname(svgPath), { recursive: true });
     fs.writeFileSync(svgPath, svg);
     console.log(`chart:   ${path.relative(process.cwd(), svgPath)}`);
+  }
+  if (o.updateDocs) {
+    const docPath = path.join(root, 'docs', 'performance.md');
+    const doc = fs.readFileSync(docPath, 'utf8');
+    const start = '<!-- results:start -->', end = '<!-- results:end -->';
+    const i = doc.indexOf(start), j = doc.indexOf(end);
+    if (i < 0 || j < i) throw new Error(`${docPath} has no ${start} ... ${end} section`);
+    fs.writeFileSync(docPath, doc.slice(0, i + start.length) + '\n' + [header, ...markdown].join('\n') + '\n' + doc.slice(j));
+    console.log(`docs:    ${path.relative(process.cwd(), docPath)} (results section replaced)`);
   }
   console.log(`elapsed: ${seconds.toFixed(0)} s`);
 }
