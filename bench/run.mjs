@@ -364,7 +364,11 @@ function bestMemfd(bySize) {
 }
 
 function caseFdpass(o, env) {
-  const variants = [{ name: 'c', run: () => c('fdpass', o.fdMessages * 2, 32) }];
+  const variants = [
+    { name: 'c', run: () => c('fdpass', o.fdMessages * 2, 32) },
+    // The same with a recv(MSG_PEEK|MSG_TRUNC) sizing call before each recvmsg, as the library does.
+    { name: 'c-peek', run: () => c('fdpass', o.fdMessages * 2, 32, 'peek') },
+  ];
   if (env.socket) variants.push({ name: 'node', run: () => node('fdpass.mjs', o.fdMessages, 32) });
   const rounds = o.runs ?? (o.quick ? 3 : 5);
   const { samples, errors } = interleave(variants, rounds, 'fd passing');
@@ -374,9 +378,11 @@ function caseFdpass(o, env) {
   if (ns) body.push(['node', 'UnixSocket seqpacket pair: send(8 B, [memfd]) x32, receive() x32, close fds', fmtRate(ns.median), spread(ns, fmtRate), cs ? `${(ns.median / cs.median).toFixed(2)}x` : '', ns.n]);
   else body.push(['node', 'UnixSocket', 'n/a', errors.get('node') ?? 'UnixSocket not built yet', '', 0]);
   if (cs) body.push(['c', 'socketpair seqpacket: sendmsg x32, recvmsg x32, close fds', fmtRate(cs.median), spread(cs, fmtRate), '1.00x', cs.n]);
+  const cp = summarize(samples.get('c-peek'), 'perSecond');
+  if (cp) body.push(['c-peek', 'the same, each recvmsg preceded by recv(MSG_PEEK|MSG_TRUNC) to size it', fmtRate(cp.median), spread(cp, fmtRate), cs ? `${(cp.median / cs.median).toFixed(2)}x` : '', cp.n]);
   printTable('4. fd passing: messages per second, one fd each (window of 32)', ['side', 'how', 'median', 'min .. max', 'vs C', 'runs'], body);
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
-  const result = { c: cs, node: ns };
+  const result = { c: cs, node: ns, cPeek: cp };
   rows.push({ case: 'fdpass', result, errors: Object.fromEntries(errors) });
   return result;
 }
@@ -487,8 +493,8 @@ function machine(o, env) {
     kernel: os.release(),
     cpu: os.cpus()[0]?.model, cores: os.cpus().length, memory: os.totalmem(),
     loadavg: os.loadavg(),
-    thpShmem: read('/sys/kernel/mm/transparent_hugepage/shmem_enabled'),
-    thp: read('/sys/kernel/mm/transparent_hugepage/enabled'),
+    thpShmem: /\[(\w+)\]/.exec(read('/sys/kernel/mm/transparent_hugepage/shmem_enabled') ?? '')?.[1] ?? null,
+    thp: /\[(\w+)\]/.exec(read('/sys/kernel/mm/transparent_hugepage/enabled') ?? '')?.[1] ?? null,
     hugepages: read('/proc/sys/vm/nr_hugepages'),
     library: { mapping: env.mapping, socket: env.socket },
     options: { sizes: o.sizes, fillSize: o.fillSize, runs: o.runs, quick: o.quick, cases: o.cases, iterations: o.iterations },

@@ -1,6 +1,6 @@
 /* fd passing rate in C: messages per second over an AF_UNIX seqpacket socketpair in one process, each
  * message carrying 8 bytes and one fd (SCM_RIGHTS) of a memfd; the receiver closes every fd it gets.
- * Usage: fdpass MESSAGES WINDOW. WINDOW messages are sent, then WINDOW received (the Node side does the
+ * Usage: fdpass MESSAGES WINDOW [peek]. WINDOW messages are sent, then WINDOW received (the Node side does the
  * same, so both measure throughput with the same amount of pipelining). Prints {"perSecond": R}. */
 #include "common.h"
 
@@ -21,7 +21,14 @@ static void send_one(int sock, int fd, uint64_t seq) {
   }
 }
 
+static int peek_first; /* "peek" mode: size the message with recv(MSG_PEEK|MSG_TRUNC) first, as the library does */
+
 static void recv_one(int sock) {
+  if (peek_first) {
+    while (recv(sock, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT) < 0) {
+      if (errno != EINTR) die("recv peek");
+    }
+  }
   /* Room for the most fds a message may carry, as a careful receiver (and the library) must allow. */
   char control[CMSG_SPACE(sizeof(int) * 253)];
   uint64_t seq;
@@ -55,6 +62,7 @@ static double run(int s0, int s1, int fd, long messages, long window) {
 int main(int argc, char **argv) {
   long messages = argc > 1 ? atol(argv[1]) : 200000;
   long window = argc > 2 ? atol(argv[2]) : 32;
+  peek_first = argc > 3 && !strcmp(argv[3], "peek");
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
   int fd = memfd("bench", LIB_FLAGS);

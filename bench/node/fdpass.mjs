@@ -1,7 +1,6 @@
 // Node side of the fd-passing case; the same loop as bench/c/fdpass.c. Usage: node fdpass.mjs MESSAGES WINDOW
 // A seqpacket UnixSocket pair in one process; every message carries 8 bytes and one memfd. WINDOW sends
 // are started, then WINDOW messages received, and every received fd is closed. Prints {"perSecond": R}.
-import fs from 'node:fs';
 import { MemFile, UnixSocket } from '../../dist/index.js';
 
 const messages = Number(process.argv[2] ?? 100000);
@@ -11,12 +10,6 @@ const [a, b] = UnixSocket.pair({ type: 'seqpacket' });
 const file = MemFile.create('bench');
 const payload = Buffer.alloc(8);
 
-function closeReceived(fds) {
-  for (const fd of fds) {
-    if (typeof fd === 'number') fs.closeSync(fd);
-    else fd.close();
-  }
-}
 
 async function run(count) {
   const t0 = performance.now();
@@ -26,7 +19,7 @@ async function run(count) {
     await Promise.all(sends);
     for (let i = 0; i < window; i++) {
       const msg = await b.receive();
-      closeReceived(msg.fds);
+      msg.close(); // closes the fd it carried
     }
   }
   return count / ((performance.now() - t0) / 1000);

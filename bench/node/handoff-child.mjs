@@ -38,11 +38,9 @@ switch (method) {
     const { MemFile, UnixSocket, Seal } = await import('../../dist/index.js');
     const sock = UnixSocket.fromFd(3);
     say({ ready: true, pss: pssOf() });
-    const { fds } = await sock.receive();
-    const fd = fds[0];
-    const file = typeof fd === 'number'
-      ? MemFile.fromFd(fd, { requireSeals: Seal.Shrink | Seal.Write })
-      : fd;
+    const msg = await sock.receive();
+    // Refuses a file the parent could still shrink (SIGBUS) or change under us.
+    const file = MemFile.fromFd(msg.fds[0], { requireSeals: Seal.Shrink | Seal.Write });
     const mapping = file.map({ writable: false });
     file.close(); // the mapping keeps the memory
     held = mapping;
