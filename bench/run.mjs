@@ -392,7 +392,7 @@ function caseSeal(o, env) {
   const variants = [];
   for (const size of sizes) {
     variants.push({ name: `c ${size}`, run: () => c('sealcost', size) });
-    if (env.mapping) variants.push({ name: `node ${size}`, run: () => node('sealcost.mjs', size) });
+    if (env.mapping) variants.push({ name: `node ${size}`, run: () => runJson(process.execPath, ['--expose-gc', path.join(benchDir, 'node', 'sealcost.mjs'), String(size)]) });
   }
   const rounds = o.runs ?? 3;
   const { samples, errors } = interleave(variants, rounds, 'seal cost');
