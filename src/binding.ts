@@ -48,6 +48,18 @@ export interface Binding {
   readSync(h: NativeHandle, data: Bytes, offset: number, length: number, position: number): number;
   writeAsync(h: NativeHandle, data: Bytes, offset: number, length: number, position: number): Promise<number>;
   readAsync(h: NativeHandle, length: number, position: number): Promise<Buffer>;
+  // mapping.c
+  mmap(h: NativeHandle, offset: number, length: number, granule: number, options: number): [NativeMapping, ArrayBuffer];
+  unmap(m: NativeMapping): 0 | 1 | 2;
+  msync(m: NativeMapping, flags: number, offset: number, length: number): void;
+  madvise(m: NativeMapping, advice: number, offset: number, length: number): void;
+  mlock(m: NativeMapping, lock: boolean, offset: number, length: number): void;
+  mappingInfo(m: NativeMapping): [mapped: boolean, address: number, mappedBytes: number];
+  // futex.c
+  futexWait(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number): 'ok' | 'not-equal' | 'timed-out';
+  futexWake(m: NativeMapping, view: Int32Array, index: number, count: number): number;
+  futexWaitAsync(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
+    Promise<'ok' | 'not-equal' | 'timed-out' | 'unmapped'>;
   // mapping.c, futex.c, socket.c add their functions here.
   [name: string]: unknown;
 }

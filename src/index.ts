@@ -4,6 +4,8 @@
  * - {@link MemFile}: `memfd_create(2)` files with seals, positional I/O and streams.
  * - {@link Seal} / {@link Seals}: the kernel's seal bits and an immutable set of them.
  * - {@link capabilities}: what the running kernel supports.
+ * - {@link Mapping}: a MemFile mapped into memory (`MemFile.map()`), and {@link futexWait} /
+ *   {@link futexWake} / {@link futexWaitAsync} for cross-process wait/notify on it.
  * @module
  */
 export { MemFile, MemFileStats } from './memfile.js';
@@ -22,3 +24,7 @@ export type {
   SocketType, SocketOptions, ConnectOptions, FromFdSocketOptions, ReceiveOptions, ListenOptions, PeerCredentials,
   FdLike, SendData,
 } from './socket.js';
+export { Mapping } from './mapping.js';
+export type { MapOptions, MapAdvice, MapRange, SyncOptions } from './mapping.js';
+export { futexWait, futexWake, futexWaitAsync } from './futex.js';
+export type { FutexWaitResult } from './futex.js';

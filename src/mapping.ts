@@ -1,24 +1,532 @@
 /**
- * Memory mappings of MemFiles (issue 3 builds this module).
+ * Memory mappings of MemFiles: shared memory without copies.
+ *
+ * Safety model (details in docs/mapping.md):
+ * - A {@link Mapping}'s `buffer` is an external ArrayBuffer over the mapped pages. {@link Mapping.unmap}
+ *   detaches it before `munmap`, so every view then has length 0 and reads give `undefined`: no JS call
+ *   can reach unmapped memory. A Mapping dropped without unmap is unmapped once its buffer is collected.
+ * - Touching a mapped page past the end of a file that someone shrank raises SIGBUS, which kills the
+ *   process and cannot be caught. So a mapping past the current end of file is refused, and a file this
+ *   process did not create (adopted with `fromFd`, or reopened) must carry `Seal.Shrink` before it is
+ *   mapped, unless the caller passes `unsafeAllowShrinking: true`. The creator of a file is trusted.
  * @module
  */
-import type { MemFile } from './memfile.js';
-import { stateError } from './errors.js';
+import { constants as bufferConstants } from 'node:buffer';
+import { readFileSync } from 'node:fs';
+import { binding, type NativeHandle, type NativeMapping } from './binding.js';
+import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
+import { constructMemFile, fileInternals, type MemFile, type MemFileOrigin } from './memfile.js';
+import { Seal, Seals } from './seals.js';
+import { toBool, toOptions, toSize } from './validate.js';
 
+/** Options of {@link MemFile.map}. */
 export interface MapOptions {
+  /** First byte of the file to map. Any value; the kernel maps whole pages, the buffer starts here. Default 0. */
+  offset?: number | bigint;
+  /** Bytes to map; `offset + length` must not pass the end of the file. Default: up to the end of the file. */
+  length?: number | bigint;
+  /**
+   * `true`: writes through the mapping change the file (a writable `MAP_SHARED` mapping). The kernel
+   * refuses it on a file with `Seal.Write` or `Seal.FutureWrite` (EPERM) and on a read-only handle (EACCES).
+   *
+   * `false`: the file is never changed through this mapping. Such a mapping is copy-on-write
+   * (`MAP_PRIVATE`) underneath, never a `PROT_READ` one: V8 has no read-only ArrayBuffer, and one JS store
+   * into a `PROT_READ` page would kill the process with SIGSEGV. Here a stray store only copies that page
+   * into this process. Pages this process has not written remain the file's own pages: they show other
+   * processes' changes at once. Futexes on such a mapping work across processes (they use a hidden
+   * read-only shared twin of the range, because the futex syscall would otherwise copy the page).
+   *
+   * Default: `true` when this handle was opened for writing and the file has neither write seal.
+   */
+  writable?: boolean;
+  /**
+   * `true`: a copy-on-write (`MAP_PRIVATE`) mapping: writes stay in this process and never reach the file,
+   * so the kernel allows them even on a write-sealed or read-only file. `writable` is then ignored: the
+   * views can always be written and the file never is ({@link Mapping.writable} reports `false`).
+   * Futexes on a private mapping are private to this process (the kernel keys them by address once a
+   * page has been copied). Default `false`.
+   */
+  private?: boolean;
+  /**
+   * Pre-fault every page now instead of on first touch: `MAP_POPULATE` for a writable shared mapping,
+   * `MADV_POPULATE_READ` (Linux 5.14) for a copy-on-write one, which MAP_POPULATE would copy page by page.
+   * Default `false`.
+   */
+  populate?: boolean;
+  /**
+   * Map a file from elsewhere (`fromFd`, `reopen`) that lacks `Seal.Shrink`. Whoever else holds the file
+   * can then shrink it, and the next touch of a page past the new end kills this process with SIGBUS
+   * (uncatchable). Only for peers you trust as much as your own code. Default `false`.
+   */
+  unsafeAllowShrinking?: boolean;
+}
+
+/** `madvise(2)` advice, by the kernel's names (`MADV_POPULATE_WRITE` is `'populate-write'`). */
+export type MapAdvice =
+  | 'normal' | 'random' | 'sequential' | 'willneed' | 'dontneed' | 'free' | 'remove' | 'dontfork' | 'dofork'
+  | 'mergeable' | 'unmergeable' | 'hugepage' | 'nohugepage' | 'dontdump' | 'dodump' | 'wipeonfork'
+  | 'keeponfork' | 'cold' | 'pageout' | 'populate-read' | 'populate-write' | 'collapse';
+
+/** A byte range inside a mapping (relative to {@link Mapping.offset}); default the whole mapping. */
+export interface MapRange {
   offset?: number | bigint;
   length?: number | bigint;
-  writable?: boolean;
-  private?: boolean;
-  populate?: boolean;
 }
 
-export class Mapping {}
-
-export function mapFile(_file: MemFile, _options?: MapOptions): Mapping {
-  throw stateError('ERR_MEMFD_UNAVAILABLE', 'mapping is not built yet');
+/** Options of {@link Mapping.sync}. */
+export interface SyncOptions extends MapRange {
+  /** `MS_ASYNC`: schedule and return instead of waiting. Default `false` (`MS_SYNC`). */
+  async?: boolean;
+  /** `MS_INVALIDATE`: drop other mappings' cached copies. Default `false`. */
+  invalidate?: boolean;
 }
 
-export function createSecretFile(_size: number | bigint): MemFile {
-  throw stateError('ERR_MEMFD_UNAVAILABLE', 'memfd_secret is not built yet');
+interface MappingConstants {
+  madvise: Record<MapAdvice, number>;
+  MS_ASYNC: number;
+  MS_SYNC: number;
+  MS_INVALIDATE: number;
+  O_CLOEXEC: number;
+  pageSize: number;
+}
+
+const native = binding;
+const constants = (binding as unknown as { mappingConstants: MappingConstants }).mappingConstants;
+
+const MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8;
+const O_ACCMODE = 3, O_RDONLY = 0;
+
+/** @internal what the futex functions need to know about a buffer. */
+export interface MappingState {
+  record: NativeMapping;
+  mapping: Mapping;
+}
+/** Buffers of live mappings: lets the futex functions accept a plain Int32Array over `mapping.buffer`. */
+const buffers = new WeakMap<ArrayBuffer, MappingState>();
+/** @internal */
+export function mappingOfBuffer(buffer: ArrayBufferLike): MappingState | undefined {
+  return buffers.get(buffer as ArrayBuffer);
+}
+
+const token = { allowed: false };
+
+/**
+ * Live mappings of each file (by device and inode, so dup()s and reopen()s of one file meet) in this
+ * thread, with the end of the bytes they expose. MemFile.truncate() consults it: shrinking a file under
+ * one of this process's own mappings would turn the next touch into SIGBUS. An entry leaves on unmap()
+ * or once its buffer is collected (no view left, nothing can touch the pages).
+ */
+interface LiveRange { end: number }
+const liveByInode = new Map<string, Set<LiveRange>>();
+const released = new FinalizationRegistry<{ key: string; range: LiveRange }>(({ key, range }) => forget(key, range));
+
+function forget(key: string, range: LiveRange): void {
+  const set = liveByInode.get(key);
+  if (set?.delete(range) && set.size === 0) liveByInode.delete(key);
+}
+
+const STAT_FIELDS = 14;
+function statOf(handle: NativeHandle): Float64Array {
+  const v = new Float64Array(STAT_FIELDS);
+  binding.fstat(handle, v);
+  return v;
+}
+const inodeKey = (st: Float64Array) => `${st[0]}:${st[1]}`;
+
+/** @internal MemFile.truncate: refuses to shrink below the end of a live mapping of the file. */
+export function assertShrinkKeepsMappings(file: MemFile, size: number): void {
+  if (liveByInode.size === 0) return;
+  const { handle, hugePageBytes } = fileInternals(file);
+  const set = liveByInode.get(inodeKey(statOf(handle)));
+  if (!set) return;
+  // A page stays valid while any byte of it lies before the end of file.
+  const granule = hugePageBytes || constants.pageSize;
+  const safeEnd = Math.ceil(size / granule) * granule;
+  let furthest = 0;
+  for (const range of set) furthest = Math.max(furthest, range.end);
+  if (furthest > safeEnd) {
+    throw stateError('ERR_MEMFD_MAPPED', `Refusing to shrink ${JSON.stringify(file.name)} to ${size} bytes: a live mapping ` +
+      `in this process reaches byte ${furthest}, and touching mapped pages past the end of the file kills the process ` +
+      'with SIGBUS. Unmap it first');
+  }
+}
+
+/**
+ * Memory of a {@link MemFile} mapped into this process (`mmap(2)`), seen through an ArrayBuffer without
+ * copying. Changes through a shared mapping are visible at once to every process mapping the same file,
+ * and to read/write on it.
+ *
+ * Lifetime: {@link Mapping.unmap} (or `using`) releases the pages at once. The buffer is detached
+ * first, so every view of it then has length 0 and reads give `undefined`: nothing can touch unmapped
+ * memory. A Mapping that is dropped without unmap is unmapped after its buffer (and every view of it)
+ * is garbage-collected, never twice. Closing the MemFile does not affect its mappings: the kernel keeps
+ * the file alive while it is mapped.
+ *
+ * The buffer cannot be moved to a Worker: it is external memory, and Node 20 copies it on transfer while
+ * Node 22 and later throw `DataCloneError`. Map the file in the Worker instead (pass it the fd).
+ */
+export class Mapping implements Disposable {
+  readonly #record: NativeMapping;
+  readonly #buffer: ArrayBuffer;
+  readonly #bytes: Uint8Array;
+  readonly #offset: number;
+  readonly #length: number;
+  readonly #writable: boolean;
+  readonly #readOnly: boolean; // writable: false without private: true (copy-on-write stands in for PROT_READ)
+  readonly #name: string;
+  readonly #inode: string;
+  readonly #live: LiveRange;
+  #unmapped = false;
+
+  /** @internal use {@link MemFile.map}. */
+  constructor(record: NativeMapping, buffer: ArrayBuffer, offset: number, length: number, writable: boolean,
+    readOnly: boolean, name: string, inode: string) {
+    if (!token.allowed) throw new TypeError('Illegal constructor: use MemFile.map()');
+    this.#record = record;
+    this.#buffer = buffer;
+    this.#bytes = new Uint8Array(buffer);
+    this.#offset = offset;
+    this.#length = length;
+    this.#writable = writable;
+    this.#readOnly = readOnly;
+    this.#name = name;
+    this.#inode = inode;
+    buffers.set(buffer, { record, mapping: this });
+    this.#live = { end: offset + length };
+    let set = liveByInode.get(inode);
+    if (!set) liveByInode.set(inode, (set = new Set()));
+    set.add(this.#live);
+    released.register(buffer, { key: inode, range: this.#live }, this.#live);
+  }
+
+  /**
+   * The mapped bytes as an ArrayBuffer (external memory: no copy). After {@link Mapping.unmap} it is
+   * detached (`byteLength` 0). Build any view on it: `new Int32Array(m.buffer)` for Atomics and futexes.
+   */
+  get buffer(): ArrayBuffer {
+    return this.#buffer;
+  }
+
+  /** A Uint8Array over {@link Mapping.buffer} (length 0 after unmap). */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** Offset in the file of the first mapped byte. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Mapped bytes (as when mapped; the buffer's `byteLength` drops to 0 after unmap). */
+  get length(): number {
+    return this.#length;
+  }
+
+  /**
+   * True when writes through this mapping change the file (a writable shared mapping). False for a
+   * copy-on-write mapping, where writes only change this process's copy of the pages written.
+   */
+  get writable(): boolean {
+    return this.#writable;
+  }
+
+  /**
+   * True for a copy-on-write (`MAP_PRIVATE`) mapping: requested with `private: true`, or made for
+   * `writable: false` (see {@link MapOptions.writable}). Always `!writable`.
+   */
+  get private(): boolean {
+    return !this.#writable;
+  }
+
+  /** False after {@link Mapping.unmap}. */
+  get mapped(): boolean {
+    return !this.#unmapped;
+  }
+
+  /**
+   * `msync(2)`. A memfd has no backing store to write back (its pages are the file), so this is cheap
+   * and rarely needed: every mapping and read/write sees a store at once. Options: `async` (`MS_ASYNC`),
+   * `invalidate` (`MS_INVALIDATE`), and a sub-range.
+   */
+  sync(options?: SyncOptions): void {
+    this.#check('sync');
+    const opts = toOptions<SyncOptions>(options);
+    const isAsync = toBool(opts.async, 'options.async', false);
+    const invalidate = toBool(opts.invalidate, 'options.invalidate', false);
+    const [off, len] = this.#range(opts, 'options');
+    const flags = (isAsync ? constants.MS_ASYNC : constants.MS_SYNC) | (invalidate ? constants.MS_INVALIDATE : 0);
+    native.msync(this.#record, flags, off, len);
+  }
+
+  /**
+   * Tells the kernel how the memory will be used (`madvise`), e.g. `'willneed'` to read ahead,
+   * `'populate-write'` to pre-fault writable pages (Linux 5.14), `'hugepage'` for transparent huge pages,
+   * `'dontneed'` to drop this process's page table entries (a shared memfd keeps its contents; a
+   * copy-on-write mapping drops its private copies). `'remove'` frees the file's pages in the range (the
+   * contents become zeros, as with punchHole). `'populate-write'` on a read-only mapping is refused: it
+   * would copy every page and cut the mapping off from the file.
+   * Unknown names throw `ERR_INVALID_ARG_VALUE` before any syscall; advice the kernel does not support
+   * for this kind of mapping is its EINVAL.
+   */
+  advise(advice: MapAdvice, range?: MapRange): void {
+    if (typeof advice !== 'string') throw invalidArgType('advice', 'of type string', advice);
+    const value = Object.hasOwn(constants.madvise, advice) ? constants.madvise[advice] : undefined;
+    if (value === undefined) {
+      throw invalidArgValue('advice', advice, `must be one of ${Object.keys(constants.madvise).join(', ')}`);
+    }
+    if (advice === 'populate-write' && this.#readOnly) {
+      throw invalidArgValue('advice', advice, "would copy every page of this read-only mapping into this process and cut " +
+        "it off from the file; use 'populate-read'");
+    }
+    this.#check('advise');
+    const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
+    try {
+      native.madvise(this.#record, value, off, len);
+    } catch (e) {
+      throw explainAdvise(e, advice, this.#writable);
+    }
+  }
+
+  /**
+   * Locks the pages in RAM (`mlock`): they are faulted in now and never swapped. Limited by
+   * RLIMIT_MEMLOCK for unprivileged processes. On a read-only mapping this locks the file's pages
+   * without copying them; on a `private: true` mapping the kernel copies every page first.
+   */
+  lock(range?: MapRange): void {
+    this.#check('lock');
+    const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
+    try {
+      native.mlock(this.#record, true, off, len);
+    } catch (e) {
+      throw explainMemlock(e);
+    }
+  }
+
+  /** Undoes {@link Mapping.lock} (`munlock`). */
+  unlock(range?: MapRange): void {
+    this.#check('unlock');
+    const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
+    native.mlock(this.#record, false, off, len);
+  }
+
+  /**
+   * Releases the pages (`munmap`) after detaching {@link Mapping.buffer}: every view then has length 0.
+   * Pending {@link futexWaitAsync} calls on it reject with `ERR_MEMFD_UNMAPPED`. Calling it again does
+   * nothing.
+   *
+   * One exception: if the buffer was moved into a new ArrayBuffer with `ArrayBuffer.prototype.transfer()`
+   * (Node 22+), that new buffer now owns the pages and cannot be detached from here, so they stay mapped
+   * until it is garbage-collected (unmapping under it would crash the process).
+   */
+  unmap(): void {
+    if (this.#unmapped) return;
+    native.unmap(this.#record);
+    this.#unmapped = true;
+    buffers.delete(this.#buffer);
+    forget(this.#inode, this.#live);
+    released.unregister(this.#live);
+  }
+
+  /** Same as {@link Mapping.unmap}, for `using`. */
+  [Symbol.dispose](): void {
+    this.unmap();
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Mapping';
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    if (this.#unmapped) return `Mapping { file: ${JSON.stringify(this.#name)}, unmapped: true }`;
+    return `Mapping { file: ${JSON.stringify(this.#name)}, offset: ${this.#offset}, length: ${this.#length}, ` +
+      `writable: ${this.#writable}, private: ${!this.#writable} }`;
+  }
+
+  #check(method: string): void {
+    if (this.#unmapped) {
+      throw stateError('ERR_MEMFD_UNMAPPED', `Mapping of ${JSON.stringify(this.#name)} was unmapped before ${method}()`);
+    }
+  }
+
+  #range(opts: MapRange, name: string): [number, number] {
+    const off = opts.offset === undefined ? 0 : toSize(opts.offset, `${name}.offset`);
+    if (off > this.#length) throw outOfRange(`${name}.offset`, `<= ${this.#length}`, off);
+    const len = opts.length === undefined ? this.#length - off : toSize(opts.length, `${name}.length`);
+    if (len > this.#length - off) throw outOfRange(`${name}.length`, `<= ${this.#length - off}`, len);
+    return [off, len];
+  }
+}
+
+function coded<T extends Error>(error: T, code: string): T & { code: string } {
+  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
+  return error as T & { code: string };
+}
+
+/** `Max locked memory` of this process, for error messages. */
+function memlockLimit(): string {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+    const soft = line?.slice('Max locked memory'.length).trim().split(/\s+/)[0];
+    if (soft === 'unlimited') return 'unlimited';
+    if (soft !== undefined && /^\d+$/.test(soft)) {
+      const n = Number(soft);
+      return n >= 2 ** 20 ? `${n / 2 ** 20} MiB (${n} bytes)` : `${n} bytes`;
+    }
+  } catch { /* no /proc */ }
+  return 'unknown';
+}
+
+function explainMemlock(e: unknown): unknown {
+  if (e instanceof SystemError && !e.hint && (e.code === 'ENOMEM' || e.code === 'EAGAIN' || e.code === 'EPERM')) {
+    return e.withHint(`locked memory is limited by RLIMIT_MEMLOCK, currently ${memlockLimit()} for this process ` +
+      '(raise it with `ulimit -l`, LimitMEMLOCK= in systemd, or CAP_IPC_LOCK)');
+  }
+  return e;
+}
+
+function explainAdvise(e: unknown, advice: string, writable: boolean): unknown {
+  if (!(e instanceof SystemError) || e.hint) return e;
+  if (e.code === 'EINVAL') {
+    return e.withHint(`the kernel does not accept '${advice}' for this ${writable ? 'shared' : 'copy-on-write'} file mapping ` +
+      '(or does not know it: populate-* need Linux 5.14, collapse 6.1)');
+  }
+  if (advice === 'remove' && e.code === 'EACCES' && !writable) {
+    return e.withHint("'remove' frees the file's pages, which needs a writable shared mapping");
+  }
+  if (advice === 'remove' && e.code === 'EPERM') return e.withHint("'remove' punches a hole, and the file is sealed against writing");
+  return e;
+}
+
+function pastEof(offset: number, length: number, size: number): Error {
+  return coded(new RangeError(`Cannot map ${length} bytes at offset ${offset}: the file is ${size} bytes long. ` +
+    'Touching a mapped page past the end of the file raises SIGBUS, which kills the process; grow the file ' +
+    '(truncate/allocate) first'), 'ERR_MEMFD_MAPPING_PAST_EOF');
+}
+
+function explainMmap(e: unknown, origin: MemFileOrigin, seals: number, writable: boolean,
+  readOnlyFd: boolean, hugePageBytes: number): unknown {
+  if (!(e instanceof SystemError) || e.hint) return e;
+  switch (e.code) {
+    case 'EPERM':
+      if (writable && (seals & (Seal.Write | Seal.FutureWrite))) {
+        return e.withHint(`the file has the ${new Seals(seals & (Seal.Write | Seal.FutureWrite))} seal, which forbids new ` +
+          'writable shared mappings; map it with writable: false (copy-on-write: the file is never changed)');
+      }
+      break;
+    case 'EACCES':
+      if (writable && readOnlyFd) {
+        return e.withHint('this MemFile was opened read-only, so it cannot be mapped writable and shared; ' +
+          'map it with writable: false (copy-on-write: the file is never changed)');
+      }
+      break;
+    case 'ENOMEM': case 'EAGAIN':
+      if (origin === 'secret') {
+        return e.withHint(`memfd_secret memory is locked memory and counts against RLIMIT_MEMLOCK, currently ${memlockLimit()} ` +
+          'for this process (raise it with `ulimit -l`, LimitMEMLOCK= in systemd, or CAP_IPC_LOCK)');
+      }
+      if (e.code === 'ENOMEM') {
+        return e.withHint('no address space left for the mapping, or too many mappings (vm.max_map_count); unmap some');
+      }
+      if (hugePageBytes) return e.withHint('not enough free huge pages for this mapping (see /sys/kernel/mm/hugepages/)');
+      break;
+    case 'EINVAL':
+      if (hugePageBytes) return e.withHint(`hugeTLB files map whole huge pages (${hugePageBytes} bytes)`);
+      break;
+  }
+  return e;
+}
+
+/** @internal behind {@link MemFile.map}. */
+export function mapFile(file: MemFile, options?: MapOptions): Mapping {
+  const opts = toOptions<MapOptions>(options);
+  const isPrivate = toBool(opts.private, 'options.private', false);
+  const populate = toBool(opts.populate, 'options.populate', false);
+  const unsafeAllowShrinking = toBool(opts.unsafeAllowShrinking, 'options.unsafeAllowShrinking', false);
+  if (opts.writable !== undefined && typeof opts.writable !== 'boolean') {
+    throw invalidArgType('options.writable', 'of type boolean', opts.writable);
+  }
+  const offset = opts.offset === undefined ? 0 : toSize(opts.offset, 'options.offset');
+  const requestedLength = opts.length === undefined ? undefined : toSize(opts.length, 'options.length');
+
+  const { handle, origin, hugePageBytes } = fileInternals(file);
+  const st = statOf(handle);
+  const size = st[7]!;
+  let seals = 0;
+  try { seals = native.getSeals(handle); } catch { /* memfd_secret and non-tmpfs files have no seals */ }
+
+  if (origin !== 'created' && origin !== 'secret' && !(seals & Seal.Shrink) && !unsafeAllowShrinking) {
+    throw stateError('ERR_MEMFD_UNSAFE_MAPPING',
+      `Refusing to map ${JSON.stringify(file.name)}: it came from elsewhere (${origin}) and lacks the shrink seal ` +
+      `(it has ${new Seals(seals)}). Whoever else holds this file could shrink it, and this process would then ` +
+      'die of SIGBUS (uncatchable) on the next touch of a page past the new end. Ask the sender to add ' +
+      'Seal.Shrink (MemFile.fromFd(fd, { requireSeals: Seal.Shrink }) checks it), or pass ' +
+      '{ unsafeAllowShrinking: true } if you trust every holder of the file');
+  }
+
+  if (offset > size) throw pastEof(offset, requestedLength ?? 0, size);
+  const length = requestedLength ?? size - offset;
+  if (length === 0) {
+    throw coded(new RangeError(requestedLength === undefined
+      ? `Cannot map ${JSON.stringify(file.name)}: ${size === 0 ? 'the file is empty' : 'nothing lies past the offset'}, ` +
+        'and mmap cannot map 0 bytes; set a size first (truncate)'
+      : 'Cannot map 0 bytes: mmap needs a length of at least 1'), 'ERR_OUT_OF_RANGE');
+  }
+  if (offset + length > size) throw pastEof(offset, length, size);
+  if (length > bufferConstants.MAX_LENGTH) {
+    // Node 20 creates external ArrayBuffers as Buffers and refuses more than 4 GiB.
+    throw coded(new RangeError(`Cannot map ${length} bytes at once: this Node.js version exposes at most ` +
+      `${bufferConstants.MAX_LENGTH} bytes (buffer.constants.MAX_LENGTH) as one ArrayBuffer; map a smaller window ` +
+      'with offset and length'), 'ERR_OUT_OF_RANGE');
+  }
+
+  let readOnlyFd = false;
+  try { readOnlyFd = (native.fdFlags(native.handleFd(handle))[1] & O_ACCMODE) === O_RDONLY; } catch { /* unknown */ }
+  const writable = !isPrivate && (opts.writable ?? (!readOnlyFd && !(seals & (Seal.Write | Seal.FutureWrite))));
+  if (origin === 'secret' && !writable) {
+    // secretmem only supports MAP_SHARED, and a PROT_READ mapping would crash on the first JS store.
+    throw invalidArgValue(isPrivate ? 'options.private' : 'options.writable', isPrivate ? true : false,
+      'is not possible for memfd_secret memory, which can only be mapped shared and writable');
+  }
+
+  const granule = hugePageBytes || constants.pageSize;
+  // A read-only mapping is copy-on-write underneath; its futexes need a shared twin (native/mapping.c).
+  // An explicitly private mapping is this process's own memory, futexes included.
+  const flags = (writable ? MAP_OPT_SHARED : 0) | (populate ? MAP_OPT_POPULATE : 0) |
+    (!writable && !isPrivate ? MAP_OPT_FUTEX_TWIN : 0);
+  let record: NativeMapping, buffer: ArrayBuffer;
+  try {
+    [record, buffer] = native.mmap(handle, offset, length, granule, flags);
+  } catch (e) {
+    throw explainMmap(e, origin, seals, writable, readOnlyFd, hugePageBytes);
+  }
+  token.allowed = true;
+  try {
+    return new Mapping(record, buffer, offset, length, writable, !writable && !isPrivate, file.name, inodeKey(st));
+  } finally {
+    token.allowed = false;
+  }
+}
+
+/** @internal behind {@link MemFile.createSecret}. */
+export function createSecretFile(size: number | bigint): MemFile {
+  const n = toSize(size, 'size');
+  let handle: NativeHandle;
+  try {
+    handle = binding.memfdSecret(constants.O_CLOEXEC);
+  } catch (e) {
+    if (e instanceof SystemError && e.code === 'ENOSYS') {
+      throw e.withHint('this kernel has no memfd_secret(2): it needs Linux 5.14 or later on a supported architecture, ' +
+        'and secretmem must be enabled (secretmem.enable=1 on the kernel command line before 6.5)');
+    }
+    if (e instanceof SystemError && e.code === 'EMFILE') throw e.withHint('this process has too many open files (ulimit -n)');
+    if (e instanceof SystemError && (e.code === 'ENOMEM' || e.code === 'EAGAIN')) throw explainMemlock(e);
+    throw e;
+  }
+  try {
+    if (n > 0) binding.truncate(handle, n);
+  } catch (e) {
+    binding.handleClose(handle);
+    throw e;
+  }
+  return constructMemFile(handle, 'secretmem', 'secret', 0);
 }

@@ -3,7 +3,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { Mapping, mapFile, createSecretFile, type MapOptions } from './mapping.js';
+import { Mapping, mapFile, createSecretFile, assertShrinkKeepsMappings, type MapOptions } from './mapping.js';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
 import { claimReceivedFd } from './received.js';
@@ -493,10 +493,15 @@ export class MemFile implements Disposable {
     }
   }
 
-  /** Sets the size (`ftruncate`): grows with zeros or shrinks. Refused by Seal.Grow / Seal.Shrink. */
+  /**
+   * Sets the size (`ftruncate`): grows with zeros or shrinks. Refused by Seal.Grow / Seal.Shrink, and
+   * (`ERR_MEMFD_MAPPED`) when a live mapping in this process reaches past the new end: touching it
+   * afterwards would kill the process with SIGBUS.
+   */
   truncate(size: number | bigint = 0): void {
     this.#check('truncate');
     const n = toSize(size, 'size');
+    assertShrinkKeepsMappings(this, n);
     try {
       binding.truncate(this.#handle, n);
     } catch (e) {
@@ -545,7 +550,9 @@ export class MemFile implements Disposable {
 
   /**
    * A file of `size` bytes from `memfd_secret(2)` (Linux 5.14+): memory removed from the kernel's direct
-   * map, only reachable through a mapping (read/write syscalls are refused by the kernel).
+   * map, only reachable through a mapping (read/write syscalls are refused by the kernel). Its mappings
+   * are locked memory, limited by RLIMIT_MEMLOCK. Throws ENOSYS, with an explanation, where the kernel
+   * lacks it or has it disabled; `capabilities().memfdSecret` tells in advance.
    */
   static createSecret(size: number | bigint): MemFile {
     return createSecretFile(size);
@@ -706,6 +713,9 @@ export class MemFile implements Disposable {
   /** Adds a hint to errnos whose meaning depends on the file's seals or access mode. */
   #explain(e: unknown): unknown {
     if (!(e instanceof SystemError) || e.hint) return e;
+    if (this.#origin === 'secret' && (e.code === 'EINVAL' || e.code === 'ESPIPE') && /read|write/.test(e.syscall)) {
+      return e.withHint('memfd_secret memory is only reachable through map(): the kernel refuses read(2) and write(2) on it');
+    }
     const { hugePageBytes } = fileInternals(this);
     if (hugePageBytes && (e.code === 'EINVAL' || e.code === 'ENOMEM' || e.code === 'ENOSPC')) {
       if (e.code === 'EINVAL' && /write|read/.test(e.syscall)) {

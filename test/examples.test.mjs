@@ -47,3 +47,31 @@ test('demo part 2 (examples/handoff.mjs): a sealed memfd handed to a child over 
   assert.match(r.stdout, /read 8388608 bytes from a pipe and verified them/);
   assert.match(r.stdout, /hand-over \(send \/ transfer\)\s+[\d.]+ ms\s+[\d.]+ ms/);
 });
+
+test('examples/share-memory.mjs: Atomics counter and futex across two processes', async () => {
+  const r = await run(process.execPath, ['examples/share-memory.mjs', '200000'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /: 400,000 \(expected 400,000\)/);
+});
+
+test('examples/python-interop.mjs: sealed memfds both ways with a python3 stdlib peer', async (t) => {
+  const { hasPython } = await import('./helpers.mjs');
+  if (!(await hasPython())) { t.skip('python3 with socket.send_fds is not installed'); return; }
+  const r = await run(process.execPath, ['examples/python-interop.mjs'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /node: got "reply" with from-python \(seal\|shrink\|grow\|write\): python saw 8388608 bytes, sha256 [0-9a-f]{64}, message 'hello python'/);
+});
+
+test('examples/readonly-handoff.mjs: FutureWrite owner pattern, reader refused and sees live updates', async () => {
+  const r = await run(process.execPath, ['examples/readonly-handoff.mjs'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /owner: seals shrink\|grow\|future-write\|exec; my mapping stays writable: true/);
+  for (const what of ['write\\(2\\)', 'writable map', 'truncate']) assert.match(r.stdout, new RegExp(`reader: ${what} refused: EPERM`));
+  assert.match(r.stdout, /reader: version 3: "update number 3 from the owner"/);
+});
+
+test('README synopsis part 2 (examples/synopsis-map.mjs): map, send, receive, adopt', async () => {
+  const r = await run(process.execPath, ['examples/synopsis-map.mjs'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '67108864 07070707');
+});
