@@ -296,13 +296,13 @@ function caseFill(o, env) {
 }
 
 const HANDOFF_METHODS = [
-  { name: 'memfd', label: 'memfd: map+fill, seal, fd over UnixSocket, child maps read-only', node: true, needs: ['mapping', 'socket'] },
-  { name: 'memfd-write', label: 'memfd: writeSync fill, seal, fd over UnixSocket, child maps', node: true, needs: ['socket', 'mapping'] },
+  { name: 'memfd', label: 'map(populate) + fill, seal, fd over a UnixSocket, child maps read-only', node: true, needs: ['mapping', 'socket'] },
+  { name: 'memfd-write', label: 'writeSync fill, seal, fd over a UnixSocket, child maps read-only', node: true, needs: ['socket', 'mapping'] },
   { name: 'pipe', label: "stdin pipe (child: fs.readSync into a Buffer)", node: true, needs: [] },
   { name: 'fork', label: "fork() + send(), serialization: 'advanced'", node: true, needs: [] },
   { name: 'shm', label: '/dev/shm file (write, child reads into a Buffer)', node: true, needs: [] },
-  { name: 'c-map', label: 'C limit: memfd mmap+fill, seal, SCM_RIGHTS, child mmap', node: false, needs: [] },
-  { name: 'c-write', label: 'C limit: memfd pwrite fill, seal, SCM_RIGHTS, child mmap', node: false, needs: [] },
+  { name: 'c-map', label: 'C limit: mmap(MAP_POPULATE) + fill, seal, SCM_RIGHTS, child mmap', node: false, needs: [] },
+  { name: 'c-write', label: 'C limit: pwrite fill, seal, SCM_RIGHTS, child mmap', node: false, needs: [] },
 ];
 
 function caseHandoff(o, env) {
