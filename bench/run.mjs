@@ -80,10 +80,13 @@ function ensureLibrary() {
 }
 
 function buildC() {
+  const cc = process.env.CC || 'cc';
+  if (spawnSync(cc, ['--version']).status !== 0) {
+    throw new Error(`no C compiler (${cc}): the C reference programs are the yardstick of every case; install one or set CC`);
+  }
   fs.mkdirSync(buildDir, { recursive: true });
   const cDir = path.join(benchDir, 'c');
   const header = newest(filesIn(cDir, '.h'));
-  const cc = process.env.CC || 'cc';
   for (const src of filesIn(cDir, '.c')) {
     const out = path.join(buildDir, path.basename(src, '.c'));
     if (fs.existsSync(out) && fs.statSync(out).mtimeMs >= Math.max(header, fs.statSync(src).mtimeMs)) continue;
@@ -177,7 +180,7 @@ const fmtRate = (r) => (r >= 1e6 ? `${(r / 1e6).toFixed(2)} M/s` : `${(r / 1e3).
 const fmtGiBs = (bytes, s) => `${(bytes / s / 2 ** 30).toFixed(2)} GiB/s`;
 const fmtMiB = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 
-const rows = []; // every printed row, also stored in the JSON
+const caseErrors = {}; // failed variants by case, stored in the JSON
 const markdown = []; // the same tables in Markdown (bench/results/latest.md, pasted into docs/performance.md)
 function printTable(title, header, body) {
   const cell = (x) => String(x ?? '').replace(/\|/g, '\\|');
@@ -235,7 +238,7 @@ function caseCallcost(o, env) {
   printTable(`1. Call cost, ns/op (each run: median of 11 reps of ${n / 11 | 0} calls, ${n / 44 | 0} for create/open; median of ${rounds} runs)`,
     ['op', 'variant', 'wall', 'min .. max', 'vs C', 'CPU', 'vs C', 'runs'], body);
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
-  rows.push({ case: 'callcost', result, errors: Object.fromEntries(errors) });
+  caseErrors.callcost = Object.fromEntries(errors);
   return result;
 }
 
@@ -291,7 +294,7 @@ function caseFill(o, env) {
       ['variant', 'median', 'throughput', 'min .. max', 'runs'], hb);
   }
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
-  rows.push({ case: 'fill', size, result, errors: Object.fromEntries(errors) });
+  caseErrors.fill = Object.fromEntries(errors);
   return result;
 }
 
@@ -350,8 +353,8 @@ function caseHandoff(o, env) {
       (best ? ` ("vs memfd" = time / time of ${best.name})` : ''),
       ['method', 'how', 'median', 'throughput', 'min .. max', 'vs memfd', 'PSS both (+tmpfs)', 'peak RSS both', 'runs'], body);
     for (const [k, v] of errors) console.log(`  ${k}: ${v}`);
+    if (errors.size) caseErrors[`handoff ${formatSize(size)}`] = Object.fromEntries(errors);
   }
-  rows.push({ case: 'handoff', result });
   return result;
 }
 
@@ -388,7 +391,7 @@ function caseFdpass(o, env) {
   printTable('4. fd passing: messages per second, one fd each (window of 32)', ['side', 'how', 'median', 'min .. max', 'vs C', 'runs'], body);
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
   const result = { c: cs, node: ns, nodeTight: nt, cPeek: cp };
-  rows.push({ case: 'fdpass', result, errors: Object.fromEntries(errors) });
+  caseErrors.fdpass = Object.fromEntries(errors);
   return result;
 }
 
@@ -420,7 +423,7 @@ function caseSeal(o, env) {
   printTable('5. Adding a write seal after a writable mapping was unmapped (cost grows with size for Write only)',
     ['file size', 'side', 'Seal.Write', 'min .. max', 'Seal.FutureWrite', 'min .. max'], body);
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
-  rows.push({ case: 'seal', result, errors: Object.fromEntries(errors) });
+  caseErrors.seal = Object.fromEntries(errors);
   return result;
 }
 
@@ -532,8 +535,8 @@ async function main() {
   fs.mkdirSync(resultsDir, { recursive: true });
   const stamp = meta.date.replace(/[:.]/g, '-');
   const jsonPath = path.join(resultsDir, `${stamp}.json`);
-  fs.writeFileSync(jsonPath, JSON.stringify({ meta, results: res, targets: t }, null, 2) + '\n');
-  fs.writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify({ meta, results: res, targets: t }, null, 2) + '\n');
+  fs.writeFileSync(jsonPath, JSON.stringify({ meta, results: res, targets: t, errors: caseErrors }, null, 2) + '\n');
+  fs.writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify({ meta, results: res, targets: t, errors: caseErrors }, null, 2) + '\n');
   const header = `Run of ${meta.date} (${seconds.toFixed(0)} s): Node ${meta.node}, Linux ${meta.kernel}, ${meta.cores} x ${meta.cpu}, ` +
     `load average at start ${meta.loadavg.map((x) => x.toFixed(2)).join(' ')}, shmem THP ${meta.thpShmem}, options ${JSON.stringify(meta.options)}\n`;
   fs.writeFileSync(path.join(resultsDir, 'latest.md'), [header, ...markdown].join('\n'));
