@@ -56,7 +56,7 @@ function parseArgs(argv) {
   o.sizes ??= o.quick ? [16 << 20, 64 << 20] : [64 << 20, 256 << 20, 1 << 30];
   o.fillSize ??= o.quick ? 256 << 20 : 1 << 30;
   o.iterations = 200000; // cheap: ~1 s per run and language
-  o.fdMessages = o.quick ? 20000 : 100000;
+  o.fdMessages = o.quick ? 20000 : 60000;
   return o;
 }
 
