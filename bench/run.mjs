@@ -45,7 +45,7 @@ function parseArgs(argv) {
       case '--no-build': o.build = false; break;
       case '--update-docs': o.updateDocs = true; break;
       case '-h': case '--help':
-        console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 11)
+        console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12)
           .map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
         process.exit(0);
         break;
