@@ -65,6 +65,23 @@ static napi_value js_get_seals(napi_env env, napi_callback_info info) {
   return make_int32(env, seals);
 }
 
+/* getSealsFd(fd) -> seals: the hot path of MemFile#getSeals. It takes the fd number instead of the handle:
+ * TS only passes the fd of a MemFile it has just checked to be open, on the JS thread, within this
+ * synchronous call, so the number is still ours (close() and the finalizer run on this same thread,
+ * and a MemFile cannot be shared with another thread). That skips the type-tag check and the external
+ * unwrap, ~40 of the ~80 ns N-API overhead around a ~200 ns fcntl. */
+static napi_value js_get_seals_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok)
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected an fd number");
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) return throw_errno(env, errno, "fcntl");
+  return make_int32(env, seals);
+}
+
 static napi_value js_add_seals(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv, NULL)) return NULL;
@@ -277,6 +294,7 @@ static napi_value js_page_size(napi_env env, napi_callback_info info) {
 bool init_memfd(napi_env env, napi_value exports) {
   static const export_entry entries[] = {
       {"memfdCreate", js_memfd_create}, {"memfdSecret", js_memfd_secret}, {"getSeals", js_get_seals},
+      {"getSealsFd", js_get_seals_fd},
       {"addSeals", js_add_seals},       {"truncate", js_truncate},        {"allocate", js_allocate},
       {"size", js_size},                {"fstat", js_fstat},              {"fchmod", js_fchmod},
       {"identify", js_identify},        {"reopen", js_reopen},            {"dup", js_dup},

@@ -30,6 +30,8 @@ export interface Binding {
   memfdCreate(name: string, flags: number): NativeHandle;
   memfdSecret(flags: number): NativeHandle;
   getSeals(h: NativeHandle): number;
+  /** Only with the fd of a MemFile checked open in the same synchronous call (see native/memfd.c). */
+  getSealsFd(fd: number): number;
   addSeals(h: NativeHandle, seals: number): void;
   truncate(h: NativeHandle, size: number): void;
   allocate(h: NativeHandle, offset: number, length: number, mode: number): void;

@@ -10,7 +10,7 @@ import { binding, type NativeHandle } from './binding.js';
 import { claimReceivedFd } from './received.js';
 import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
-import { FROZEN, Seal, Seals, sealBits, type SealsLike } from './seals.js';
+import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
 import { assertMemoryFor } from './memory.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
@@ -138,10 +138,12 @@ export interface MemFileInternals {
   origin: MemFileOrigin;
   hugePageBytes: number;
 }
-const internalsOf = new WeakMap<MemFile, MemFileInternals>();
+// Set by MemFile's static block: reads the private field. (A WeakMap keyed by MemFile cost ~2 µs per
+// create() in GC ephemeron work, a third of the whole create+close; a private field costs nothing.)
+let internalsOfFile: (file: unknown) => MemFileInternals | undefined;
 /** @internal */
 export function fileInternals(file: MemFile): MemFileInternals {
-  const i = internalsOf.get(file);
+  const i = internalsOfFile(file);
   if (!i) throw invalidArgType('file', 'a MemFile', file);
   return i;
 }
@@ -216,6 +218,11 @@ export class MemFile implements Disposable {
   #closed = false;
   readonly #name: string;
   readonly #origin: MemFileOrigin;
+  readonly #internals: MemFileInternals;
+
+  static {
+    internalsOfFile = (file) => (file !== null && typeof file === 'object' && #internals in file ? file.#internals : undefined);
+  }
 
   /** @internal use {@link MemFile.create}, {@link MemFile.from} or {@link MemFile.fromFd}. */
   constructor(handle: NativeHandle, name: string, origin: MemFileOrigin, hugePageBytes = 0) {
@@ -224,7 +231,7 @@ export class MemFile implements Disposable {
     this.#fd = binding.handleFd(handle);
     this.#name = name;
     this.#origin = origin;
-    internalsOf.set(this, { handle, origin, hugePageBytes });
+    this.#internals = { handle, origin, hugePageBytes };
   }
 
   /**
@@ -599,7 +606,9 @@ export class MemFile implements Disposable {
   /** The seals currently on the file (shared by every fd of it, in every process). */
   getSeals(): Seals {
     this.#check('getSeals');
-    return new Seals(binding.getSeals(this.#handle));
+    // By fd number, not handle: #check just proved the handle open, and nothing can close it before this
+    // synchronous call returns (see getSealsFd in native/memfd.c). Saves the handle unwrap, ~10% of the call.
+    return sealsOf(binding.getSealsFd(this.#fd));
   }
 
   /**

@@ -19,16 +19,16 @@ export interface ReceivedFdOwner {
 
 // Weak: the registry must not keep a dropped message (and so its fds) alive. A number maps to at most one
 // live owner, because the kernel never hands out a number that is still open.
+// No FinalizationRegistry cleans up after messages that were garbage-collected without close(): their entry
+// is a dead WeakRef (deref() gives undefined, which every lookup treats as "not received"), and it is
+// replaced when the kernel hands the number out again, so the map never holds more entries than fd numbers
+// in use at some point. Registering every received fd with a FinalizationRegistry cost ~10% of the fd
+// passing rate (bench/run.mjs, case 4).
 const owners = new Map<number, WeakRef<ReceivedFdOwner>>();
-const cleanup = new FinalizationRegistry<{ fd: number; ref: WeakRef<ReceivedFdOwner> }>(({ fd, ref }) => {
-  if (owners.get(fd) === ref) owners.delete(fd);
-});
 
 /** @internal */
 export function registerReceivedFd(fd: number, owner: ReceivedFdOwner): void {
-  const ref = new WeakRef(owner);
-  owners.set(fd, ref);
-  cleanup.register(owner, { fd, ref });
+  owners.set(fd, new WeakRef(owner));
 }
 
 /** @internal the owner released or closed `fd` itself. */
