@@ -10,25 +10,66 @@ static const napi_type_tag FD_HANDLE_TAG = {0x6d656d6664686e64ULL, 0x9b1f5e0c2a7
 
 /* Which fd numbers are owned by a handle, process-wide (fds are per process, handles live in any
  * env/thread). It lets adoption refuse an fd that a handle already owns: two owners would mean two
- * close() calls, and the second would close whatever file reused the number in between. */
+ * close() calls, and the second would close whatever file reused the number in between.
+ * An entry is NULL (not owned), OWNED_ANON (owned by something that is not an fd handle: a socket), or
+ * the fd_handle that owns the number. A handle is freed only after its entry has been cleared or
+ * overwritten under owned_lock (really_close, detach, hand-over), so an entry never dangles. Another
+ * thread may read only the immutable fields (env, claimable) of a handle found here. */
 static pthread_mutex_t owned_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint8_t *owned_fds;
+static fd_handle **owned_fds;
 static size_t owned_capacity;
+static fd_handle owned_anon_marker;
+#define OWNED_ANON (&owned_anon_marker)
 
 /* Caller holds owned_lock. */
-static bool owned_set(int fd, bool value) {
+static bool owned_set(int fd, fd_handle *owner) {
   if ((size_t)fd >= owned_capacity) {
-    if (!value) return true;
+    if (owner == NULL) return true;
     size_t capacity = owned_capacity ? owned_capacity : 1024;
     while (capacity <= (size_t)fd) capacity *= 2;
-    uint8_t *grown = realloc(owned_fds, capacity);
+    fd_handle **grown = realloc(owned_fds, capacity * sizeof *grown);
     if (grown == NULL) return false;
-    memset(grown + owned_capacity, 0, capacity - owned_capacity);
+    memset(grown + owned_capacity, 0, (capacity - owned_capacity) * sizeof *grown);
     owned_fds = grown;
     owned_capacity = capacity;
   }
-  owned_fds[fd] = value;
+  owned_fds[fd] = owner;
   return true;
+}
+
+/* Caller holds owned_lock. */
+static fd_handle *owned_get(int fd) {
+  return fd >= 0 && (size_t)fd < owned_capacity ? owned_fds[fd] : NULL;
+}
+
+/* Caller holds owned_lock. The received handle of `env` that owns fd and may hand it over, or NULL. env
+ * and claimable are immutable, so checking them is safe whatever thread owns the handle; the other fields
+ * are read only once we know the handle belongs to the calling thread's env. */
+static fd_handle *claimable_locked(napi_env env, int fd) {
+  fd_handle *h = owned_get(fd);
+  if (h == NULL || h == OWNED_ANON || h->env != env || !h->claimable) return NULL;
+  if (h->closed || h->fd != fd || h->in_flight > 0 || h->pins > 0) return NULL;
+  return h;
+}
+
+fd_handle *fd_owned_claim(napi_env env, int fd) {
+  pthread_mutex_lock(&owned_lock);
+  fd_handle *h = claimable_locked(env, fd);
+  /* Still owned (by the claimer now): no other thread can adopt the number in between. */
+  if (h != NULL) owned_fds[fd] = OWNED_ANON;
+  pthread_mutex_unlock(&owned_lock);
+  return h;
+}
+
+void fd_owned_unclaim(fd_handle *h, int fd) {
+  pthread_mutex_lock(&owned_lock);
+  owned_fds[fd] = h;
+  pthread_mutex_unlock(&owned_lock);
+}
+
+void fd_handle_empty(fd_handle *h) {
+  h->fd = -1;
+  h->closed = true;
 }
 
 void fd_owned_close(int fd) {
@@ -37,27 +78,27 @@ void fd_owned_close(int fd) {
   pthread_mutex_lock(&owned_lock);
   /* Linux always releases the descriptor, even when close reports EINTR: never retry. */
   close(fd);
-  owned_set(fd, false);
+  owned_set(fd, NULL);
   pthread_mutex_unlock(&owned_lock);
 }
 
 bool fd_owned_is(int fd) {
   pthread_mutex_lock(&owned_lock);
-  bool is_owned = fd >= 0 && (size_t)fd < owned_capacity && owned_fds[fd];
+  bool is_owned = owned_get(fd) != NULL;
   pthread_mutex_unlock(&owned_lock);
   return is_owned;
 }
 
 bool fd_owned_mark(int fd) {
   pthread_mutex_lock(&owned_lock);
-  bool ok = owned_set(fd, true);
+  bool ok = owned_set(fd, OWNED_ANON);
   pthread_mutex_unlock(&owned_lock);
   return ok;
 }
 
 void fd_owned_forget(int fd) {
   pthread_mutex_lock(&owned_lock);
-  owned_set(fd, false);
+  owned_set(fd, NULL);
   pthread_mutex_unlock(&owned_lock);
 }
 
@@ -80,51 +121,69 @@ static void finalize_handle(napi_env env, void *data, void *hint) {
   maybe_free(h);
 }
 
-static napi_value wrap(napi_env env, int fd, fd_handle **out, bool adopting) {
+/* Gives the table entry of fd back to whoever owned it before a failed wrap. */
+static void give_back(int fd, fd_handle *previous) {
   pthread_mutex_lock(&owned_lock);
-  if (adopting && (size_t)fd < owned_capacity && owned_fds[fd]) {
-    pthread_mutex_unlock(&owned_lock);
-    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED",
-                     "This fd is already owned by another memfd object in this process; use its dup() instead");
-    return NULL;
-  }
-  /* A fresh fd from the kernel is ours whatever the table says: if it was marked, its previous owner's
-   * fd was closed behind its back (e.g. fs.closeSync(file.fd)), which nothing here can undo. */
-  bool marked = owned_set(fd, true);
+  owned_set(fd, previous);
   pthread_mutex_unlock(&owned_lock);
-  if (!marked) {
-    throw_errno(env, ENOMEM, "malloc");
-    return NULL;
-  }
+}
+
+static napi_value wrap(napi_env env, int fd, fd_handle **out, bool adopting, bool claimable) {
   fd_handle *h = calloc(1, sizeof *h);
   if (h == NULL) {
-    fd_owned_forget(fd);
     throw_errno(env, ENOMEM, "malloc");
     return NULL;
   }
   h->fd = fd;
+  h->env = env;
+  h->claimable = claimable;
+  /* A received fd still owned by its message in this env is handed over: the message's handle is
+   * emptied on success, so its later close or finalizer does nothing. */
+  fd_handle *previous = NULL;
+  pthread_mutex_lock(&owned_lock);
+  if (adopting && owned_get(fd) != NULL) {
+    previous = claimable_locked(env, fd);
+    if (previous == NULL) {
+      pthread_mutex_unlock(&owned_lock);
+      free(h);
+      napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED",
+                       "This fd is already owned by another memfd object in this process; use its dup() instead");
+      return NULL;
+    }
+  }
+  /* A fresh fd from the kernel is ours whatever the table says: if it was marked, its previous owner's
+   * fd was closed behind its back (e.g. fs.closeSync(file.fd)), which nothing here can undo. */
+  bool marked = owned_set(fd, h);
+  pthread_mutex_unlock(&owned_lock);
+  if (!marked) {
+    free(h);
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
   napi_value external;
   if (napi_create_external(env, h, finalize_handle, NULL, &external) != napi_ok) {
-    fd_owned_forget(fd);
+    give_back(fd, previous);
     free(h);
     throw_napi_failure(env, napi_generic_failure, "napi_create_external");
     return NULL;
   }
   if (napi_type_tag_object(env, external, &FD_HANDLE_TAG) != napi_ok) {
     /* The finalizer owns h now; make sure it does not close the caller's fd. */
-    fd_owned_forget(fd);
-    h->fd = -1;
-    h->closed = true;
+    give_back(fd, previous);
+    fd_handle_empty(h);
     throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
     return NULL;
   }
+  if (previous != NULL) fd_handle_empty(previous);
   if (out) *out = h;
   return external;
 }
 
-napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out) { return wrap(env, fd, out, false); }
+napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out) { return wrap(env, fd, out, false, false); }
 
-napi_value fd_handle_adopt(napi_env env, int fd, fd_handle **out) { return wrap(env, fd, out, true); }
+napi_value fd_handle_wrap_received(napi_env env, int fd) { return wrap(env, fd, NULL, false, true); }
+
+napi_value fd_handle_adopt(napi_env env, int fd, fd_handle **out) { return wrap(env, fd, out, true, false); }
 
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v) {
   bool ok = false;

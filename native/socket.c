@@ -448,43 +448,36 @@ static napi_value js_socket_inspect(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* socketAdopt(fd, type, owner?) -> socket that owns fd (checked by socketInspect). On failure the fd is
- * left open. `owner` is the handle of the received message that owns fd: ownership moves from it to the
- * socket only on success, so a failed adoption leaves the message in charge. */
+/* socketAdopt(fd, type) -> socket that owns fd (checked by socketInspect). On failure the fd is left
+ * open. A received fd still owned by its message in this env is handed over: ownership moves from the
+ * message's handle to the socket only on success, so a failed adoption leaves the message in charge. */
 static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!get_args(env, info, 3, argv, NULL)) return NULL;
+  napi_value argv[2];
+  if (!get_args(env, info, 2, argv, NULL)) return NULL;
   int32_t fd;
   int type;
   if (!get_int32_arg(env, argv[0], &fd, "fd") || !get_type_arg(env, argv[1], &type)) return NULL;
   if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
-  napi_valuetype owner_type = napi_undefined;
-  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[2], &owner_type));
-  fd_handle *owner = NULL;
-  if (owner_type != napi_undefined) {
-    owner = fd_handle_unwrap(env, argv[2]);
-    if (owner == NULL) return NULL;
-    if (owner->closed || owner->fd != fd || owner->in_flight > 0 || owner->pins > 0) owner = NULL;
-  }
+  fd_handle *owner = fd_owned_claim(env, fd);
   if (owner == NULL && fd_owned_is(fd)) {
     /* Refuse before changing anything about an fd that is not ours. */
     napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is already owned by another memfd object in this process");
     return NULL;
   }
   int flags = fcntl(fd, F_GETFD);
-  if (flags < 0) return throw_errno(env, errno, "fcntl");
   /* Inherited fds usually lack close-on-exec; we pass fds explicitly, never by accident. */
-  if (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0) return throw_errno(env, errno, "fcntl");
-  if (owner != NULL) fd_owned_forget(fd); /* the handle's mark is handed over, not doubled */
-  napi_value sock = sock_wrap(env, fd, type, true, NULL); /* uv_poll_init makes it non-blocking */
+  if (flags < 0 || (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)) {
+    int err = errno;
+    if (owner != NULL) fd_owned_unclaim(owner, fd);
+    return throw_errno(env, err, "fcntl");
+  }
+  /* A claimed fd is already checked (and held in the table for us): no second ownership check. */
+  napi_value sock = sock_wrap(env, fd, type, owner == NULL, NULL); /* uv_poll_init makes it non-blocking */
   if (sock == NULL) {
-    if (owner != NULL) fd_owned_mark(fd);
+    if (owner != NULL) fd_owned_unclaim(owner, fd);
     return NULL;
   }
-  if (owner != NULL) {
-    owner->fd = -1;
-    owner->closed = true;
-  }
+  if (owner != NULL) fd_handle_empty(owner);
   return sock;
 }
 
@@ -836,7 +829,7 @@ static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
     return throw_napi_failure(env, napi_generic_failure, "napi_create_array");
   }
   for (size_t i = 0; i < ngot; i++) {
-    napi_value h = fd_handle_wrap(env, got[i], NULL);
+    napi_value h = fd_handle_wrap_received(env, got[i]);
     if (h == NULL) {
       /* Handles already made own their fds (their finalizers close them); close the rest. */
       close_fds(got + i, ngot - i);

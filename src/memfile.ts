@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { Mapping, mapFile, createSecretFile, assertShrinkKeepsMappings, type MapOptions } from './mapping.js';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
-import { claimReceivedFd } from './received.js';
 import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
 import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
@@ -342,9 +341,9 @@ export class MemFile implements Disposable {
       throw stateError('ERR_MEMFD_MISSING_SEALS',
         `memfd on fd ${fd} lacks required seals: ${missing} (it has ${new Seals(info.seals)}); the fd was left open`);
     }
-    // A fd received in a socket Message is owned by that message: take its handle over instead of creating a
-    // second owner (which would close the fd twice).
-    const handle = claimReceivedFd(fd) ?? binding.handleAdopt(fd);
+    // A fd received in a socket Message of this thread is owned by that message: handleAdopt takes it over
+    // natively (the message's handle is emptied) instead of creating a second owner (a double close).
+    const handle = binding.handleAdopt(fd);
     let hugePageBytes = 0;
     if (info.hugetlb) {
       // hugetlbfs reports its page size as st_blksize.

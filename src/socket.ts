@@ -19,7 +19,6 @@ import { EventEmitter } from 'node:events';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
-import { claimReceivedFd, forgetReceivedFd, peekReceivedHandle, registerReceivedFd, type ReceivedFdOwner } from './received.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
 
@@ -107,7 +106,7 @@ interface SocketBinding {
   socketListen(type: number, address: Buffer, backlog: number): NativeSocket;
   socketAccept(s: NativeSocket): NativeSocket | null;
   socketInspect(fd: number): [number, boolean];
-  socketAdopt(fd: number, type: number, owner?: NativeHandle): NativeSocket;
+  socketAdopt(fd: number, type: number): NativeSocket;
   socketAttach(s: NativeSocket, target: object): void;
   socketPoll(s: NativeSocket, events: number): void;
   socketClose(s: NativeSocket): boolean;
@@ -207,7 +206,7 @@ function byteView(data: ArrayBufferView | ArrayBuffer): Uint8Array {
  * The fds are owned by the message until taken: see the module documentation. `fds` lists the numbers as
  * they arrived (a taken fd keeps its number in the list; it simply is yours now).
  */
-export class Message implements Disposable, ReceivedFdOwner {
+export class Message implements Disposable {
   /** The payload (for stream sockets: what one `recvmsg` delivered). */
   readonly data: Buffer;
   /** The fd numbers that arrived, in order (close-on-exec set). */
@@ -218,8 +217,9 @@ export class Message implements Disposable, ReceivedFdOwner {
   constructor(data: Buffer, handles: NativeHandle[]) {
     this.data = data;
     this.#handles = handles;
+    // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the handle that owns a
+    // received fd in the native owned-fd table and take the fd over from it (same thread only).
     this.fds = Object.freeze(handles.map((h) => binding.handleFd(h)));
-    for (const fd of this.fds) registerReceivedFd(fd, this);
   }
 
   /**
@@ -230,32 +230,22 @@ export class Message implements Disposable, ReceivedFdOwner {
     toInt(index, 'index', 0, Math.max(0, this.fds.length - 1));
     const h = this.#handles[index];
     if (h === undefined) throw outOfRange('index', `< ${this.fds.length} (the message has ${this.fds.length} fds)`, index);
-    if (h === null) throw stateError('ERR_MEMFD_FD_TAKEN', `fd ${this.fds[index]} of this message was already taken or closed`);
+    // handleFd is -1 once the fd was adopted (MemFile.fromFd...): the native hand-over emptied the handle.
+    if (h === null || binding.handleFd(h) < 0) {
+      throw stateError('ERR_MEMFD_FD_TAKEN', `fd ${this.fds[index]} of this message was already taken or closed`);
+    }
     this.#handles[index] = null;
-    forgetReceivedFd(this.fds[index]!, this);
     return binding.handleDetach(h);
   }
 
   /** Takes every fd not yet taken (see {@link Message.take}); returns their numbers. */
   takeFds(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.#handles.length; i++) if (this.#handles[i]) out.push(this.take(i));
+    for (let i = 0; i < this.#handles.length; i++) {
+      const h = this.#handles[i];
+      if (h && binding.handleFd(h) >= 0) out.push(this.take(i));
+    }
     return out;
-  }
-
-  /** @internal Registry hook: hand the handle of `fd` over to a new owner (MemFile.fromFd...). */
-  /** @internal */
-  peekHandle(fd: number): NativeHandle | undefined {
-    const i = this.fds.indexOf(fd);
-    return i >= 0 ? this.#handles[i] ?? undefined : undefined;
-  }
-
-  releaseHandle(fd: number): NativeHandle | undefined {
-    const i = this.fds.indexOf(fd);
-    const h = i >= 0 ? this.#handles[i] : undefined;
-    if (!h) return undefined;
-    this.#handles[i] = null;
-    return h;
   }
 
   /** Closes every fd not taken. Harmless to call twice. */
@@ -264,7 +254,6 @@ export class Message implements Disposable, ReceivedFdOwner {
       const h = this.#handles[i];
       if (!h) continue;
       this.#handles[i] = null;
-      forgetReceivedFd(this.fds[i]!, this);
       binding.handleClose(h);
     }
   }
@@ -453,8 +442,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       throw stateError('ERR_MEMFD_SOCKET_TYPE', `fd ${fd} is a ${type} socket, not ${expected}; the fd was left open`);
     }
     // A received fd is owned by its message: the native side hands ownership over only on success.
-    const native = binding.socketAdopt(fd, typeNum, peekReceivedHandle(fd));
-    takeOwnershipFromMessage(fd);
+    const native = binding.socketAdopt(fd, typeNum);
     return UnixSocket.wrap(native, type, maxFds);
   }
 
@@ -871,11 +859,6 @@ function inspect(fd: number): [number, boolean] {
   }
 }
 
-function takeOwnershipFromMessage(fd: number): void {
-  // socketAdopt already emptied the handle; this only removes it from its message.
-  claimReceivedFd(fd);
-}
-
 function explainConnect(e: unknown, path: string): unknown {
   if (!(e instanceof SystemError)) return e;
   const shown = path.startsWith('\0') ? `abstract address ${JSON.stringify(path.slice(1))}` : JSON.stringify(path);
@@ -999,8 +982,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     if (opts.type !== undefined && toType(opts.type) !== type) {
       throw stateError('ERR_MEMFD_SOCKET_TYPE', `fd ${fd} is a ${type} socket, not ${opts.type}; the fd was left open`);
     }
-    const native = binding.socketAdopt(fd, typeNum, peekReceivedHandle(fd));
-    takeOwnershipFromMessage(fd);
+    const native = binding.socketAdopt(fd, typeNum);
     return UnixServer.#wrap(native, type, maxFds, '', false);
   }
 

@@ -4,7 +4,8 @@
 // are started, then WINDOW messages received, and every received fd is closed. Prints {"perSecond": R}.
 // By default the loop lets the event loop turn once per window, as a receiver driven by the socket's
 // readiness does. 'tight' never yields: everything then runs in one microtask checkpoint, and objects
-// that V8 keeps alive until the checkpoint ends (WeakRef targets) pile up; the bench shows both.
+// that V8 keeps alive until the checkpoint ends (WeakRef targets, if any: the library no longer creates one
+// per received fd) pile up; the bench shows both.
 import { MemFile, UnixSocket } from '../../dist/index.js';
 
 const messages = Number(process.argv[2] ?? 100000);
