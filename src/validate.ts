@@ -64,7 +64,3 @@ export function toWritableBytes(value: unknown, name: string): ArrayBufferView |
   if (typeof value === 'string') throw invalidArgType(name, 'an instance of Buffer, TypedArray, DataView or ArrayBuffer', value);
   return toBytes(value, name);
 }
-
-export function byteLengthOf(bytes: ArrayBufferView | ArrayBuffer | SharedArrayBuffer): number {
-  return bytes.byteLength;
-}
