@@ -173,7 +173,8 @@ typedef struct wait_args {
   map_record *rec;
   uint32_t *addr;
   int32_t expected;
-  double timeout;
+  bool has_deadline;        /* false: wait without a timeout */
+  struct timespec deadline; /* CLOCK_MONOTONIC */
 } wait_args;
 
 static bool get_wait_args(napi_env env, napi_callback_info info, wait_args *a) {
@@ -181,10 +182,13 @@ static bool get_wait_args(napi_env env, napi_callback_info info, wait_args *a) {
   if (!get_args(env, info, 5, argv, NULL)) return false;
   a->rec = mapping_unwrap(env, argv[0]);
   if (a->rec == NULL) return false;
-  if (!get_int32_arg(env, argv[3], &a->expected, "expected") || !get_double_arg(env, argv[4], &a->timeout, "timeout"))
+  double timeout;
+  if (!get_int32_arg(env, argv[3], &a->expected, "expected") || !get_double_arg(env, argv[4], &timeout, "timeout"))
     return false;
   a->addr = get_word(env, a->rec, argv[1], argv[2]);
-  return a->addr != NULL;
+  if (a->addr == NULL) return false;
+  make_deadline(timeout, &a->has_deadline, &a->deadline);
+  return true;
 }
 
 /* futexWait(mapping, view, index, expected, timeoutMs) -> 'ok' | 'not-equal' | 'timed-out' (blocking) */
@@ -194,10 +198,8 @@ static napi_value js_futex_wait(napi_env env, napi_callback_info info) {
   map_record *r = args.rec;
   uint32_t *addr = args.addr;
   int32_t expected = args.expected;
-  double timeout = args.timeout;
-  bool has;
-  struct timespec deadline;
-  make_deadline(timeout, &has, &deadline);
+  bool has = args.has_deadline;
+  struct timespec deadline = args.deadline;
   /* 'not-equal' only when the value differs on entry. A value that changed while we slept between two
    * slices means a wake may have fallen between them: report 'ok' (callers re-check the value anyway). */
   bool slept = false;
@@ -337,15 +339,13 @@ static napi_value js_futex_wait_async(napi_env env, napi_callback_info info) {
   wait_args args;
   if (!get_wait_args(env, info, &args)) return NULL;
   map_record *r = args.rec;
-  uint32_t *addr = args.addr;
-  int32_t expected = args.expected;
-  double timeout = args.timeout;
 
   futex_waiter *w = calloc(1, sizeof *w);
   if (w == NULL) return throw_errno(env, ENOMEM, "malloc");
-  w->addr = addr;
-  w->expected = (uint32_t)expected;
-  make_deadline(timeout, &w->has_deadline, &w->deadline);
+  w->addr = args.addr;
+  w->expected = (uint32_t)args.expected;
+  w->has_deadline = args.has_deadline;
+  w->deadline = args.deadline;
   napi_value promise, name;
   if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
     free(w);
