@@ -155,16 +155,22 @@ function validateName(name: unknown): string {
   return name;
 }
 
-function hugePageFlags(option: unknown): { flags: number; bytes: number } {
-  if (option === undefined || option === false) return { flags: 0, bytes: 0 };
-  if (option === true) {
-    let bytes = 2 * 1024 * 1024;
+let defaultHugePage: number | undefined;
+/** The kernel's default huge page size (fixed at boot): read once. */
+function defaultHugePageBytes(): number {
+  if (defaultHugePage === undefined) {
+    defaultHugePage = 2 * 1024 * 1024; // the x86-64 default, if /proc cannot tell
     try {
       const m = /Hugepagesize:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'));
-      if (m) bytes = Number(m[1]) * 1024;
-    } catch { /* keep the x86 default */ }
-    return { flags: MFD.HUGETLB, bytes };
+      if (m) defaultHugePage = Number(m[1]) * 1024;
+    } catch { /* keep the default */ }
   }
+  return defaultHugePage;
+}
+
+function hugePageFlags(option: unknown): { flags: number; bytes: number } {
+  if (option === undefined || option === false) return { flags: 0, bytes: 0 };
+  if (option === true) return { flags: MFD.HUGETLB, bytes: defaultHugePageBytes() };
   if (typeof option !== 'string') throw invalidArgType('options.hugeTLB', 'a boolean or a huge page size string', option);
   const log2 = (HUGE_PAGE_SIZES as Record<string, number>)[option];
   if (log2 === undefined) {
@@ -632,7 +638,7 @@ export class MemFile implements Disposable {
   seal(): Seals {
     this.#check('seal');
     // Already frozen: nothing to do (the kernel would answer EPERM, because the seal seal is set).
-    const current = new Seals(binding.getSeals(this.#handle));
+    const current = this.getSeals();
     if (current.has(FROZEN)) return current;
     return this.addSeals(FROZEN);
   }
