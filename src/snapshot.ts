@@ -434,13 +434,22 @@ export class SnapshotServer extends EventEmitter implements AsyncDisposable, Dis
     return version;
   }
 
-  /** Stops listening, disconnects every client and closes the current version's fd. Snapshots that
-   * clients hold stay valid. Idempotent. */
+  /**
+   * Stops listening, hands the current version to every client that does not have it yet, disconnects
+   * every client and closes the current version's fd. Snapshots that clients hold stay valid. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#listener?.close();
-    for (const peer of this.#peers) peer.socket.close();
+    const current = this.#current;
+    for (const peer of this.#peers) {
+      // Without waiting for the acknowledgement: the message stays readable in the client's socket after
+      // we close our end, so a client that was busy still ends on the newest version. (If the socket is
+      // full the send is dropped with the connection: that client keeps the version it has.)
+      if (current && peer.sent < current.version) peer.socket.send(current.message, [current.file]).catch(() => {});
+      peer.socket.close();
+    }
     this.#peers.clear();
     this.#current?.file.close();
     this.#current = null;
