@@ -5,7 +5,7 @@
 // ADDRESS: a socket path, or @name for the abstract '\0name'; fd:N adopts an inherited socket.
 // Prints one JSON line per snapshot it receives: { version, size, meta, sha256, ino, pid }.
 // Closes each snapshot once it has the next one, except the first with --hold-first, which it keeps
-// until it reads 'release' on stdin. 'exit' on stdin closes the client; the end of the server ends it too.
+// until it reads 'release' on stdin (even after the server is gone). 'exit' on stdin closes the client; the end of the server ends it too.
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { SnapshotClient } from '../dist/index.js';
@@ -19,6 +19,8 @@ const client = target.startsWith('fd:')
   : await SnapshotClient.connect(target.replace(/^@/, '\0'));
 
 let held = null;
+let exitRequested;
+const exitCommand = new Promise((resolve) => { exitRequested = resolve; });
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line === 'release') {
     held?.close();
@@ -26,8 +28,9 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     say({ released: true });
   } else if (line === 'exit') {
     client.close();
+    exitRequested();
   }
-}).on('close', () => client.close());
+}).on('close', () => { client.close(); exitRequested(); });
 
 let previous = null;
 try {
@@ -45,6 +48,8 @@ try {
   say({ error: e.code, message: e.message });
 }
 previous?.close();
+// A held snapshot outlives the server: keep it until told to go.
+if (held) await exitCommand;
 held?.close();
 client.close();
 process.exit(0);

@@ -1,0 +1,207 @@
+// Snapshots across real processes: Node clients in child processes (one stopped with SIGSTOP, one killed
+// with SIGKILL, one on an inherited socket), memory released when the last process lets go, and the
+// Python stdlib client from examples/.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { SnapshotServer, UnixSocket } from '../dist/index.js';
+import { fdCount, hasPython } from './helpers.mjs';
+
+const root = new URL('..', import.meta.url).pathname;
+const CHILD = new URL('./snapshot-child.mjs', import.meta.url).pathname;
+const settle = (ms = 20) => new Promise((r) => setTimeout(r, ms));
+const sha256 = (b) => createHash('sha256').update(b).digest('hex');
+let n = 0;
+const address = () => `\0memfd-snapshot-proc-${process.pid}-${n++}`;
+
+async function until(cond, what, ms = 10000) {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await settle(5);
+  }
+}
+
+/** A child process printing JSON lines; `next(pred)` waits for the first unread line that matches. */
+function spawnLines(command, args, options = {}) {
+  const child = spawn(command, args, { cwd: root, stdio: ['pipe', 'pipe', 'inherit', ...(options.fds ?? [])] });
+  const lines = [];
+  let waiters = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    lines.push(JSON.parse(line));
+    const w = waiters; waiters = [];
+    for (const f of w) f();
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve([code, signal])));
+  let read = 0;
+  async function next(pred = () => true, ms = 10000) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      while (read < lines.length) {
+        const line = lines[read++];
+        if (pred(line)) return line;
+      }
+      if (Date.now() > deadline) throw new Error(`no matching line from ${args.join(' ')}; got ${JSON.stringify(lines)}`);
+      await Promise.race([new Promise((r) => waiters.push(r)), settle(100), exited]);
+    }
+  }
+  return { child, lines, next, exited, send: (s) => child.stdin.write(s + '\n') };
+}
+
+const nodeClient = (target, ...flags) => spawnLines(process.execPath, [CHILD, target.replace(/^\0/, '@'), ...flags]);
+
+/** Inode numbers of memfds a process holds open or mapped. */
+function inodesOf(pid) {
+  const found = new Set();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('/memfd:')) found.add(statSync(`/proc/${pid}/fd/${fd}`).ino);
+    } catch { /* closed meanwhile */ }
+  }
+  for (const line of readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
+    if (line.includes('/memfd:')) found.add(Number(line.split(/\s+/)[4]));
+  }
+  return found;
+}
+
+const shmemBytes = () => Number(/^Shmem:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024;
+
+test('three Node processes see every version; a SIGKILLed client is dropped and costs nothing', async () => {
+  await settle();
+  const base = fdCount();
+  const server = await SnapshotServer.listen(address());
+  const data = Buffer.alloc(4 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 31) & 0xff;
+  server.publish(data, { meta: { name: 'first' } });
+  const clients = [nodeClient(server.address), nodeClient(server.address), nodeClient(server.address)];
+  for (const c of clients) {
+    const got = await c.next((l) => l.version === 1);
+    assert.equal(got.sha256, sha256(data));
+    assert.deepEqual(got.meta, { name: 'first' });
+  }
+  assert.equal(server.clients, 3);
+  assert.deepEqual(new Set(server.clientList().map((c) => c.pid)), new Set(clients.map((c) => c.child.pid)));
+
+  clients[2].child.kill('SIGKILL');
+  assert.deepEqual(await clients[2].exited, [null, 'SIGKILL']);
+  await until(() => server.clients === 2, 'the dead client to be dropped');
+  server.publish('second', { meta: { name: 'second' } });
+  for (const c of clients.slice(0, 2)) {
+    const got = await c.next((l) => l.version === 2);
+    assert.equal(got.sha256, sha256(Buffer.from('second')));
+  }
+  server.close();
+  for (const c of clients.slice(0, 2)) {
+    assert.deepEqual(await c.next((l) => l.end), { end: true, current: 2 });
+    assert.deepEqual(await c.exited, [0, null]);
+  }
+  await settle();
+  assert.equal(fdCount(), base);
+});
+
+test('a stopped client does not slow publishing, pins at most one old version, and skips to the newest', async () => {
+  const server = await SnapshotServer.listen(address());
+  const SIZE = 16 << 20;
+  const VERSIONS = 12;
+  const payload = Buffer.alloc(SIZE, 1);
+  server.publish(payload);
+  const slow = nodeClient(server.address);
+  const fast = nodeClient(server.address);
+  await slow.next((l) => l.version === 1);
+  await fast.next((l) => l.version === 1);
+  slow.child.kill('SIGSTOP');
+  await settle(50);
+  const shmemBefore = shmemBytes();
+  const times = [];
+  for (let v = 2; v <= VERSIONS; v++) {
+    payload[0] = v;
+    const t0 = process.hrtime.bigint();
+    server.publish(payload, { meta: { v } });
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    await fast.next((l) => l.version === v); // the fast client keeps up with every version
+  }
+  const info = server.clientList().find((c) => c.pid === slow.child.pid);
+  // The stopped client was sent version 2 at most (if it had acknowledged 1 before stopping) and is behind.
+  assert.ok(info.version <= 2, `version sent to the stopped client: ${info.version}`);
+  const grown = shmemBytes() - shmemBefore;
+  // 11 versions of 16 MiB were published: queued for the stopped client they would pin 176 MiB. It pins
+  // at most the one in flight; the current one exists anyway (other processes' noise gets some slack).
+  assert.ok(grown < 5 * SIZE, `shared memory grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
+  slow.child.kill('SIGCONT');
+  const last = await slow.next((l) => l.version === VERSIONS);
+  assert.deepEqual(last.meta, { v: VERSIONS });
+  const seen = slow.lines.filter((l) => l.version).map((l) => l.version);
+  assert.ok(seen.length <= 3, `the stopped client skipped to the newest version: saw ${seen}`);
+  // Publishing copies the bytes into a memfd and never waits for a client: its time is the copy.
+  assert.ok(Math.max(...times) < 5000, `publish took ${Math.max(...times)} ms`);
+  slow.send('exit'); fast.send('exit');
+  assert.deepEqual(await slow.exited, [0, null]);
+  assert.deepEqual(await fast.exited, [0, null]);
+  await until(() => server.clients === 0, 'clients gone');
+  server.close();
+});
+
+test("a version's memory is freed when the last process lets go of it", async () => {
+  const server = await SnapshotServer.listen(address());
+  server.publish(Buffer.alloc(1 << 20, 1));
+  const holder = nodeClient(server.address, '--hold-first');
+  const first = await holder.next((l) => l.version === 1);
+  const ino = first.ino;
+  assert.ok(inodesOf(process.pid).has(ino), 'the server holds the current version');
+  server.publish(Buffer.alloc(1 << 20, 2));
+  await holder.next((l) => l.version === 2);
+  assert.equal(inodesOf(process.pid).has(ino), false, 'the server let go of the superseded version');
+  assert.ok(inodesOf(holder.child.pid).has(ino), 'the client still holds (and maps) version 1');
+  server.close();
+  await holder.next((l) => l.end);
+  // After the server is gone the held snapshot is intact: the child verified version 1 when it arrived,
+  // and nobody can change it. Now let go of it: no process has the inode any more.
+  holder.send('release');
+  await holder.next((l) => l.released);
+  assert.equal(inodesOf(holder.child.pid).has(ino), false, 'released: neither open nor mapped');
+  holder.send('exit');
+  assert.deepEqual(await holder.exited, [0, null]);
+});
+
+test('SnapshotClient.fromFd in a child over an inherited socket pair (SnapshotServer.create + addClient)', async () => {
+  await settle();
+  const base = fdCount();
+  const server = SnapshotServer.create();
+  const [mine, theirs] = UnixSocket.pair();
+  server.addClient(mine);
+  server.publish('over an inherited socket', { meta: { via: 'fd 3' } });
+  const child = spawnLines(process.execPath, [CHILD, 'fd:3'], { fds: [theirs.fd] });
+  theirs.close();
+  const got = await child.next((l) => l.version === 1);
+  assert.equal(got.sha256, sha256(Buffer.from('over an inherited socket')));
+  assert.deepEqual(got.meta, { via: 'fd 3' });
+  assert.deepEqual(server.clientList().map((c) => c.pid), [process.pid], 'SO_PEERCRED of a pair names its creator');
+  server.publish('next');
+  await child.next((l) => l.version === 2);
+  server.close();
+  assert.deepEqual(await child.next((l) => l.end), { end: true, current: 2 });
+  assert.deepEqual(await child.exited, [0, null]);
+  await settle();
+  assert.equal(fdCount(), base);
+});
+
+test('examples/snapshot_client.py (Python stdlib) receives, checks and maps every version', async (t) => {
+  if (!(await hasPython())) { t.skip('python3 with socket.recv_fds (3.9+) is not installed'); return; }
+  const server = await SnapshotServer.listen(address());
+  const data = Buffer.alloc(3 << 20);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 7) % 251;
+  server.publish(data, { meta: { model: 'geo', rows: 3 } });
+  const py = spawnLines('python3', ['examples/snapshot_client.py', server.address.replace('\0', '@')]);
+  const first = await py.next();
+  assert.deepEqual(first, { version: 1, size: data.length, sha256: sha256(data), meta: { model: 'geo', rows: 3 } });
+  server.publish(Buffer.alloc(0), { meta: null });
+  assert.deepEqual(await py.next(), { version: 2, size: 0, sha256: sha256(Buffer.alloc(0)), meta: null });
+  server.publish('from node to python');
+  assert.equal((await py.next()).sha256, sha256(Buffer.from('from node to python')));
+  await until(() => server.clientList()[0]?.behind === false, 'the python client to acknowledge');
+  server.close();
+  assert.deepEqual(await py.exited, [0, null]);
+});
