@@ -12,7 +12,7 @@
 import cluster from 'node:cluster';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { MemFile, SnapshotClient, SnapshotServer } from '../dist/index.js';
+import { MemFile, SnapshotClient, SnapshotServer } from 'memfd';
 
 const MiB = 1024 * 1024;
 const SIZE = Number(process.env.SNAPSHOT_MB || 256) * MiB;

@@ -219,3 +219,18 @@ test('examples/snapshot-cluster.mjs: 4 cluster workers share one copy, then a ho
   for (const x of ratios) assert.ok(x < 1.6, `PSS grew by ${x}x the data`);
   assert.match(r.stdout, /server closed; workers exited/);
 });
+
+test('examples/snapshot.mjs (the recipe in docs/snapshot.md) runs as shown', async () => {
+  const { run } = await import('./helpers.mjs');
+  const r = await run(process.execPath, ['examples/snapshot.mjs'], { cwd: root });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'version 1 (28 bytes, json): Paris, Berlin\nversion 2 (40 bytes, json): Paris, Berlin, Rome\n' +
+    'server gone; still holding version 2\n');
+});
+
+test('docs/snapshot.md shows examples/snapshot.mjs as it is', () => {
+  const doc = readFileSync(new URL('../docs/snapshot.md', import.meta.url), 'utf8');
+  const block = /## A recipe that runs[\s\S]*?```js\n([\s\S]*?)```/.exec(doc)[1];
+  const file = readFileSync(new URL('../examples/snapshot.mjs', import.meta.url), 'utf8');
+  assert.equal(block, file.slice(file.indexOf('import ')));
+});
