@@ -9,6 +9,7 @@
 //
 //   node bench/run.mjs [--quick] [--sizes 64M,256M,1G] [--fill-size 1G] [--runs N]
 //                      [--cases callcost,fill,handoff,fdpass,seal] [--no-chart] [--no-build]
+//                      [--cases snapshot --snapshot-size 1G --snapshot-clients 16]   (opt-in: minutes, ~17 GiB RAM)
 //                      [--update-docs]   (also replace the results section of docs/performance.md)
 import { spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +24,8 @@ const root = path.join(benchDir, '..');
 const buildDir = path.join(benchDir, 'build');
 const resultsDir = path.join(benchDir, 'results');
 const ALL_CASES = ['callcost', 'fill', 'handoff', 'fdpass', 'seal'];
+// Minutes and ~17 GiB of RAM at its defaults (1 GiB copied into 16 processes): only with --cases snapshot.
+const OPT_IN_CASES = ['snapshot'];
 
 // ---------------------------------------------------------------------------------------------- options
 function parseArgs(argv) {
@@ -41,18 +44,24 @@ function parseArgs(argv) {
       case '--fill-size': o.fillSize = parseSize(value()); break;
       case '--runs': o.runs = Number(value()); break;
       case '--cases': o.cases = value().split(','); break;
+      case '--snapshot-size': o.snapshotSize = parseSize(value()); break;
+      case '--snapshot-clients': o.snapshotClients = Number(value()); break;
       case '--no-chart': o.chart = false; break;
       case '--no-build': o.build = false; break;
       case '--update-docs': o.updateDocs = true; break;
       case '-h': case '--help':
-        console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12)
+        console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 13)
           .map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a} (try --help)`);
     }
   }
-  for (const c of o.cases) if (!ALL_CASES.includes(c)) throw new Error(`unknown case ${c}; cases: ${ALL_CASES.join(',')}`);
+  for (const c of o.cases) {
+    if (!ALL_CASES.includes(c) && !OPT_IN_CASES.includes(c)) throw new Error(`unknown case ${c}; cases: ${[...ALL_CASES, ...OPT_IN_CASES].join(',')}`);
+  }
+  o.snapshotSize ??= o.quick ? 256 << 20 : 1 << 30;
+  o.snapshotClients ??= o.quick ? 4 : 16;
   o.sizes ??= o.quick ? [16 << 20, 64 << 20] : [64 << 20, 256 << 20, 1 << 30];
   o.fillSize ??= o.quick ? 256 << 20 : 1 << 30;
   o.iterations = 200000; // cheap: ~1 s per run and language
@@ -427,6 +436,35 @@ function caseSeal(o, env) {
   return result;
 }
 
+function caseSnapshot(o, env) {
+  if (!env.socket || !env.mapping) {
+    caseErrors.snapshot = { all: 'UnixSocket/mapping not built' };
+    return null;
+  }
+  const size = o.snapshotSize;
+  const clients = o.snapshotClients;
+  // One run: each method already runs its clients side by side, and the copying ones take minutes.
+  const r = runJson(process.execPath, [path.join(benchDir, 'snapshot.mjs'), '--json', '--size', String(size), '--clients', String(clients)], 1800000);
+  const labels = {
+    snapshot: 'SnapshotServer.publish, each client maps the sealed memfd',
+    file: '/dev/shm file, each client reads it into a Buffer',
+    ipc: "fork() + send(), serialization 'advanced', one client after the other",
+  };
+  const body = [];
+  for (const [name, x] of Object.entries(r.results)) {
+    if (x.error) {
+      body.push([name, labels[name], 'skipped', x.error, '', '', '']);
+      continue;
+    }
+    const extra = x.pssTotal - x.pssIdle;
+    body.push([name, labels[name], fmtS(x.seconds), fmtMiB(x.pssTotal), `${fmtMiB(x.pssIdle)} + ${fmtMiB(extra)}`,
+      `${(extra / size).toFixed(2)}x`, x.bad ? `${x.bad} BAD` : 'yes']);
+  }
+  printTable(`6. ${formatSize(size)} to ${clients} client processes: until every client has verified every byte; PSS of all processes then`,
+    ['method', 'how', 'time', 'PSS all (+tmpfs)', 'idle + data', 'data part / size', 'verified'], body);
+  return r;
+}
+
 // ---------------------------------------------------------------------------------------------- targets
 function targets(res, o) {
   const out = [];
@@ -482,6 +520,13 @@ function targets(res, o) {
     const r = fd.node && fd.c ? fd.node.median / fd.c.median : null;
     add('fd passing >= half the C message rate', r, r === null ? null : r >= 0.5, r === null ? 'UnixSocket not built yet' : `${r.toFixed(2)}x C`);
   }
+  const sn = res.snapshot?.results?.snapshot;
+  if (sn && !sn.error) {
+    const size = res.snapshot.size;
+    const x = (sn.pssTotal - sn.pssIdle) / size;
+    add('snapshot PSS <= 1.1x data + idle runtimes', x, x <= 1.1,
+      `${x.toFixed(3)}x: ${fmtMiB(sn.pssTotal)} for ${formatSize(size)} in ${res.snapshot.clients} clients, ${fmtMiB(sn.pssIdle)} of it idle runtimes`);
+  }
   console.log('\nTargets (reported, not asserted)');
   const verdict = (t) => (t.pass === null ? 'N/A' : t.pass ? 'PASS' : 'MISS');
   for (const t of out) console.log(`  ${verdict(t).padEnd(4)}  ${t.name.padEnd(46)} ${t.detail}`);
@@ -529,6 +574,7 @@ async function main() {
   if (o.cases.includes('handoff')) res.handoff = caseHandoff(o, env);
   if (o.cases.includes('fdpass')) res.fdpass = caseFdpass(o, env);
   if (o.cases.includes('seal')) res.seal = caseSeal(o, env);
+  if (o.cases.includes('snapshot')) res.snapshot = caseSnapshot(o, env);
   const t = targets(res, o);
   const seconds = (performance.now() - started) / 1000;
   meta.elapsedSeconds = seconds;

@@ -116,6 +116,8 @@ class SnapshotRecord {
 }
 
 const constructing = { allowed: false };
+/** Set by Snapshot's static block: the client makes handles without a public factory. */
+let newSnapshot: (record: SnapshotRecord) => Snapshot;
 
 /**
  * One version of the published data, as a handle this process holds: it stays mapped, readable and
@@ -149,9 +151,8 @@ export class Snapshot implements Disposable {
     }
   }
 
-  /** @internal */
-  static create(record: SnapshotRecord): Snapshot {
-    return Snapshot.#of(record);
+  static {
+    newSnapshot = (record) => Snapshot.#of(record);
   }
 
   /** The version number the server gave it (1, 2, 3...). Still readable after close. */
@@ -252,7 +253,7 @@ export interface PublishOptions {
 }
 
 /** Data {@link SnapshotServer.publish} accepts: bytes (copied into a new memfd) or a MemFile (no copy). */
-export type SnapshotData = ArrayBufferView | ArrayBuffer | string | MemFile;
+export type SnapshotData = ArrayBufferView | ArrayBuffer | SharedArrayBuffer | string | MemFile;
 
 interface Published {
   version: number;
@@ -395,7 +396,7 @@ export class SnapshotServer extends EventEmitter implements AsyncDisposable, Dis
   /**
    * Publishes a new version and returns its number (1, 2, 3...). Never waits for a client.
    *
-   * - Bytes (Buffer, TypedArray, DataView, ArrayBuffer, string as UTF-8) are copied into a new memfd, which
+   * - Bytes (Buffer, TypedArray, DataView, (Shared)ArrayBuffer, string as UTF-8) are copied into a new memfd, which
    *   is sealed (Seal | Shrink | Grow | Write) before any client can see it.
    * - A MemFile is published without a copy: it is sealed in place, so it becomes immutable for every
    *   holder, you included (a frozen file is used as it is). A file that cannot take the seals (created
@@ -408,8 +409,9 @@ export class SnapshotServer extends EventEmitter implements AsyncDisposable, Dis
     const opts = toOptions<PublishOptions>(options);
     const copy = toBool(opts.copy, 'options.copy', false);
     const metaJson = toMetaJson(opts.meta);
-    if (!(data instanceof MemFile) && typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) {
-      throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer or MemFile', data);
+    if (!(data instanceof MemFile) && typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer) &&
+      !(typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer)) {
+      throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, DataView, ArrayBuffer, SharedArrayBuffer or MemFile', data);
     }
     if (data instanceof MemFile && data.closed) throw stateError('ERR_MEMFD_CLOSED', 'publish: the MemFile is closed');
     if (this.#closed) throw stateError('ERR_MEMFD_SOCKET_CLOSED', 'publish: the snapshot server is closed');
@@ -784,7 +786,7 @@ export class SnapshotClient extends EventEmitter implements AsyncIterable<Snapsh
       const actual = file.size;
       if (actual !== Number(size)) throw invalidSnapshot(`the memfd holds ${actual} bytes, ${size} were announced`);
       // FROZEN includes Seal.Seal and seals are never removed: the size checked now is final.
-      return Snapshot.create(new SnapshotRecord(Number(version), meta, actual, file));
+      return newSnapshot(new SnapshotRecord(Number(version), meta, actual, file));
     } catch (e) {
       file.close();
       throw e;

@@ -330,3 +330,21 @@ test('snapshots dropped without close are released by the garbage collector', as
   await settle();
   assert.equal(fdCount(), base);
 });
+
+test('publish accepts every kind of bytes: Buffer, TypedArray, DataView, ArrayBuffer, SharedArrayBuffer, string', async () => {
+  const server = await SnapshotServer.listen(address());
+  const client = await SnapshotClient.connect(server.address);
+  const it = client[Symbol.asyncIterator]();
+  const sab = new SharedArrayBuffer(4);
+  new Uint8Array(sab).set([1, 2, 3, 4]);
+  const inputs = [Buffer.from([1, 2, 3, 4]), new Uint32Array([0x04030201]), new DataView(new Uint8Array([0, 1, 2, 3, 4, 0]).buffer, 1, 4),
+    new Uint8Array([1, 2, 3, 4]).buffer, sab, '\u0001\u0002\u0003\u0004'];
+  for (const data of inputs) {
+    const v = server.publish(data);
+    const snap = await nextOf(it);
+    assert.equal(snap.version, v);
+    assert.deepEqual([...snap.bytes], [1, 2, 3, 4], Object.prototype.toString.call(data));
+    snap.close();
+  }
+  client.close(); server.close();
+});
