@@ -7,7 +7,8 @@
 //             SnapshotClient.connect()s, maps the version and verifies every byte in place
 //   file      the data in a /dev/shm file; each client fs.readFileSync()s it into a Buffer and verifies it
 //   ipc       child_process.fork() + send(buffer) with serialization 'advanced', one client after the other
-//             (all at once would hold N serialized copies in the parent: 16 GiB more at 1 GiB x 16)
+//             (all at once would hold N serialized copies in the parent: 16 GiB more at 1 GiB x 16); it
+//             stops when less than 3x the data size of RAM is left (a child holds two copies while receiving)
 //
 // Clients are started and report "ready" (idle) before the clock starts: process start-up is not the
 // method's cost, and neither is preparing the data (filling the memfd, writing the file, filling the
@@ -51,7 +52,7 @@ const now = () => performance.now() / 1000;
 /** A child process speaking JSON lines; next() resolves the next line. */
 function startClient(args, options) {
   const child = options.ipc
-    ? fork(childScript, args, { stdio: ['pipe', 'pipe', 'inherit', 'ipc'], serialization: 'advanced' })
+    ? fork(childScript, args, { stdio: ['pipe', 'pipe', 'inherit', 'ipc'], serialization: 'advanced', execArgv: ['--expose-gc'] })
     : spawn(process.execPath, [childScript, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const queue = [];
   const waiters = [];
@@ -67,7 +68,7 @@ function startClient(args, options) {
 
 async function runMethod(method, o) {
   const { size, clients: count } = o;
-  const need = method === 'snapshot' ? size : size * (count + 1);
+  const need = method === 'snapshot' ? size : size * (count + (method === 'ipc' ? 3 : 1));
   if (need * 1.1 > memAvailable()) {
     return { error: `needs ~${formatSize(need)} of RAM, ${formatSize(memAvailable())} available (use --size or --clients)` };
   }
@@ -104,6 +105,7 @@ async function runMethod(method, o) {
   const clients = Array.from({ length: count }, () => startClient(args, { ipc: method === 'ipc' }));
   try {
     const ready = await Promise.all(clients.map((c) => c.next()));
+    if (method !== 'snapshot' && need * 1.1 > memAvailable()) throw new Error(`needs ~${formatSize(need)} of RAM, ${formatSize(memAvailable())} available`);
     const pssIdle = pssParentIdle + ready.reduce((s, r) => s + r.pss, 0);
     const t0 = now();
     let done;
@@ -117,7 +119,10 @@ async function runMethod(method, o) {
       done = Promise.all(clients.map((c) => c.next()));
     } else {
       const results = [];
-      for (const c of clients) {
+      for (const [i, c] of clients.entries()) {
+        // A child briefly holds the serialized copy and the deserialized one: stop rather than push a
+        // shared machine into the OOM killer.
+        if (memAvailable() < 3 * size) throw new Error(`stopped before client ${i + 1} of ${count}: ${formatSize(memAvailable())} of RAM left`);
         const received = new Promise((r) => c.child.once('message', r));
         c.child.send(buffer);
         await received;
@@ -139,6 +144,8 @@ async function runMethod(method, o) {
       shmBytes,
       peakRssMax: Math.max(...reports.map((r) => r.hwm)),
     };
+  } catch (e) {
+    return { error: e.message };
   } finally {
     for (const c of clients) c.child.kill('SIGKILL');
     await Promise.all(clients.map((c) => new Promise((r) => (c.child.exitCode !== null || c.child.signalCode !== null ? r() : c.child.once('exit', r)))));

@@ -42,6 +42,7 @@ switch (method) {
     say({ ready: true, pss: pssOf() });
     process.once('message', (bytes) => {
       held = bytes;
+      globalThis.gc?.(); // drop the serialized copy the IPC channel accumulated: keep one copy per child
       process.send('received'); // the parent sends to the next child only now (memory: see ../snapshot.mjs)
       report(bytes);
     });
