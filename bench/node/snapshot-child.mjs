@@ -42,9 +42,13 @@ switch (method) {
     say({ ready: true, pss: pssOf() });
     process.once('message', (bytes) => {
       held = bytes;
-      globalThis.gc?.(); // drop the serialized copy the IPC channel accumulated: keep one copy per child
       process.send('received'); // the parent sends to the next child only now (memory: see ../snapshot.mjs)
-      report(bytes);
+      // Outside the channel's dispatch, where the serialized copy it accumulated is garbage: collect it,
+      // so that the PSS reading counts one copy per child, not two.
+      setImmediate(() => {
+        globalThis.gc?.();
+        report(held);
+      });
     });
     break;
   }
