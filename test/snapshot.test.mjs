@@ -230,6 +230,8 @@ test('argument errors are thrown before anything happens', async () => {
   assert.throws(() => server.addClient({}), { code: 'ERR_INVALID_ARG_TYPE' });
   const [a, b] = UnixSocket.pair({ type: 'stream' });
   assert.throws(() => server.addClient(a), { code: 'ERR_INVALID_ARG_VALUE' });
+  assert.throws(() => SnapshotClient.fromFd(b.fd), { code: 'ERR_MEMFD_SOCKET_TYPE' });
+  assert.equal(b.closed, false, 'a refused fd is left to its owner');
   a.close(); b.close();
   await assert.rejects(SnapshotServer.listen(address(), { name: 5 }), { code: 'ERR_INVALID_ARG_TYPE' });
   await assert.rejects(SnapshotServer.listen(address(), { backlog: -1 }), { code: 'ERR_OUT_OF_RANGE' });
