@@ -9,7 +9,7 @@
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { invalidArgType, invalidArgValue, stateError } from './errors.js';
+import { SystemError, invalidArgType, invalidArgValue, stateError } from './errors.js';
 import { MemFile } from './memfile.js';
 import type { Mapping } from './mapping.js';
 import { FROZEN } from './seals.js';
@@ -477,6 +477,10 @@ export class SnapshotServer extends EventEmitter implements AsyncDisposable, Dis
           source.addSeals(FROZEN);
         } catch (e) {
           // EBUSY: writable shared mappings. Sealing would fail for the writer and a copy would race it.
+          if (e instanceof SystemError && e.code === 'EBUSY') {
+            throw e.withHint('publish() seals the MemFile it is given (seal, shrink, grow, write), which needs every writable ' +
+              'shared mapping of it gone: unmap them first, or publish it with { copy: true } if nobody writes to it meanwhile');
+          }
           if ((e as { code?: string }).code !== 'EPERM') throw e;
           return copyToSealedFile(source, `${this.#name}-v${version}`);
         }

@@ -199,7 +199,7 @@ test('publish(MemFile): sealed in place without a copy; unsealable files are cop
   const mapped = MemFile.create('mapped');
   mapped.truncate(4096);
   const m = mapped.map({ writable: true });
-  assert.throws(() => server.publish(mapped), { code: 'EBUSY' });
+  assert.throws(() => server.publish(mapped), { code: 'EBUSY', message: /unmap them first, or publish it with \{ copy: true \}/ });
   assert.equal(server.version, 4, 'a refused publish does not take a version number');
   m.unmap();
   assert.equal(server.publish(mapped), 5);
