@@ -184,6 +184,7 @@ static void finalize_buffer(napi_env env, void *data, void *hint) {
   /* Node's async operations keep their buffer reachable until they complete, so a collected buffer means
    * no pool work uses the pages; the placeholder costs little and also covers native code that kept the
    * pointer without the buffer (an ArrayBuffer moved with transfer(), third-party addons). */
+  if (o->rec.mapped && !o->rec.unmap_requested) notice_post(env, NOTICE_GC_CLOSED, NOTICE_KIND_MAPPING, -1);
   release_pages(&o->rec, true);
   if (o->buffer_ref != NULL) {
     napi_delete_reference(env, o->buffer_ref);
@@ -239,9 +240,9 @@ enum { MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8 };
  * we map from the granule below it and point the ArrayBuffer at the requested byte. */
 static napi_value js_mmap(napi_env env, napi_callback_info info) {
   napi_value argv[5];
-  if (!get_args(env, info, 5, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 5, argv, &h, "mmap");
+  if (fd < 0) return NULL;
   int64_t offset, length, granule;
   uint32_t opts;
   if (!get_size_arg(env, argv[1], &offset, "offset") || !get_size_arg(env, argv[2], &length, "length") ||
@@ -258,8 +259,6 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
     return throw_range_error(env, "ERR_OUT_OF_RANGE", "length is too large for this address space");
   size_t map_len = (size_t)((delta + (uint64_t)length + (uint64_t)granule - 1) & ~((uint64_t)granule - 1));
 
-  int fd = fd_handle_open_fd(env, h, "mmap");
-  if (fd < 0) return NULL;
   bool shared = (opts & MAP_OPT_SHARED) != 0, populate = (opts & MAP_OPT_POPULATE) != 0;
   /* MAP_POPULATE on a private writable mapping faults every page for writing, which copies the whole
    * file into private memory: pre-fault copy-on-write mappings for reading instead. */
@@ -354,6 +353,7 @@ static napi_value js_unmap(napi_env env, napi_callback_info info) {
   map_record *r = mapping_unwrap(env, argv[0]);
   if (r == NULL) return NULL;
   if (!r->mapped) return make_int32(env, 0);
+  r->unmap_requested = true;
   map_owner *o = (map_owner *)r;
   napi_value buffer = NULL;
   bool detached = true;

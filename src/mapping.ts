@@ -488,7 +488,7 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   }
 
   let readOnlyFd = false;
-  try { readOnlyFd = (native.fdFlags(native.handleFd(handle))[1] & O_ACCMODE) === O_RDONLY; } catch { /* unknown */ }
+  try { readOnlyFd = (native.fdFlags(native.handleOwnFd(handle))[1] & O_ACCMODE) === O_RDONLY; } catch { /* unknown */ }
   const writable = !isPrivate && (opts.writable ?? (!readOnlyFd && !(seals & (Seal.Write | Seal.FutureWrite))));
   if (origin === 'secret' && !writable) {
     // secretmem only supports MAP_SHARED, and a PROT_READ mapping would crash on the first JS store.

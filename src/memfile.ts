@@ -3,7 +3,7 @@
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { Mapping, mapFile, createSecretFile, assertShrinkKeepsMappings, type MapOptions } from './mapping.js';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
@@ -11,6 +11,7 @@ import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
 import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
 import { assertMemoryFor } from './memory.js';
+import { ResourceKind, warnFdNotOurs } from './warnings.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
 } from './validate.js';
@@ -219,7 +220,10 @@ export function countWritableSharedMappings(ino: number): number {
  */
 export class MemFile implements Disposable {
   #handle: NativeHandle;
-  #fd: number;
+  /** The private fd the handle works on: for synchronous fast paths only, never shown (native/handle.h). */
+  #ownFd: number;
+  /** The number users see, made on first use of `fd`; -1 until then. */
+  #shownFd = -1;
   #closed = false;
   readonly #name: string;
   readonly #origin: MemFileOrigin;
@@ -233,7 +237,7 @@ export class MemFile implements Disposable {
   constructor(handle: NativeHandle, name: string, origin: MemFileOrigin, hugePageBytes = 0) {
     if (!internalsToken.allowed) throw new TypeError('Illegal constructor: use MemFile.create(), MemFile.from() or MemFile.fromFd()');
     this.#handle = handle;
-    this.#fd = binding.handleFd(handle);
+    this.#ownFd = binding.handleOwnFd(handle);
     this.#name = name;
     this.#origin = origin;
     this.#internals = { handle, origin, hugePageBytes };
@@ -347,16 +351,12 @@ export class MemFile implements Disposable {
       throw stateError('ERR_MEMFD_MISSING_SEALS',
         `memfd on fd ${fd} lacks required seals: ${missing} (it has ${new Seals(info.seals)}); the fd was left open`);
     }
+    // hugetlbfs reports its page size as st_blksize. Read before adopting: a failure must leave the fd the
+    // caller's, with no handle owning it.
+    const hugePageBytes = info.hugetlb ? fstatSync(fd).blksize : 0;
     // A fd received in a socket Message of this thread is owned by that message: handleAdopt takes it over
     // natively (the message's handle is emptied) instead of creating a second owner (a double close).
     const handle = binding.handleAdopt(fd);
-    let hugePageBytes = 0;
-    if (info.hugetlb) {
-      // hugetlbfs reports its page size as st_blksize.
-      const v = new Float64Array(STAT_FIELDS);
-      binding.fstat(handle, v);
-      hugePageBytes = v[8]!;
-    }
     return construct(handle, info.name, 'adopted', hugePageBytes);
   }
 
@@ -369,9 +369,20 @@ export class MemFile implements Disposable {
     return inspectFd(fd).isMemFd;
   }
 
-  /** The file descriptor number, or -1 after close (as Node's FileHandle). */
+  /**
+   * The file descriptor number to give to others (spawn stdio, another library), or -1 after close.
+   *
+   * It is a duplicate that the MemFile makes on first use and closes with the file, while the MemFile
+   * itself works on a private fd. So a program that closes this number by hand (fs.closeSync) cannot make
+   * the MemFile read, write or close whatever file the kernel gives that number to next: the MemFile
+   * goes on working, and at close() leaves the reused number alone with a `MEMFD_FD_NOT_OURS` warning.
+   * To own a number yourself, use {@link MemFile.releaseFd}. For an adopted fd (fromFd) this is the number
+   * that was adopted.
+   */
   get fd(): number {
-    return this.#closed ? -1 : this.#fd;
+    if (this.#closed) return -1;
+    if (this.#shownFd < 0) this.#shownFd = binding.handleFd(this.#handle);
+    return this.#shownFd;
   }
 
   /** The debug name given at creation (or read from /proc for an adopted fd). */
@@ -401,7 +412,7 @@ export class MemFile implements Disposable {
    */
   get path(): string {
     this.#check('path');
-    return `/proc/self/fd/${this.#fd}`;
+    return `/proc/self/fd/${this.fd}`;
   }
 
   /** Writes all of `data` (strings as UTF-8) at `position`, or at the current position. Returns bytes written. */
@@ -613,7 +624,7 @@ export class MemFile implements Disposable {
     this.#check('getSeals');
     // By fd number, not handle: #check just proved the handle open, and nothing can close it before this
     // synchronous call returns (see getSealsFd in native/memfd.c). Saves the handle unwrap, ~10% of the call.
-    return sealsOf(binding.getSealsFd(this.#fd));
+    return sealsOf(binding.getSealsFd(this.#ownFd));
   }
 
   /**
@@ -670,7 +681,7 @@ export class MemFile implements Disposable {
   /** True when this handle was opened for reading only (writes and seals fail with EBADF/EPERM). */
   get readOnly(): boolean {
     this.#check('readOnly');
-    return (binding.fdFlags(this.#fd)[1] & 3) === O_RDONLY;
+    return (binding.fdFlags(this.#ownFd)[1] & 3) === O_RDONLY;
   }
 
   /** Streams the content from `start` (default 0) to `end` (inclusive), as fs.createReadStream does. */
@@ -730,7 +741,7 @@ export class MemFile implements Disposable {
     this.#check('releaseFd');
     let fd: number;
     try {
-      fd = binding.handleDetach(this.#handle) as number;
+      fd = binding.handleDetach(this.#handle);
     } catch {
       throw stateError('ERR_MEMFD_BUSY', `MemFile ${JSON.stringify(this.#name)} has async operations in flight; await them before releaseFd()`);
     }
@@ -745,7 +756,8 @@ export class MemFile implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    binding.handleClose(this.#handle);
+    const notOurs = binding.handleClose(this.#handle);
+    if (notOurs >= 0) warnFdNotOurs(ResourceKind.File, notOurs);
   }
 
   [Symbol.dispose](): void {
@@ -760,12 +772,13 @@ export class MemFile implements Disposable {
     if (this.#closed) return `MemFile { name: ${JSON.stringify(this.#name)}, closed: true }`;
     let detail = '';
     try { detail = `, size: ${binding.size(this.#handle)}, seals: ${new Seals(binding.getSeals(this.#handle))}`; } catch { /* ignore */ }
-    return `MemFile { fd: ${this.#fd}, name: ${JSON.stringify(this.#name)}${detail} }`;
+    const fd = this.#shownFd >= 0 ? `fd: ${this.#shownFd}, ` : '';
+    return `MemFile { ${fd}name: ${JSON.stringify(this.#name)}${detail} }`;
   }
 
   #check(method: string): void {
     if (this.#closed) {
-      throw stateError('ERR_MEMFD_CLOSED', `MemFile ${JSON.stringify(this.#name)} is closed (fd ${this.#fd} was closed before ${method}())`);
+      throw stateError('ERR_MEMFD_CLOSED', `MemFile ${JSON.stringify(this.#name)} was closed before ${method}()`);
     }
   }
 
@@ -816,7 +829,7 @@ export class MemFile implements Disposable {
   }
 
   #isReadOnly(): boolean {
-    try { return (binding.fdFlags(this.#fd)[1] & 3) === O_RDONLY; } catch { return false; }
+    try { return (binding.fdFlags(this.#ownFd)[1] & 3) === O_RDONLY; } catch { return false; }
   }
 
   #explainSeal(e: unknown, bits: number): unknown {

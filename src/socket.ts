@@ -7,16 +7,19 @@
  * event loop of the thread that created the socket (worker threads included): no thread pool, no blocking.
  *
  * ## Ownership of received fds
- * An fd that arrives in a {@link Message} is owned by that message until you take it:
- * - `MemFile.fromFd(msg.fds[i])` and `UnixSocket.fromFd(msg.fds[i])` take it (on success);
- * - `msg.take(i)` / `msg.takeFds()` hand you the raw number: you close it;
- * - `msg.close()` (or `using msg = ...`) closes every fd not taken;
- * - a message that is garbage-collected closes every fd not taken (a safety net, not a schedule: close or
- *   take explicitly). So do not keep using `msg.fds[i]` after dropping `msg` without taking it.
+ * The numbers in `msg.fds` are yours, like the numbers `fs.openSync` returns. With each one, either:
+ * - adopt it: `MemFile.fromFd(msg.fds[i])` or `UnixSocket.fromFd(msg.fds[i])` (the object owns it then);
+ * - close it yourself: `fs.closeSync(msg.fds[i])` is correct;
+ * - or leave it to the message: `msg.close()` (or `using msg = ...`) closes every fd you neither adopted
+ *   nor closed, and a message dropped without that is closed by the garbage collector (with a
+ *   `MEMFD_CLOSED_BY_GC` warning). So do not keep using a raw `msg.fds[i]` after dropping `msg`.
+ * Before closing, the message checks that each number still refers to the file that arrived: an fd you
+ * closed by hand is left alone, even after the kernel has given its number to another file.
+ * `msg.take(i)` makes the message forget an fd without closing it (for example to post it to a Worker).
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
@@ -94,37 +97,9 @@ const kOnPoll = Symbol('memfd.onPoll');
 interface PollTarget { [kOnPoll](events: number): void }
 
 // One dispatcher per thread: native code calls it with `this` = the socket whose fd became ready.
-binding.socketSetDispatcher(function (this: PollTarget, events: number) {
-  this[kOnPoll](events);
+binding.socketSetDispatcher(function (this: object, events: number) {
+  (this as PollTarget)[kOnPoll](events);
 });
-
-interface SocketBinding {
-  socketSetDispatcher(fn: (this: PollTarget, events: number) => void): void;
-  socketPair(type: number): [NativeSocket, NativeSocket];
-  socketConnect(type: number, address: Buffer): [NativeSocket, boolean];
-  socketError(s: NativeSocket): number;
-  socketListen(type: number, address: Buffer, backlog: number): NativeSocket;
-  socketAccept(s: NativeSocket): NativeSocket | null;
-  socketInspect(fd: number): [number, boolean];
-  socketAdopt(fd: number, type: number): NativeSocket;
-  socketAttach(s: NativeSocket, target: object): void;
-  socketPoll(s: NativeSocket, events: number): void;
-  socketClose(s: NativeSocket): boolean;
-  socketFd(s: NativeSocket): number;
-  socketShutdown(s: NativeSocket, how: number): void;
-  socketPeerCred(s: NativeSocket): [number, number, number];
-  socketSetBufferSize(s: NativeSocket, which: number, bytes: number): number;
-  socketSend(s: NativeSocket, data: ArrayBufferView | ArrayBuffer, offset: number, length: number,
-    fds: ReadonlyArray<number | NativeHandle> | null): number;
-  socketRecv(s: NativeSocket, maxFds: number): null | 0 | [Buffer, NativeHandle[], number];
-  dupFd(fd: number): NativeHandle;
-  handlePin(h: NativeHandle): void;
-  handleUnpin(h: NativeHandle): void;
-  handleDetach(h: NativeHandle): number;
-}
-declare module './binding.js' {
-  interface Binding extends SocketBinding {}
-}
 
 function closedError(what: string): Error {
   return stateError('ERR_MEMFD_SOCKET_CLOSED', `${what}: the socket is closed`);
@@ -173,8 +148,9 @@ function toData(value: unknown): ArrayBufferView | ArrayBuffer {
 }
 
 interface FdItem {
+  /** A raw number to send (-1 for a MemFile, which is sent by handle). */
   fd: number;
-  /** The native handle of a MemFile: pinned instead of duplicated when the send has to wait. */
+  /** The native handle of a MemFile: sent as is, and pinned instead of duplicated when the send has to wait. */
   handle?: NativeHandle;
 }
 
@@ -186,11 +162,15 @@ function toFdList(value: unknown): FdItem[] {
   }
   return value.map((item: unknown, i): FdItem => {
     if (typeof item === 'number') return { fd: toFd(item, `fds[${i}]`) };
+    // A MemFile goes by its handle: the private fd it works on, not a number someone may have closed.
+    if (item instanceof MemFile) {
+      if (item.closed) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is a closed MemFile`);
+      return { fd: -1, handle: fileInternals(item).handle };
+    }
     if (item !== null && typeof item === 'object' && 'fd' in item) {
       const fd = (item as { fd: unknown }).fd;
       if (fd === -1) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is closed (its fd is -1)`);
-      const checked = toFd(fd, `fds[${i}].fd`);
-      return item instanceof MemFile ? { fd: checked, handle: fileInternals(item).handle } : { fd: checked };
+      return { fd: toFd(fd, `fds[${i}].fd`) };
     }
     throw invalidArgType(`fds[${i}]`, 'a number or an object with an fd', item);
   });
@@ -203,8 +183,9 @@ function byteView(data: ArrayBufferView | ArrayBuffer): Uint8Array {
 /**
  * One received message: bytes plus the fds that came with them.
  *
- * The fds are owned by the message until taken: see the module documentation. `fds` lists the numbers as
- * they arrived (a taken fd keeps its number in the list; it simply is yours now).
+ * The fds are yours: adopt them (`MemFile.fromFd`), close them (`fs.closeSync`), or leave them to
+ * `msg.close()` / the garbage collector, which close only the ones still untouched (see the module
+ * documentation). `fds` lists the numbers as they arrived.
  */
 export class Message implements Disposable {
   /** The payload (for stream sockets: what one `recvmsg` delivered). */
@@ -223,8 +204,9 @@ export class Message implements Disposable {
   }
 
   /**
-   * Takes ownership of the fd at `index` (default 0) and returns its number: from now on you must close it
-   * (or pass it to something that does). Throws `ERR_MEMFD_FD_TAKEN` if it was already taken or closed.
+   * Makes the message forget the fd at `index` (default 0) and returns its number: `msg.close()` and the
+   * garbage collector will not close it, so you must (or pass it to something that does, such as a
+   * Worker). Throws `ERR_MEMFD_FD_TAKEN` if it was already taken, adopted or closed through the message.
    */
   take(index = 0): number {
     toInt(index, 'index', 0, Math.max(0, this.fds.length - 1));
@@ -248,7 +230,7 @@ export class Message implements Disposable {
     return out;
   }
 
-  /** Closes every fd not taken. Harmless to call twice. */
+  /** Closes every fd not taken, adopted or closed by hand. Harmless to call twice. */
   close(): void {
     for (let i = 0; i < this.#handles.length; i++) {
       const h = this.#handles[i];
@@ -325,7 +307,8 @@ export interface UnixSocket {
 export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIterable<Message> {
   #native: NativeSocket;
   #type: SocketType;
-  #fd: number;
+  /** The number users see, made on first use of `fd` (native/socket.c); -1 until then. */
+  #shownFd = -1;
   #maxFds: number;
   #closed = false;
   #ended = false;
@@ -344,7 +327,6 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#native = native;
     this.#type = type;
     this.#maxFds = maxFds;
-    this.#fd = binding.socketFd(native);
     binding.socketAttach(native, this);
     // Reading for 'message' listeners starts when the first one is added and stops with the last one.
     this.on('newListener', (event) => { if (event === 'message') process.nextTick(() => this.#read()); });
@@ -451,9 +433,15 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     return this.#type;
   }
 
-  /** The fd number, or -1 once closed. */
+  /**
+   * The fd number to give to others (a child's stdio, `UnixSocket.fromFd` elsewhere), or -1 once closed.
+   * It is a duplicate made on first use and closed with the socket; the socket itself polls a private fd,
+   * so closing this number by hand cannot disturb the socket or the event loop (see {@link MemFile.fd}).
+   */
   get fd(): number {
-    return this.#closed ? -1 : this.#fd;
+    if (this.#closed) return -1;
+    if (this.#shownFd < 0) this.#shownFd = binding.socketFd(this.#native);
+    return this.#shownFd;
   }
 
   /** True after {@link UnixSocket.close}. */
@@ -519,7 +507,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#queue.length === 0 && this.#connecting === null) {
       let n: number;
       try {
-        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items.map((i) => i.fd) : null);
+        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items.map((i) => i.handle ?? i.fd) : null);
       } catch (e) {
         return Promise.reject(this.#sendError(e));
       }
@@ -780,13 +768,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
           this.#end();
           break;
         }
-        const [data, handles, flags] = r;
+        const [data, handles, flags, arrived] = r;
         if (flags & (RECV_FDS_TRUNCATED | RECV_DATA_TRUNCATED)) {
           for (const h of handles) binding.handleClose(h);
           this.#deliverError(flags & RECV_FDS_TRUNCATED
-            ? stateError('ERR_MEMFD_FDS_TRUNCATED', handles.length < maxFds
+            ? stateError('ERR_MEMFD_FDS_TRUNCATED', arrived < maxFds
               // The kernel also truncates when it cannot install an fd: the process is out of fd numbers.
-              ? `the kernel could not hand over every fd of a message: ${handles.length} arrived before this process ` +
+              ? `the kernel could not hand over every fd of a message: ${arrived} arrived before this process ` +
                 `reached its open-file limit (ulimit -n: ${openFileLimit()}); they were closed. Close fds you do not ` +
                 'need (msg.close(), file.close()) rather than leaving them to the garbage collector'
               : `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
@@ -832,8 +820,8 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
 
 function openFileLimit(): string {
   try {
-    const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return m ? m[1]! : 'unknown';
+    const [soft] = binding.fdLimit();
+    return soft === Infinity ? 'unlimited' : String(soft);
   } catch {
     return 'unknown';
   }
@@ -912,7 +900,8 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
   #native: NativeSocket;
   #type: SocketType;
   #maxFds: number;
-  #fd: number;
+  /** The number users see, made on first use of `fd` (native/socket.c); -1 until then. */
+  #shownFd = -1;
   #address: string;
   #closed = false;
   #events = 0;
@@ -928,7 +917,6 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#type = type;
     this.#maxFds = maxFds;
     this.#address = address;
-    this.#fd = binding.socketFd(native);
     this.#path = owned ? recordPath(address) : null;
     binding.socketAttach(native, this);
     this.on('newListener', (event) => { if (event === 'connection') process.nextTick(() => this.#accept()); });
@@ -996,9 +984,11 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     return this.#type;
   }
 
-  /** The listening fd, or -1 once closed. */
+  /** The listening fd to give to others, or -1 once closed: a duplicate, as for {@link UnixSocket.fd}. */
   get fd(): number {
-    return this.#closed ? -1 : this.#fd;
+    if (this.#closed) return -1;
+    if (this.#shownFd < 0) this.#shownFd = binding.socketFd(this.#native);
+    return this.#shownFd;
   }
 
   /** True after {@link UnixServer.close}. */
