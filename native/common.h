@@ -81,5 +81,6 @@ bool init_io(napi_env env, napi_value exports);
 bool init_mapping(napi_env env, napi_value exports);
 bool init_futex(napi_env env, napi_value exports);
 bool init_socket(napi_env env, napi_value exports);
+bool init_pidfd(napi_env env, napi_value exports);
 
 #endif

@@ -65,6 +65,14 @@ export interface Binding {
   futexWake(m: NativeMapping, view: Int32Array, index: number, count: number): number;
   futexWaitAsync(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
     Promise<'ok' | 'not-equal' | 'timed-out' | 'unmapped'>;
+  // pidfd.c: another process's fd, read through a pidfd_getfd copy that is closed before the call returns.
+  /**
+   * Seals (or -errno when F_GET_SEALS refuses, e.g. EINVAL for secretmem), fstat fields and fstatfs magic
+   * (or -errno) of fd `fd` of process `pid`. Throws the errno of pidfd_open/pidfd_getfd (ESRCH, EPERM, EBADF,
+   * ENOSYS before Linux 5.6).
+   */
+  peerFdInfo(pid: number, fd: number): [sealsOrNegErrno: number, dev: number, ino: number, mode: number,
+    size: number, blocks: number, uid: number, gid: number, magicOrNegErrno: number];
   // mapping.c, futex.c, socket.c add their functions here.
   [name: string]: unknown;
 }
