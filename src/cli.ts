@@ -137,8 +137,10 @@ function dispatch(argv: string[], io: CliIo): number {
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     const topic = command === 'help' ? rest[0] : undefined;
     if (topic !== undefined && !(topic in HELP && topic !== 'main')) throw usage(`unknown command '${topic}'`);
+    // Without any command the help is the error message: stderr, exit 2.
+    if (command === undefined) return io.err(HELP.main!), ExitCode.Usage;
     io.out(HELP[topic ?? 'main']!);
-    return command === undefined ? ExitCode.Usage : ExitCode.Ok;
+    return ExitCode.Ok;
   }
   if (command === '-V' || command === '--version') {
     io.out(`${packageVersion()}\n`);
@@ -171,7 +173,7 @@ function parse(command: string, args: string[], withPid: boolean, withJson: bool
   } catch (e) {
     // parseArgs messages are multi-line and mention its own API; keep the first sentence.
     const message = String((e as Error).message).split('\n')[0]!.replace(/\. To specify a positional.*$/, '');
-    throw usage(message.replace(/^Unknown option/, 'unknown option').replace(/\.$/, ''), command);
+    throw usage(message.charAt(0).toLowerCase() + message.slice(1).replace(/\.$/, ''), command);
   }
 }
 
