@@ -283,8 +283,11 @@ export function alignTable(header: string[], rows: string[][], rightAligned: Rea
 
 function sealsCell(info: InodeInfo, kind: MemfdRow['kind'], footnote: (text: string) => number): string {
   if (info.seals !== null) return sealsOf(info.seals).toString();
-  if (kind === 'secretmem') return '-';
-  return `?[${footnote(info.problem ? `${info.problem.code}: ${info.problem.reason}` : 'unknown')}]`;
+  if (kind === 'secretmem' && info.size !== null) return '-';
+  const what = kind === 'secretmem' ? 'size' : info.size === null ? 'size and seals' : 'seals';
+  const why = info.problem ? `${info.problem.code}: ${info.problem.reason}` : 'no source answered';
+  const mark = `?[${footnote(`${what} unknown: ${why}`)}]`;
+  return kind === 'secretmem' ? `-${mark}` : mark;
 }
 
 function lsTable(rows: MemfdRow[], inaccessible: InaccessibleProcess[], scan: ScanResult): string {
@@ -306,7 +309,7 @@ function lsTable(rows: MemfdRow[], inaccessible: InaccessibleProcess[], scan: Sc
     r.kind === 'secretmem' ? '[secretmem]' : printable(r.name),
   ]);
   let text = alignTable(['PID', 'COMMAND', 'FD', 'SIZE', 'ALLOC', 'SEALS', 'SHARED', 'NAME'], body, new Set([0, 2, 3, 4, 6]));
-  const trailer = notes.map((n, i) => `[${i + 1}] seals${rows.some((r) => r.info.size === null) ? ' (and size)' : ''} unknown: ${n}`);
+  const trailer = notes.map((n, i) => `[${i + 1}] ${n}`);
   if (inaccessible.length > 0) {
     const shown = inaccessible.slice(0, 8).map((p) => `${p.pid} (${printable(p.command)})`).join(', ');
     const more = inaccessible.length > 8 ? ` and ${inaccessible.length - 8} more` : '';
@@ -557,6 +560,10 @@ function commandCat(args: string[], io: CliIo): number {
   if (values.help) return io.out(HELP.cat!), ExitCode.Ok;
   const target = oneTarget('cat', positionals);
   const found = locate(target);
+  if (found.kind === 'secretmem') {
+    throw new CliError(ExitCode.NotFound,
+      `${targetText(target)} is a secretmem file: the kernel refuses read(2) on it, only its holder's mappings reach the memory`);
+  }
   let fd: number;
   try {
     fd = openPeerFile(found.path, found);

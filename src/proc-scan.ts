@@ -281,6 +281,8 @@ const REASONS: Record<string, string> = {
     'CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, and no process we may inspect holds an fd of it',
   ENOSYS: 'pidfd_getfd needs Linux 5.6, and /proc/PID/fd could not be opened either',
   notSealable: 'secretmem files cannot be sealed',
+  secretMapOnly: 'the process only maps this secretmem file: the kernel lets nobody else open it, size and ' +
+    'allocation are known only through an fd',
 };
 
 /** Explains a problem code for the row kind; exported for the docs and tests. */
@@ -378,7 +380,8 @@ function probeInode(rows: RawRow[], vanished: Set<RawRow>): InodeInfo {
   if (firstRefusal) {
     // Only map-only rows left to ask: their reason is about map_files, not ptrace.
     const mapOnly = rows.every((r) => r.fd === null || vanished.has(r));
-    info.problem = { code: firstRefusal.code, reason: describeProblem(firstRefusal.code, mapOnly) };
+    const reason = mapOnly && rows[0]!.kind === 'secretmem' ? REASONS.secretMapOnly! : describeProblem(firstRefusal.code, mapOnly);
+    info.problem = { code: firstRefusal.code, reason };
   }
   return info;
 }

@@ -42,13 +42,17 @@ sys.stdin.read()
 
 // A Node process holding an unsealed memfd made by this library, shared with a child (sleep) by inheritance.
 const NODE_HOLDER = `
-import { MemFile } from ${JSON.stringify(LIB)};
+import { MemFile, capabilities } from ${JSON.stringify(LIB)};
 import { spawn } from 'node:child_process';
 const file = MemFile.create('cli-node', { allowSealing: true });
 file.writeSync(Buffer.alloc(3 * 1024 * 1024 + 7, 0x61), 0);
+const secret = capabilities().memfdSecret ? MemFile.createSecret(8192) : null;
+const secretMap = secret?.map();
 const child = spawn('sleep', ['600'], { stdio: ['ignore', 'ignore', 'ignore', file.fd] });
-child.on('spawn', () => console.log(JSON.stringify({ pid: process.pid, fd: file.fd, seals: file.getSeals().bits, child: child.pid })));
-process.stdin.on('end', () => { child.kill(); file.close(); });
+child.on('spawn', () => console.log(JSON.stringify({
+  pid: process.pid, fd: file.fd, seals: file.getSeals().bits, child: child.pid, secretFd: secret?.fd ?? null,
+})));
+process.stdin.on('end', () => { child.kill(); secretMap?.unmap(); secret?.close(); file.close(); });
 process.stdin.resume();
 `;
 
@@ -131,7 +135,7 @@ test('ls --json: the python3 process holding a sealed memfd, with size, allocati
 
 test('ls --json: the Node process and the child it passed the fd to, unsealed, shared by 2', async () => {
   const { memfds } = await lsJson(node.pid, node.child);
-  const mine = memfds.filter((r) => r.name === 'cli-node');
+  const mine = memfds.filter((r) => r.name === 'cli-node' && r.kind === 'memfd');
   assert.deepEqual(mine.map((r) => [r.pid, r.fd]), [[node.pid, node.fd], [node.child, 3]]);
   for (const row of mine) {
     assert.equal(row.size, 3 * 1024 * 1024 + 7);
@@ -160,19 +164,38 @@ test('ls --json: a process that only maps its memfd is a "map" row (fd null) wit
   assert.equal(row.sealsVia, 'map_files');
 });
 
+test('ls: a memfd_secret file is a "secretmem" row: size known, seals "-" (it cannot be sealed); cat refuses', async (t) => {
+  if (node.secretFd === null) return t.skip('memfd_secret is not available on this kernel');
+  const { memfds } = await lsJson(node.pid);
+  const secret = memfds.find((r) => r.kind === 'secretmem');
+  assert.equal(secret.fd, node.secretFd);
+  assert.equal(secret.name, '');
+  assert.equal(secret.size, 8192);
+  assert.equal(secret.seals, null);
+  assert.equal(secret.unknown.code, 'EINVAL');
+  assert.equal(secret.maps.length, 1);
+  const text = await cli(['ls', '--pid', String(node.pid)]);
+  assert.match(text.stdout, new RegExp(`^ *${node.pid}  node +${node.secretFd}  8\\.0K +0  - +1  \\[secretmem\\]$`, 'm'));
+  const cat = await cli(['cat', `${node.pid}:${node.secretFd}`]);
+  assert.equal(cat.code, 1);
+  oneLine(cat);
+  assert.match(cat.stderr, /secretmem/);
+});
+
 test('ls: human output has a header and columns aligned like ps, sizes readable', async () => {
   const r = await cli(['ls', '--pid', String(sealed.pid), '--pid', `${node.pid},${node.child}`, '--pid', String(mapOnly.pid)]);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   assert.match(lines[0], /^ +PID  COMMAND +FD  SIZE  ALLOC  SEALS +SHARED  NAME$/);
   const rows = lines.slice(1);
-  assert.equal(rows.length, 4, r.stdout);
+  assert.equal(rows.length, node.secretFd === null ? 4 : 5, r.stdout);
   // Right-aligned numbers end under their header; left-aligned text starts under it.
-  const end = (s, word) => lines[0].indexOf(word) + word.length;
+  const end = (word) => lines[0].indexOf(word) + word.length;
   const start = (word) => lines[0].indexOf(word);
   for (const row of rows) {
-    assert.equal(row[end(lines[0], 'PID') - 1] !== ' ', true, row);
-    assert.notEqual(row[end(lines[0], 'SIZE') - 1], ' ', row);
+    assert.notEqual(row[end('PID') - 1], ' ', row);
+    assert.notEqual(row[end('SIZE') - 1], ' ', row);
+    assert.notEqual(row[end('SHARED') - 1], ' ', row);
     assert.equal(row[start('SEALS') - 1], ' ', row);
     assert.notEqual(row[start('SEALS')], ' ', row);
     assert.notEqual(row[start('NAME')], ' ', row);
@@ -338,7 +361,7 @@ test('unprivileged caller, own map-only process: size and seals unknown, marked 
   const text = await cliAsNobody(['ls', '--pid', String(pid)]);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, / map +\? +\? +\?\[1\] +1  nobody-map\n/);
-  assert.match(text.stdout, /^\[1\] seals \(and size\) unknown: EPERM: .*map_files/m);
+  assert.match(text.stdout, /^\[1\] size and seals unknown: EPERM: .*map_files/m);
   // The same process as root: known, never guessed for the unprivileged one above.
   const asRoot = await lsJson(pid);
   assert.deepEqual(asRoot.memfds[0].seals, ['seal']);
