@@ -15,7 +15,7 @@ import {
   describeProblem, errnoCode, isDenied, isVanished, openPeerFile, parseMaps, parseMemfdPath, readCommand,
   readFdInfo, scanMemfds, statIdentity,
 } from './proc-scan.js';
-import type { FdInfo, InaccessibleProcess, InodeInfo, MapRange, MemfdRow, ScanResult } from './proc-scan.js';
+import type { FdInfo, InaccessibleProcess, InodeInfo, MapRange, MemfdRow } from './proc-scan.js';
 
 /** Exit codes of the `memfd` command (documented in docs/cli.md and `memfd --help`). */
 export const ExitCode = {
@@ -188,26 +188,14 @@ function commandLs(args: string[], io: CliIo): number {
   if (values.help) return io.out(HELP.ls!), ExitCode.Ok;
   if (positionals.length > 0) throw usage(`unexpected argument '${positionals[0]}'`, 'ls');
   const only = values.pid?.flatMap((p) => p.split(',')).map((p) => parsePid(p.trim(), 'ls'));
-  if (only) {
-    for (const pid of only) {
-      if (readCommand(pid) === null) throw new CliError(ExitCode.NotFound, `no such process: ${pid}`);
-    }
+  for (const pid of only ?? []) {
+    if (readCommand(pid) === null) throw new CliError(ExitCode.NotFound, `no such process: ${pid}`);
   }
-  const scan = scanMemfds({ excludePid: process.pid });
-  const wanted = only ? new Set(only) : null;
-  const rows = wanted ? scan.rows.filter((r) => wanted.has(r.pid)) : scan.rows;
-  const inaccessible = wanted ? scan.inaccessible.filter((p) => wanted.has(p.pid)) : scan.inaccessible;
-  if (wanted) {
-    // An explicitly named process: a vanished or forbidden one is an error, not an empty table.
-    for (const pid of wanted) {
-      const denied = inaccessible.find((p) => p.pid === pid);
-      if (denied) throw deniedError(denied.pid, denied.code);
-      if (readCommand(pid) === null && !rows.some((r) => r.pid === pid)) {
-        throw new CliError(ExitCode.NotFound, `no such process: ${pid}`);
-      }
-    }
-  }
-  io.out(values.json ? JSON.stringify(lsJson(rows, inaccessible), null, 2) + '\n' : lsTable(rows, inaccessible, scan));
+  const scan = scanMemfds({ excludePid: process.pid, pids: only && new Set(only) });
+  const { rows, inaccessible } = scan;
+  // A process named by --pid that we may not inspect is an error, not an empty table.
+  if (only && inaccessible.length > 0) throw deniedError(inaccessible[0]!.pid, inaccessible[0]!.code);
+  io.out(values.json ? JSON.stringify(lsJson(rows, inaccessible), null, 2) + '\n' : lsTable(rows, inaccessible));
   return ExitCode.Ok;
 }
 
@@ -290,7 +278,7 @@ function sealsCell(info: InodeInfo, kind: MemfdRow['kind'], footnote: (text: str
   return kind === 'secretmem' ? `-${mark}` : mark;
 }
 
-function lsTable(rows: MemfdRow[], inaccessible: InaccessibleProcess[], scan: ScanResult): string {
+function lsTable(rows: MemfdRow[], inaccessible: InaccessibleProcess[]): string {
   const notes: string[] = [];
   const footnote = (text: string): number => {
     const i = notes.indexOf(text);
@@ -316,7 +304,6 @@ function lsTable(rows: MemfdRow[], inaccessible: InaccessibleProcess[], scan: Sc
     trailer.push(`${inaccessible.length} process${inaccessible.length === 1 ? '' : 'es'} could not be inspected ` +
       `(${inaccessible[0]!.code}: not yours; root sees them): ${shown}${more}. SHARED counts only what could be inspected.`);
   }
-  if (rows.length === 0 && scan.rows.length === 0 && inaccessible.length === 0) trailer.push('no memfds found');
   if (trailer.length > 0) text += '\n' + trailer.join('\n') + '\n';
   return text;
 }
@@ -455,8 +442,8 @@ function commandShow(args: string[], io: CliIo): number {
   if (values.help) return io.out(HELP.show!), ExitCode.Ok;
   const target = oneTarget('show', positionals);
   const found = locate(target);
-  const scan = scanMemfds({ excludePid: process.pid });
-  const same = scan.rows.filter((r) => r.dev === found.dev && r.inode === found.inode);
+  const scan = scanMemfds({ excludePid: process.pid, file: found });
+  const same = scan.rows;
   const self = same.find((r) => r.pid === target.pid && (target.fd === null || r.fd === target.fd));
   if (!self) throw new CliError(ExitCode.NotFound, `${targetText(target)} vanished while it was being inspected`);
   let fdinfo: FdInfo | null = null;

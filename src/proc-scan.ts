@@ -389,11 +389,15 @@ function probeInode(rows: RawRow[], vanished: Set<RawRow>): InodeInfo {
 export interface ScanOptions {
   /** Leave out this process (the command's own). */
   excludePid?: number;
+  /** Only rows (and inaccessible processes) of these processes. */
+  pids?: ReadonlySet<number>;
+  /** Only rows of this file. */
+  file?: { dev: string; inode: number };
 }
 
 /**
- * Scans every process, then asks the kernel about each memfd inode once. Rows are sorted by pid, then fd,
- * map-only rows last within a process.
+ * Scans every process, then asks the kernel about each wanted memfd inode once. Rows are sorted by pid, then
+ * fd, map-only rows last within a process.
  */
 export function scanMemfds(options: ScanOptions = {}): ScanResult {
   const raw: RawRow[] = [];
@@ -414,9 +418,16 @@ export function scanMemfds(options: ScanOptions = {}): ScanResult {
     if (list) list.push(row);
     else byInode.set(key, [row]);
   }
+  // Every process is scanned whatever the filters, so that sharing counts all of them; only the files of
+  // wanted rows are probed (pidfd_getfd is not free, and asks nothing of processes nobody asked about).
+  const { pids, file } = options;
+  const want = (r: RawRow): boolean =>
+    (!pids || pids.has(r.pid)) && (!file || (r.dev === file.dev && r.inode === file.inode));
   const vanished = new Set<RawRow>();
   const infos = new Map<string, InodeInfo>();
-  for (const [key, rows] of byInode) infos.set(key, probeInode(rows, vanished));
+  for (const [key, rows] of byInode) {
+    if (rows.some(want)) infos.set(key, probeInode(rows, vanished));
+  }
 
   const live = raw.filter((r) => !vanished.has(r));
   const sharers = new Map<string, Set<number>>();
@@ -426,7 +437,7 @@ export function scanMemfds(options: ScanOptions = {}): ScanResult {
     if (!set) sharers.set(key, (set = new Set()));
     set.add(row.pid);
   }
-  const rows = live.map((r): MemfdRow => {
+  const rows = live.filter(want).map((r): MemfdRow => {
     const key = `${r.dev}:${r.inode}`;
     return {
       pid: r.pid, command: r.command, fd: r.fd, kind: r.kind, name: r.name, dev: r.dev, inode: r.inode, key,
@@ -434,7 +445,7 @@ export function scanMemfds(options: ScanOptions = {}): ScanResult {
     };
   });
   rows.sort((a, b) => a.pid - b.pid || (a.fd ?? Infinity) - (b.fd ?? Infinity) || a.inode - b.inode);
-  return { rows, inaccessible };
+  return { rows, inaccessible: pids ? inaccessible.filter((p) => pids.has(p.pid)) : inaccessible };
 }
 
 /** Position, flags and mount id of one fd (/proc/PID/fdinfo/N). */
