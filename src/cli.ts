@@ -200,8 +200,9 @@ function commandLs(args: string[], io: CliIo): number {
 }
 
 function deniedError(pid: number, code: string): CliError {
-  return new CliError(ExitCode.Denied,
-    `process ${pid}: permission denied (${code}): inspecting another user's process needs root or CAP_SYS_PTRACE`);
+  const command = readCommand(pid);
+  return new CliError(ExitCode.Denied, `process ${pid}${command === null ? '' : ` (${printable(command)})`}: ` +
+    `permission denied (${code}): only its owner (unless it is set-id or non-dumpable) or root may inspect it`);
 }
 
 /** The JSON of one row: field order and names are the documented schema (docs/cli.md). */
@@ -249,13 +250,17 @@ export function humanSize(bytes: number): string {
   return `${whole}${units[unit]}`;
 }
 
-/** Control characters (and backslashes) escaped, so a crafted name cannot forge rows or move the cursor. */
+/**
+ * Control characters, bidirectional overrides and backslashes escaped: a name chosen by another process
+ * must not forge rows, move the cursor or reorder what the terminal shows.
+ */
 export function printable(text: string): string {
-  return text.replace(/[\\\x00-\x1f\x7f-\x9f]/g, (c) => {
+  return text.replace(/[\\\x00-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
     if (c === '\\') return '\\\\';
     if (c === '\n') return '\\n';
     if (c === '\t') return '\\t';
-    return `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
   });
 }
 

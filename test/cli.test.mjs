@@ -278,6 +278,34 @@ describe('the memfd command', { skip: noPython }, () => {
     assert.equal(pipefail.code, 0, pipefail.stderr);
   });
 
+  test('ls while processes holding memfds come and go: they are skipped silently, never an error', async () => {
+    // Children that create a memfd, map it and exit at once, as fast as python3 can fork them.
+    const churn = spawn(PYTHON, ['-c', `
+import os, mmap, sys, time
+end = time.time() + 3
+while time.time() < end:
+    pid = os.fork()
+    if pid == 0:
+        fd = os.memfd_create("churn")
+        os.ftruncate(fd, 4096)
+        m = mmap.mmap(fd, 4096)
+        os._exit(0)
+    os.waitpid(pid, 0)
+`], { stdio: 'ignore' });
+    const exited = new Promise((r) => churn.on('exit', r));
+    try {
+      for (let i = 0; i < 6; i++) {
+        const r = await cli(['ls', '--json']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, '');
+        JSON.parse(r.stdout);
+      }
+    } finally {
+      churn.kill();
+      await exited;
+    }
+  });
+
   test('bad arguments: exit 2 and one line on stderr', async () => {
     for (const args of [['ls', '--bogus'], ['ls', '--pid', 'abc'], ['ls', 'extra'], ['show'], ['show', '12'],
       ['show', '1:2', '3:4'], ['cat', 'x:y'], ['frobnicate'], ['ls', '--pid']]) {
