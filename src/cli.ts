@@ -307,7 +307,7 @@ function lsTable(rows: MemfdRow[], inaccessible: InaccessibleProcess[]): string 
     const shown = inaccessible.slice(0, 8).map((p) => `${p.pid} (${printable(p.command)})`).join(', ');
     const more = inaccessible.length > 8 ? ` and ${inaccessible.length - 8} more` : '';
     trailer.push(`${inaccessible.length} process${inaccessible.length === 1 ? '' : 'es'} could not be inspected ` +
-      `(${inaccessible[0]!.code}: not yours; root sees them): ${shown}${more}. SHARED counts only what could be inspected.`);
+      `(${inaccessible[0]!.code}: not permitted to this user): ${shown}${more}. SHARED counts only what could be inspected.`);
   }
   if (trailer.length > 0) text += '\n' + trailer.join('\n') + '\n';
   return text;
@@ -392,8 +392,9 @@ function statOf(path: string, pid: number): { dev: string; inode: number } {
 }
 
 const O_CLOEXEC = 0o2000000;
-// O_LARGEFILE is architecture-specific and missing from fs.constants; fdinfo always reports it on 64-bit.
-const O_LARGEFILE = process.arch === 'arm64' || process.arch === 'ppc64' ? 0o400000 : 0o100000;
+// O_LARGEFILE is missing from fs.constants and differs by architecture (arm64 moved it); 64-bit kernels set
+// it on every open, so fdinfo always shows it.
+const O_LARGEFILE = process.arch === 'arm64' ? 0o400000 : 0o100000;
 
 /** `O_RDWR|O_LARGEFILE|O_CLOEXEC` for the flags of /proc/PID/fdinfo. */
 export function openFlagNames(flags: number): string[] {

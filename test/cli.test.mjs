@@ -360,7 +360,7 @@ while time.time() < end:
     assert.equal(all.code, 0, all.stderr);
     assert.equal(all.stderr, '');
     assert.doesNotMatch(all.stdout, /cli-sealed/);
-    assert.match(all.stdout, /\d+ process(es)? could not be inspected \(EACCES: not yours; root sees them\): .*SHARED counts only/);
+    assert.match(all.stdout, /\d+ process(es)? could not be inspected \(EACCES: not permitted to this user\): .*SHARED counts only/);
     const json = JSON.parse((await cliAsNobody(['ls', '--json'])).stdout);
     assert.ok(json.inaccessible.some((p) => p.pid === sealed.pid && p.code === 'EACCES'));
     const one = await cliAsNobody(['ls', '--pid', String(sealed.pid)]);
