@@ -274,23 +274,33 @@ function scanProcess(pid: number, command: string): ProcessScan {
   return { rows };
 }
 
-const REASONS: Record<string, string> = {
+const REASONS = {
   fdDenied: 'pidfd_getfd and /proc/PID/fd need ptrace access to the process: the same user (and not set-id), ' +
     'or root / CAP_SYS_PTRACE',
   mapDenied: 'the process only maps this file and holds no fd: reading it through /proc/PID/map_files needs ' +
     'CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, and no process we may inspect holds an fd of it',
-  ENOSYS: 'pidfd_getfd needs Linux 5.6, and /proc/PID/fd could not be opened either',
+  noPidfd: 'pidfd_getfd needs Linux 5.6, and /proc/PID/fd could not be opened either',
   notSealable: 'secretmem files cannot be sealed',
   secretMapOnly: 'the process only maps this secretmem file: the kernel lets nobody else open it, size and ' +
     'allocation are known only through an fd',
-};
+} as const;
 
-/** Explains a problem code for the row kind; exported for the docs and tests. */
+/** What an errno code means for a row that holds the file by fd, or only maps it. */
 export function describeProblem(code: string, mapOnly: boolean): string {
-  if (code === 'EINVAL') return REASONS.notSealable!;
-  if (isDenied(code)) return mapOnly ? REASONS.mapDenied! : REASONS.fdDenied!;
-  if (code === 'ENOSYS' && !mapOnly) return REASONS.ENOSYS!;
+  if (code === 'EINVAL') return REASONS.notSealable;
+  if (isDenied(code)) return mapOnly ? REASONS.mapDenied : REASONS.fdDenied;
+  if (code === 'ENOSYS' && !mapOnly) return REASONS.noPidfd;
   return `the kernel answered ${code}`;
+}
+
+/** Seals from F_GET_SEALS bits, or the reason there are none (secretmem answers EINVAL). */
+function setSeals(info: InodeInfo, sealsOrNegErrno: number, via: NonNullable<InodeInfo['sealsVia']>, mapOnly: boolean): void {
+  if (sealsOrNegErrno >= 0) {
+    Object.assign(info, { seals: sealsOrNegErrno, sealsVia: via, problem: null });
+    return;
+  }
+  const code = new SystemError(-sealsOrNegErrno, 'fcntl').code;
+  info.problem = { code, reason: describeProblem(code, mapOnly) };
 }
 
 function emptyInfo(): InodeInfo {
@@ -313,8 +323,7 @@ function probeByPidfd(row: RawRow, info: InodeInfo): ProbeResult {
   if (devString(BigInt(dev)) !== row.dev || ino !== row.inode) return { ok: false, code: 'ESTALE', vanished: true };
   Object.assign(info, { size, allocated: blocks * 512, mode: mode & 0o7777, uid, gid });
   if (magic >= 0) info.hugetlb = magic === HUGETLBFS_MAGIC;
-  if (seals >= 0) Object.assign(info, { seals, sealsVia: 'pidfd_getfd', problem: null });
-  else info.problem = { code: new SystemError(-seals, 'fcntl').code, reason: '' };
+  setSeals(info, seals, 'pidfd_getfd', false);
   return { ok: true };
 }
 
@@ -333,8 +342,7 @@ function probeByOpen(path: string, row: RawRow, info: InodeInfo, via: 'proc-fd' 
     const [magic, , seals] = binding.identify(fd);
     Object.assign(info, { size: st.size, allocated: st.allocated, mode: st.mode, uid: st.uid, gid: st.gid });
     if (magic >= 0) info.hugetlb = magic === HUGETLBFS_MAGIC;
-    if (seals >= 0) Object.assign(info, { seals, sealsVia: via, problem: null });
-    else info.problem = { code: new SystemError(-seals, 'fcntl').code, reason: '' };
+    setSeals(info, seals, via, row.fd === null);
     return { ok: true };
   } finally {
     closeSync(fd);
@@ -347,9 +355,9 @@ function probeByOpen(path: string, row: RawRow, info: InodeInfo, via: 'proc-fd' 
  */
 function probeInode(rows: RawRow[], vanished: Set<RawRow>): InodeInfo {
   const info = emptyInfo();
-  const direct = rows.find((r) => r.stat !== null);
-  if (direct) Object.assign(info, { size: direct.stat!.size, allocated: direct.stat!.allocated, mode: direct.stat!.mode, uid: direct.stat!.uid, gid: direct.stat!.gid });
-  let firstRefusal: { code: string; mapOnly: boolean } | null = null;
+  const stat = rows.find((r) => r.stat !== null)?.stat;
+  if (stat) Object.assign(info, { size: stat.size, allocated: stat.allocated, mode: stat.mode, uid: stat.uid, gid: stat.gid });
+  let firstRefusal: string | null = null;
   const attempts: Array<[RawRow, () => ProbeResult]> = [];
   for (const row of rows) {
     if (row.fd !== null) attempts.push([row, () => probeByPidfd(row, info)]);
@@ -366,22 +374,19 @@ function probeInode(rows: RawRow[], vanished: Set<RawRow>): InodeInfo {
   for (const [row, attempt] of attempts) {
     if (vanished.has(row)) continue;
     const result = attempt();
-    if (result.ok) {
-      if (info.problem) info.problem.reason = describeProblem(info.problem.code, row.fd === null);
-      return info;
-    }
+    if (result.ok) return info;
     if (result.vanished) {
       vanished.add(row);
       continue;
     }
     // The first refusal explains the row best: pidfd_getfd's EPERM rather than a later fallback's EACCES.
-    firstRefusal ??= { code: result.code, mapOnly: row.fd === null };
+    firstRefusal ??= result.code;
   }
   if (firstRefusal) {
     // Only map-only rows left to ask: their reason is about map_files, not ptrace.
     const mapOnly = rows.every((r) => r.fd === null || vanished.has(r));
-    const reason = mapOnly && rows[0]!.kind === 'secretmem' ? REASONS.secretMapOnly! : describeProblem(firstRefusal.code, mapOnly);
-    info.problem = { code: firstRefusal.code, reason };
+    const reason = mapOnly && rows[0]!.kind === 'secretmem' ? REASONS.secretMapOnly : describeProblem(firstRefusal, mapOnly);
+    info.problem = { code: firstRefusal, reason };
   }
   return info;
 }
