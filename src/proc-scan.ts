@@ -72,6 +72,7 @@ export interface InaccessibleProcess {
   code: string;
 }
 
+/** What {@link scanMemfds} found. */
 export interface ScanResult {
   rows: MemfdRow[];
   inaccessible: InaccessibleProcess[];
@@ -391,6 +392,7 @@ function probeInode(rows: RawRow[], vanished: Set<RawRow>): InodeInfo {
   return info;
 }
 
+/** Filters of {@link scanMemfds}. */
 export interface ScanOptions {
   /** Leave out this process (the command's own). */
   excludePid?: number;

@@ -307,26 +307,29 @@ while time.time() < end:
   });
 
   test('bad arguments: exit 2 and one line on stderr', async () => {
-    for (const args of [['ls', '--bogus'], ['ls', '--pid', 'abc'], ['ls', 'extra'], ['show'], ['show', '12'],
-      ['show', '1:2', '3:4'], ['cat', 'x:y'], ['frobnicate'], ['ls', '--pid']]) {
-      const r = await cli(args);
-      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    const cases = [['ls', '--bogus'], ['ls', '--pid', 'abc'], ['ls', '--pid', '0'], ['ls', 'extra'], ['show'],
+      ['show', '12'], ['show', '1:2', '3:4'], ['show', '1:map:xyz'], ['cat', 'x:y'], ['cat', '--json', '1:3'],
+      ['frobnicate'], ['--bogus'], ['ls', '--pid']];
+    const results = await Promise.all(cases.map((args) => cli(args)));
+    results.forEach((r, i) => {
+      assert.equal(r.code, 2, `${cases[i].join(' ')}: ${r.stderr}`);
       oneLine(r);
       assert.equal(r.stdout, '');
-    }
+    });
     const bare = await cli([]);
     assert.equal(bare.code, 2);
     assert.match(bare.stderr, /^Usage: memfd <command>/);
   });
 
   test('--help for the command and each subcommand, --version', async () => {
-    for (const [args, first] of [[['--help'], 'Usage: memfd <command>'], [['help', 'ls'], 'Usage: memfd ls'],
-      [['ls', '--help'], 'Usage: memfd ls'], [['show', '-h'], 'Usage: memfd show'], [['cat', '--help'], 'Usage: memfd cat']]) {
-      const r = await cli(args);
-      assert.equal(r.code, 0, args.join(' '));
-      assert.ok(r.stdout.startsWith(first), r.stdout);
+    const cases = [[['--help'], 'Usage: memfd <command>'], [['help', 'ls'], 'Usage: memfd ls'],
+      [['ls', '--help'], 'Usage: memfd ls'], [['show', '-h'], 'Usage: memfd show'], [['cat', '--help'], 'Usage: memfd cat']];
+    const results = await Promise.all(cases.map(([args]) => cli(args)));
+    results.forEach((r, i) => {
+      assert.equal(r.code, 0, cases[i][0].join(' '));
+      assert.ok(r.stdout.startsWith(cases[i][1]), r.stdout);
       assert.match(r.stdout, /Exit codes: 0 ok/);
-    }
+    });
     const v = await cli(['--version']);
     assert.equal(v.stdout, `${JSON.parse(readFileSync(`${root}package.json`, 'utf8')).version}\n`);
   });
