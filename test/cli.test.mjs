@@ -407,8 +407,11 @@ while time.time() < end:
     const pid = Number(line.split(' ')[0]);
     // ptrace attach (pidfd_getfd) checks the caller's real uid, ptrace read (/proc/PID/fd) its fs uid: a
     // caller with real uid 1000 and effective uid nobody reproduces what Yama's ptrace_scope=1 does.
+    // ruid != euid makes the exec "secure": the loader ignores LD_PRELOAD, so under `npm run test:asan` this
+    // one child loads the regular build instead of the sanitizer build that needs the preloaded runtime.
+    const { LD_PRELOAD, MEMFD_BINDING, ...env } = process.env;
     const r = await run('setpriv', ['--ruid=1000', '--euid=65534', '--regid=65534', '--clear-groups',
-      process.execPath, BIN, 'ls', '--json', '--pid', String(pid)], { cwd: root });
+      process.execPath, BIN, 'ls', '--json', '--pid', String(pid)], { cwd: root, env });
     assert.equal(r.code, 0, r.stderr);
     const [row] = JSON.parse(r.stdout).memfds;
     assert.equal(row.sealsVia, 'proc-fd');
