@@ -4,7 +4,9 @@
  * Lifetime rules: the pidfd and the copied fd exist only inside one call. Both are closed before the call
  * returns, on every path, and JS never sees either number. The copy shares the target's open file description
  * (its offset and status flags), so nothing here reads, writes or seeks through it: only fcntl(F_GET_SEALS),
- * fstat and fstatfs, which the target cannot observe.
+ * fstat and fstatfs, which the target cannot observe. If the fd number was reused for another file since the
+ * caller read its /proc link, the copy is of that file: TS compares device and inode and drops the answer,
+ * and closing a mere copy releases nothing the target holds (POSIX record locks belong to the process).
  *
  * Permission is the kernel's: pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS over the target (same user and
  * not set-id, or CAP_SYS_PTRACE; Yama's ptrace_scope can forbid more). Refusals (EPERM, ESRCH, EBADF, ENOSYS
