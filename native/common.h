@@ -97,5 +97,6 @@ bool init_mapping(napi_env env, napi_value exports);
 bool init_futex(napi_env env, napi_value exports);
 bool init_socket(napi_env env, napi_value exports);
 bool init_notice(napi_env env, napi_value exports);
+bool init_pidfd(napi_env env, napi_value exports);
 
 #endif

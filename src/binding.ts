@@ -103,6 +103,14 @@ export interface Binding {
   socketSend(s: NativeSocket, data: ArrayBufferView | ArrayBuffer, offset: number, length: number,
     fds: ReadonlyArray<number | NativeHandle> | null): number;
   socketRecv(s: NativeSocket, maxFds: number): NativeReceived;
+  // pidfd.c: another process's fd, read through a pidfd_getfd copy that is closed before the call returns.
+  /**
+   * Seals (or -errno when F_GET_SEALS refuses, e.g. EINVAL for secretmem), fstat fields and fstatfs magic
+   * (or -errno) of fd `fd` of process `pid`. Throws the errno of pidfd_open/pidfd_getfd (ESRCH, EPERM, EBADF,
+   * ENOSYS before Linux 5.6).
+   */
+  peerFdInfo(pid: number, fd: number): [sealsOrNegErrno: number, dev: number, ino: number, mode: number,
+    size: number, blocks: number, uid: number, gid: number, magicOrNegErrno: number];
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
