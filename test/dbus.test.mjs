@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemFile, Seal } from '../dist/index.js';
-import { fdCount } from './helpers.mjs';
+import { fdCount, run as runAsync } from './helpers.mjs';
+import { startSplitter } from './stream-splitter.mjs';
 
 const example = fileURLToPath(new URL('../dist-examples/dbus.js', import.meta.url));
 const service = fileURLToPath(new URL('../examples/dbus_service.py', import.meta.url));
@@ -139,5 +140,19 @@ test('the service refuses a memfd that is not sealed: the D-Bus error reaches th
   } finally {
     file.close();
     connection.close();
+  }
+});
+
+test('the bus\'s bytes in pieces of 1 to 64 bytes, the reply fd ahead of its message: still one answer', { skip, timeout: 30_000 }, async () => {
+  const splitter = await startSplitter(join(dir, 'split'), join(dir, 'bus'));
+  try {
+    // Not spawnSync: the relay runs in this process's event loop.
+    const run = await runAsync(process.execPath, [example, '--address', `unix:path=${join(dir, 'split')}`, '--text', 'split me']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).reply, 'SPLIT ME');
+    assert.ok(splitter.stats.pieces > 20, `only ${splitter.stats.pieces} pieces: the relay did not split`);
+    assert.equal(splitter.stats.fdsRelayed, 1, 'the reply memfd travelled through the relay');
+  } finally {
+    splitter.close();
   }
 });

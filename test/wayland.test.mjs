@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemFile, Seal, UnixSocket } from '../dist/index.js';
+import { startSplitter } from './stream-splitter.mjs';
 
 const example = fileURLToPath(new URL('../dist-examples/wayland.js', import.meta.url));
 const WIDTH = 320, HEIGHT = 240;
@@ -83,9 +84,9 @@ function westonMaps(name) {
 }
 
 /** Starts the example with --hold; resolves with its report once the frame was presented. */
-function startExample(args) {
+function startExample(args, display = 'wayland-memfd') {
   const child = spawn(process.execPath, [example, ...args], {
-    env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir, WAYLAND_DISPLAY: 'wayland-memfd' },
+    env: { ...process.env, XDG_RUNTIME_DIR: runtimeDir, WAYLAND_DISPLAY: display },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stdout = '', stderr = '';
@@ -201,6 +202,22 @@ test('a write-sealed memfd (MemFile.from) is refused by the compositor: wl_shm i
   } finally {
     file.close();
     connection.close();
+  }
+});
+
+test('events that arrive in pieces of 1 to 64 bytes are reassembled (weston through a splitting relay)', { skip, timeout: 60_000 }, async () => {
+  assert.ok(await connectable(socketPath), `weston is not running:\n${westonLog}`);
+  const splitter = await startSplitter(join(runtimeDir, 'wayland-split'), socketPath);
+  try {
+    const { report, child, exited } = startExample(['--fullscreen'], 'wayland-split');
+    child.stdin.end();
+    const shown = await report;
+    assert.deepEqual([shown.shown, shown.width, shown.height], [true, WIDTH, HEIGHT]);
+    const result = await exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(splitter.stats.pieces > 50, `only ${splitter.stats.pieces} pieces: the relay did not split`);
+  } finally {
+    splitter.close();
   }
 });
 
