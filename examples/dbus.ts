@@ -261,7 +261,11 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
-/** Received fds waiting for the message they belong to (see examples/wayland.ts: same stream rule). */
+/**
+ * Received fds waiting for the message they belong to (see examples/wayland.ts: same stream rule). They stay
+ * owned by their Message until adopted, and unadopted ones are closed with the connection: this example's
+ * connections make a few calls. A long-lived client would give each DBusMessage a way to close its fds.
+ */
 class ReceivedFds {
   #queue: { message: Message; index: number }[] = [];
   #messages = new Set<Message>();

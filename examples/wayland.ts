@@ -19,6 +19,7 @@
  * Build: `npm run build` (compiles this file to dist-examples/wayland.js). Run inside a Wayland session:
  *   node dist-examples/wayland.js [--title TEXT] [--width N --height N] [--fullscreen] [--hold]
  * `--hold` keeps the window up until stdin ends (the test takes a screenshot meanwhile).
+ * `MEMFD_WAYLAND_DEBUG=1` prints every event it receives.
  */
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
@@ -119,6 +120,16 @@ class ReceivedFds {
     return entry.message.fds[entry.index]!;
   }
 
+  /** Closes the fds handed out by next() that nobody adopted (messages none of whose fds still wait). */
+  closeClaimed(): void {
+    const waiting = new Set(this.#queue.map((e) => e.message));
+    for (const message of this.#messages) {
+      if (waiting.has(message)) continue;
+      message.close();
+      this.#messages.delete(message);
+    }
+  }
+
   /** Closes every fd nobody adopted. */
   close(): void {
     for (const message of this.#messages) message.close();
@@ -126,6 +137,9 @@ class ReceivedFds {
     this.#queue = [];
   }
 }
+
+/** MEMFD_WAYLAND_DEBUG=1 prints every event received (as WAYLAND_DEBUG does for libwayland clients). */
+const debug = Boolean(process.env.MEMFD_WAYLAND_DEBUG);
 
 function pad4(n: number): number {
   return (n + 3) & ~3;
@@ -188,8 +202,8 @@ export class WaylandConnection {
   }
 
   /** Encodes and sends one request; fd arguments go along as SCM_RIGHTS with its bytes. */
-  send(object: WlObject, opcode: number, signature: string, args: ArgValue[]): Promise<void> {
-    if (this.#failure) return Promise.reject(this.#failure);
+  async send(object: WlObject, opcode: number, signature: string, args: ArgValue[]): Promise<void> {
+    if (this.#failure) throw this.#failure;
     if (signature.length !== args.length) throw new TypeError(`signature ${signature} needs ${signature.length} arguments`);
     const parts: Buffer[] = [];
     const fds: { readonly fd: number }[] = [];
@@ -231,12 +245,14 @@ export class WaylandConnection {
     const header = Buffer.alloc(8);
     header.writeUInt32LE(object.id, 0);
     header.writeUInt32LE(((size << 16) | opcode) >>> 0, 4);
-    return this.#socket.send(Buffer.concat([header, ...parts]), fds).catch(async (e: unknown) => {
+    try {
+      await this.#socket.send(Buffer.concat([header, ...parts]), fds);
+    } catch (e) {
       // A compositor that posts a protocol error disconnects right after, so a request racing with the error
       // fails with EPIPE. The error event is still in our receive buffer: read up to the end and report that.
       await this.#readLoopDone;
       throw this.#failure ?? e;
-    });
+    }
   }
 
   /** Resolves once the compositor has handled every request sent so far (wl_display.sync). */
@@ -259,11 +275,11 @@ export class WaylandConnection {
   }
 
   /** Binds a global at `version` (at most what the compositor offers): wl_registry.bind. */
-  bind(registry: WlObject, global: Global | undefined, version: number): WlObject {
+  async bind(registry: WlObject, global: Global | undefined, version: number): Promise<WlObject> {
     if (!global) throw new Error('the compositor does not offer this global');
     const object = this.newObject(global.interfaceName, Math.min(version, global.version));
     // bind's new_id has no interface in the protocol XML, so the wire carries interface and version.
-    void registry.request(0, 'usun', global.name, global.interfaceName, object.version, object).catch(() => {});
+    await registry.request(0, 'usun', global.name, global.interfaceName, object.version, object);
     return object;
   }
 
@@ -327,6 +343,9 @@ export class WaylandConnection {
       this.#dispatch(id, opcode, data.subarray(at + 8, at + size));
       at += size;
     }
+    // An fd argument is the listener's to adopt (MemFile.fromFd) while it handles the event; any it left
+    // is closed now rather than piling up for the life of the connection.
+    this.#fds.closeClaimed();
     this.#pending = at === data.length ? Buffer.alloc(0) : Buffer.from(data.subarray(at));
   }
 
@@ -362,7 +381,7 @@ export class WaylandConnection {
         default: throw new Error(`bad signature ${signature}`);
       }
     }
-    if (process.env.MEMFD_WAYLAND_DEBUG) console.error(`<- ${object}.${name}`, ...args);
+    if (debug) console.error(`<- ${object}.${name}`, ...args);
     object.emit(name, ...args);
   }
 }
@@ -421,10 +440,11 @@ export async function showFrame(options: ShowFrameOptions = {}): Promise<ShownFr
   const connection = await WaylandConnection.connect(options.path);
   try {
     const { registry, globals } = await connection.globals();
-    const compositor = connection.bind(registry, globals.get('wl_compositor'), 4);
-    const shm = connection.bind(registry, globals.get('wl_shm'), 1);
-    const wmBase = connection.bind(registry, globals.get('xdg_wm_base'), 1);
+    const compositor = await connection.bind(registry, globals.get('wl_compositor'), 4);
+    const shm = await connection.bind(registry, globals.get('wl_shm'), 1);
+    const wmBase = await connection.bind(registry, globals.get('xdg_wm_base'), 1);
     // A client that does not answer pings is declared unresponsive: answer every one, for as long as we live.
+    // A pong that cannot be sent means the connection is gone, which the pending wait reports.
     wmBase.on('ping', (serial: number) => { void wmBase.request(3, 'u', serial).catch(() => {}); });
 
     const surface = connection.newObject('wl_surface', compositor.version);
@@ -464,11 +484,13 @@ export async function showFrame(options: ShowFrameOptions = {}): Promise<ShownFr
       file.close(); // the compositor holds its own reference to the file now
     }
     const buffer = connection.newObject('wl_buffer', 1);
+    // ARGB8888 and XRGB8888 are the two formats every compositor must support: no need to wait for wl_shm.format.
     await pool.request(0, 'niiiiu', buffer, 0, width, height, stride, WL_SHM_FORMAT_XRGB8888);
     await pool.request(1, ''); // the buffer keeps the pool's memory; the pool object is not needed
 
     await surface.request(1, 'oii', buffer, 0, 0);
-    await surface.request(9, 'iiii', 0, 0, width, height); // damage_buffer (wl_surface v4)
+    if (surface.version >= 4) await surface.request(9, 'iiii', 0, 0, width, height); // damage_buffer
+    else await surface.request(2, 'iiii', 0, 0, width, height); // damage, in surface coordinates (scale 1)
     const frame = connection.newObject('wl_callback', 1);
     await surface.request(3, 'n', frame);
     const presented = connection.waitFor(frame, 'done', timeoutMs);

@@ -113,11 +113,11 @@ async function screenshot() {
   try {
     const { registry, globals } = await connection.globals();
     assert.ok(globals.has('weston_screenshooter'), 'weston offers no weston_screenshooter: was it started with --debug?');
-    const output = connection.bind(registry, globals.get('wl_output'), 2);
+    const output = await connection.bind(registry, globals.get('wl_output'), 2);
     let mode;
     output.on('mode', (flags, width, height) => { if (flags & 1) mode = { width, height }; }); // 1: current mode
-    const shm = connection.bind(registry, globals.get('wl_shm'), 1);
-    const shooter = connection.bind(registry, globals.get('weston_screenshooter'), 1);
+    const shm = await connection.bind(registry, globals.get('wl_shm'), 1);
+    const shooter = await connection.bind(registry, globals.get('weston_screenshooter'), 1);
     await connection.roundtrip();
     assert.deepEqual(mode, { width: WIDTH, height: HEIGHT });
     const stride = mode.width * 4, size = stride * mode.height;
@@ -190,7 +190,7 @@ test('a write-sealed memfd (MemFile.from) is refused by the compositor: wl_shm i
   const file = MemFile.from(Buffer.alloc(64 * 64 * 4, 0xff), { name: 'write-sealed' });
   try {
     const { registry, globals } = await connection.globals();
-    const shm = connection.bind(registry, globals.get('wl_shm'), 1);
+    const shm = await connection.bind(registry, globals.get('wl_shm'), 1);
     const pool = connection.newObject('wl_shm_pool', 1);
     await shm.request(0, 'nhi', pool, file, file.size);
     await assert.rejects(connection.roundtrip(), (e) => {
