@@ -5,8 +5,9 @@
  * What it takes (dbus.freedesktop.org/doc/dbus-specification.html):
  * - Authentication (SASL, text lines ending in \r\n): one NUL byte (the credentials byte), then
  *   `AUTH EXTERNAL <uid as ASCII, hex-encoded>`: the bus checks the uid against SO_PEERCRED.
- * - `NEGOTIATE_UNIX_FD` before `BEGIN`: without `AGREE_UNIX_FD` the bus drops any message that carries
- *   fds (and would never forward fds to us). Not every transport can do it (TCP cannot), hence the question.
+ * - `NEGOTIATE_UNIX_FD` before `BEGIN`: a connection that has not negotiated fd passing is read without
+ *   ancillary data, so a message announcing fds arrives without them and the bus disconnects the sender;
+ *   nor would it forward fds to us. Not every transport can pass fds (TCP cannot), hence the question.
  * - Messages: a fixed header (endianness 'l', type, flags, version 1, body length, serial), an array of
  *   header fields (byte code, variant), padding to 8, the body. Every value is aligned to its own size
  *   (strings and arrays to 4, structs and 64-bit values to 8) counting from the start of the message.
@@ -318,13 +319,17 @@ export class DBusConnection {
     this.#socket = socket;
   }
 
-  /** Connects, authenticates, negotiates fd passing and says Hello. */
-  static async connect(address = process.env.DBUS_SESSION_BUS_ADDRESS): Promise<DBusConnection> {
+  /**
+   * Connects, authenticates, negotiates fd passing and says Hello. `negotiateUnixFds: false` skips the
+   * negotiation, to see what the bus does with fds it did not agree to (it hangs up).
+   */
+  static async connect(address = process.env.DBUS_SESSION_BUS_ADDRESS,
+    options: { negotiateUnixFds?: boolean } = {}): Promise<DBusConnection> {
     if (!address) throw new Error('no D-Bus address given and DBUS_SESSION_BUS_ADDRESS is not set');
     const socket = await UnixSocket.connect(socketPathOf(address), { type: 'stream' });
     const connection = new DBusConnection(socket);
     try {
-      await connection.#authenticate();
+      await connection.#authenticate(options.negotiateUnixFds ?? true);
       connection.#readLoopDone = connection.#readLoop();
       const reply = await connection.call({
         destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello',
@@ -337,14 +342,16 @@ export class DBusConnection {
     }
   }
 
-  async #authenticate(): Promise<void> {
+  async #authenticate(negotiateUnixFds: boolean): Promise<void> {
     const uid = Buffer.from(String(process.getuid!())).toString('hex');
     await this.#socket.send(`\0AUTH EXTERNAL ${uid}\r\n`);
     const ok = await this.#line();
     if (!ok.startsWith('OK ')) throw new Error(`D-Bus authentication refused: ${ok}`);
-    await this.#socket.send('NEGOTIATE_UNIX_FD\r\n');
-    const agreed = await this.#line();
-    if (agreed !== 'AGREE_UNIX_FD') throw new Error(`the bus cannot pass fds on this connection: ${agreed}`);
+    if (negotiateUnixFds) {
+      await this.#socket.send('NEGOTIATE_UNIX_FD\r\n');
+      const agreed = await this.#line();
+      if (agreed !== 'AGREE_UNIX_FD') throw new Error(`the bus cannot pass fds on this connection: ${agreed}`);
+    }
     await this.#socket.send('BEGIN\r\n');
   }
 

@@ -156,3 +156,16 @@ test('the bus\'s bytes in pieces of 1 to 64 bytes, the reply fd ahead of its mes
     splitter.close();
   }
 });
+
+test('without NEGOTIATE_UNIX_FD the bus hangs up on the first message that carries an fd', { skip, timeout: 30_000 }, async () => {
+  const { DBusConnection, shout } = await import(example);
+  const connection = await DBusConnection.connect(address, { negotiateUnixFds: false });
+  const file = MemFile.from('never delivered');
+  try {
+    assert.match(connection.uniqueName, /^:\d+\.\d+$/, 'the connection itself works');
+    await assert.rejects(shout(connection, file), /the bus closed the connection/);
+  } finally {
+    file.close();
+    connection.close();
+  }
+});
