@@ -13,8 +13,8 @@
  * wl_shm pool MAP_SHARED with PROT_READ|PROT_WRITE, which the kernel refuses (EPERM) on a write-sealed
  * file, so the compositor would fail the pool. That is why `MemFile.from()`, which seals writes too, is the
  * wrong tool here. The shrink seal is what the compositor cares about: without it a client could shrink
- * the file under the compositor's mapping and kill it with SIGBUS (libwayland installs a SIGBUS handler
- * for unsealed pools and skips it when F_SEAL_SHRINK is set).
+ * the file under the compositor's mapping and kill it with SIGBUS (libwayland-server wraps every access
+ * to a pool in a SIGBUS handler, and skips that for a file sealed against shrinking).
  *
  * Build: `npm run build` (compiles this file to dist-examples/wayland.js). Run inside a Wayland session:
  *   node dist-examples/wayland.js [--title TEXT] [--width N --height N] [--fullscreen] [--hold]
