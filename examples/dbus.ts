@@ -5,9 +5,9 @@
  * What it takes (dbus.freedesktop.org/doc/dbus-specification.html):
  * - Authentication (SASL, text lines ending in \r\n): one NUL byte (the credentials byte), then
  *   `AUTH EXTERNAL <uid as ASCII, hex-encoded>`: the bus checks the uid against SO_PEERCRED.
- * - `NEGOTIATE_UNIX_FD` before `BEGIN`: a connection that has not negotiated fd passing is read without
- *   ancillary data, so a message announcing fds arrives without them and the bus disconnects the sender;
- *   nor would it forward fds to us. Not every transport can pass fds (TCP cannot), hence the question.
+ * - `NEGOTIATE_UNIX_FD` before `BEGIN`: on a connection that has not negotiated fd passing, dbus-daemon
+ *   hangs up on the first message that carries an fd, and never sends fds to it. Not every transport can
+ *   pass fds (TCP cannot), hence the question.
  * - Messages: a fixed header (endianness 'l', type, flags, version 1, body length, serial), an array of
  *   header fields (byte code, variant), padding to 8, the body. Every value is aligned to its own size
  *   (strings and arrays to 4, structs and 64-bit values to 8) counting from the start of the message.
