@@ -71,13 +71,15 @@ def main():
     DBusGMainLoop(set_as_default=True)
     bus = dbus.bus.BusConnection(address) if address else dbus.SessionBus()
     loop = GLib.MainLoop()
-    name = dbus.service.BusName(NAME, bus, do_not_queue=True)
     Example(bus, PATH)
+    # Not dbus.service.BusName: its destructor releases the name with a blocking call, which fails noisily
+    # once the bus is gone. The name goes with the connection anyway.
+    if bus.request_name(NAME, dbus.bus.NAME_FLAG_DO_NOT_QUEUE) != dbus.bus.REQUEST_NAME_REPLY_PRIMARY_OWNER:
+        sys.exit('%s is already owned on this bus' % NAME)
     bus.call_on_disconnection(lambda _bus: loop.quit())
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, loop.quit)
     print('ready', bus.get_unique_name(), flush=True)
     loop.run()
-    del name
 
 
 if __name__ == '__main__':
