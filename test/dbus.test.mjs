@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { MemFile, Seal } from '../dist/index.js';
 import { fdCount, run as runAsync } from './helpers.mjs';
 import { startSplitter } from './stream-splitter.mjs';
+import { stopGroup } from './server-process.mjs';
 
 const example = fileURLToPath(new URL('../dist-examples/dbus.js', import.meta.url));
 const service = fileURLToPath(new URL('../examples/dbus_service.py', import.meta.url));
@@ -41,15 +42,6 @@ function startWithLine(command, args, options) {
   return { child, line };
 }
 
-async function stop(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  try { process.kill(-child.pid, 'SIGTERM'); } catch { return; }
-  const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
 before(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'memfd-dbus-'));
@@ -65,9 +57,9 @@ before(async () => {
 });
 
 after(async () => {
-  await stop(serviceProcess);
-  await stop(daemon);
+  const survivors = [...await stopGroup(serviceProcess), ...await stopGroup(daemon)];
   if (dir) rmSync(dir, { recursive: true, force: true });
+  assert.deepEqual(survivors, [], 'processes of the service or the bus outlived them');
 });
 
 test('a sealed memfd goes to a python3-dbus service as `h` and a sealed memfd comes back', { skip, timeout: 30_000 }, async () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MemFile, Seal, UnixSocket } from '../dist/index.js';
 import { startSplitter } from './stream-splitter.mjs';
+import { stopGroup } from './server-process.mjs';
 
 const example = fileURLToPath(new URL('../dist-examples/wayland.js', import.meta.url));
 const WIDTH = 320, HEIGHT = 240;
@@ -54,29 +55,11 @@ before(async () => {
 });
 
 after(async () => {
-  if (weston && weston.exitCode === null && weston.signalCode === null) {
-    const exited = new Promise((r) => weston.once('exit', r));
-    try { process.kill(-weston.pid, 'SIGTERM'); } catch { /* already gone */ }
-    const timer = setTimeout(() => { try { process.kill(-weston.pid, 'SIGKILL'); } catch { /* gone */ } }, 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-  if (weston) {
-    // The shell helper (weston-desktop-shell) is in weston's group: nothing of it may outlive the test.
-    for (let i = 0; i < 50 && groupAlive(weston.pid); i++) await sleep(50);
-    assert.equal(groupAlive(weston.pid), false, `processes of weston's group ${weston.pid} outlived it`);
-  }
+  // weston-desktop-shell, which weston launches, is in weston's group: nothing of it may outlive the test.
+  const survivors = await stopGroup(weston);
   if (runtimeDir) rmSync(runtimeDir, { recursive: true, force: true });
+  assert.deepEqual(survivors, [], `processes of weston's group outlived it`);
 });
-
-function groupAlive(pgid) {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Lines of weston's /proc/PID/maps that map a memfd named `name`. */
 function westonMaps(name) {
