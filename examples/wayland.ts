@@ -18,7 +18,7 @@
  *
  * Build: `npm run build` (compiles this file to dist-examples/wayland.js). Run inside a Wayland session:
  *   node dist-examples/wayland.js [--title TEXT] [--width N --height N] [--fullscreen] [--hold]
- * `--hold` keeps the window up until stdin ends (the test takes a screenshot meanwhile).
+ * `--hold` keeps the window up until stdin ends or the window is closed (the test takes a screenshot meanwhile).
  * `MEMFD_WAYLAND_DEBUG=1` prints every event it receives.
  */
 import { EventEmitter } from 'node:events';
@@ -429,6 +429,8 @@ export interface ShownFrame {
   seals: string;
   /** Milliseconds from wl_callback.done: the compositor's presentation timestamp. */
   frameTime: number;
+  /** Resolves when the user asks to close the window (xdg_toplevel.close). */
+  closeRequested: Promise<void>;
 }
 
 /**
@@ -460,6 +462,7 @@ export async function showFrame(options: ShowFrameOptions = {}): Promise<ShownFr
     // The first commit has no buffer: it asks the compositor for a size and states (xdg-shell rule: a
     // buffer attached before the first configure is acknowledged is a protocol error).
     let width = options.width ?? 480, height = options.height ?? 320;
+    const closeRequested = new Promise<void>((resolve) => toplevel.once('close', () => resolve()));
     toplevel.on('configure', (w: number, h: number) => {
       if (w > 0 && h > 0) { width = w; height = h; }
     });
@@ -496,7 +499,7 @@ export async function showFrame(options: ShowFrameOptions = {}): Promise<ShownFr
     const presented = connection.waitFor(frame, 'done', timeoutMs);
     await surface.request(6, '');
     const [frameTime] = await presented;
-    return { connection, width, height, seals, frameTime: frameTime as number };
+    return { connection, width, height, seals, frameTime: frameTime as number, closeRequested };
   } catch (e) {
     connection.close();
     throw e;
@@ -513,16 +516,17 @@ async function main(argv: string[]): Promise<void> {
   if (arg('--width')) options.width = Number(arg('--width'));
   if (arg('--height')) options.height = Number(arg('--height'));
   if (argv.includes('--fullscreen')) options.fullscreen = true;
-  const shown = await showFrame(options);
-  const { connection, ...report } = shown;
+  const { connection, closeRequested, ...report } = await showFrame(options);
   console.log(JSON.stringify({ shown: true, ...report }));
   if (argv.includes('--hold')) {
-    // Keep the window (and the ping answers) alive until whoever started us closes our stdin.
-    await new Promise<void>((resolve) => {
+    // Keep the window (and the ping answers) alive until whoever started us closes our stdin, or the
+    // user closes the window.
+    await Promise.race([closeRequested, new Promise<void>((resolve) => {
       process.stdin.resume();
       process.stdin.once('end', resolve);
       process.stdin.once('close', resolve);
-    });
+    })]);
+    process.stdin.pause();
   }
   connection.close();
 }
