@@ -37,7 +37,7 @@ function startWithLine(command, args, options) {
       if (stdout.includes('\n')) resolve(stdout.split('\n')[0]);
     });
     child.once('exit', (code, signal) => reject(new Error(`${command} exited (${code ?? signal}) before it was ready:\n${logs}`)));
-    setTimeout(() => reject(new Error(`${command} was not ready within 10 s:\n${logs}`)), 10_000).unref();
+    setTimeout(() => reject(new Error(`${command} was not ready within 20 s:\n${logs}`)), 20_000).unref();
   });
   return { child, line };
 }

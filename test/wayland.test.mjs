@@ -51,7 +51,7 @@ before(async () => {
   });
   weston.stdout.on('data', (d) => { westonLog += d; });
   weston.stderr.on('data', (d) => { westonLog += d; });
-  for (let i = 0; i < 200 && weston.exitCode === null && !(await connectable(socketPath)); i++) await sleep(50);
+  for (let i = 0; i < 400 && weston.exitCode === null && !(await connectable(socketPath)); i++) await sleep(50);
 });
 
 after(async () => {
@@ -125,7 +125,7 @@ async function screenshot() {
 
 test('weston shows the frame drawn into a memfd wl_shm pool (screenshot pixels match the pattern)', { skip, timeout: 60_000 }, async () => {
   assert.ok(existsSync(example), 'dist-examples/wayland.js is missing: run `npm run build`');
-  assert.ok(await connectable(socketPath), `weston did not come up within 10 s:\n${westonLog}`);
+  assert.ok(await connectable(socketPath), `weston did not come up within 20 s:\n${westonLog}`);
   const { patternPixel } = await import(example);
   const { child, report, exited } = startExample(['--fullscreen', '--hold', '--title', 'memfd test']);
   try {
