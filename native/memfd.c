@@ -271,22 +271,6 @@ static napi_value js_fd_flags(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* setCloexec(handle, on) */
-static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
-  bool on = true;
-  napi_get_value_bool(env, argv[1], &on);
-  int fd = fd_handle_open_fd(env, h, "fcntl");
-  if (fd < 0) return NULL;
-  int fl = fcntl(fd, F_GETFD);
-  if (fl < 0 || fcntl(fd, F_SETFD, on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC)) < 0)
-    return throw_errno(env, errno, "fcntl");
-  return make_undefined(env);
-}
-
 static napi_value js_page_size(napi_env env, napi_callback_info info) {
   return make_double(env, (double)sysconf(_SC_PAGESIZE));
 }
@@ -298,7 +282,7 @@ bool init_memfd(napi_env env, napi_value exports) {
       {"addSeals", js_add_seals},       {"truncate", js_truncate},        {"allocate", js_allocate},
       {"size", js_size},                {"fstat", js_fstat},              {"fchmod", js_fchmod},
       {"identify", js_identify},        {"reopen", js_reopen},            {"dup", js_dup},
-      {"fdFlags", js_fd_flags},         {"setCloexec", js_set_cloexec},   {"pageSize", js_page_size},
+      {"fdFlags", js_fd_flags},         {"pageSize", js_page_size},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

@@ -42,7 +42,6 @@ export interface Binding {
   reopen(h: NativeHandle, flags: number): NativeHandle;
   dup(h: NativeHandle, cloexec: boolean): NativeHandle;
   fdFlags(fd: number): [fdFlags: number, statusFlags: number];
-  setCloexec(h: NativeHandle, on: boolean): void;
   pageSize(): number;
   // io.c
   writeSync(h: NativeHandle, data: Bytes, offset: number, length: number, position: number): number;

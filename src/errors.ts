@@ -98,6 +98,11 @@ export function outOfRange(name: string, range: string, actual: unknown): CodedE
     'ERR_OUT_OF_RANGE', outOfRange);
 }
 
+/** A RangeError with a stable `code`, for sizes and ranges the message explains itself. */
+export function rangeError(code: string, message: string): CodedError<RangeError> {
+  return coded(new RangeError(message), code, rangeError);
+}
+
 /** An error with a stable `code`, for library states (closed, unmapped, not a memfd...). */
 export function stateError(code: string, message: string): CodedError<Error> {
   return coded(new Error(message), code, stateError);

@@ -16,7 +16,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeMapping } from './binding.js';
-import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
+import { SystemError, invalidArgType, invalidArgValue, outOfRange, rangeError, stateError } from './errors.js';
 import { constructMemFile, fileInternals, type MemFile, type MemFileOrigin } from './memfile.js';
 import { Seal, Seals } from './seals.js';
 import { assertMemoryFor } from './memory.js';
@@ -93,7 +93,6 @@ interface MappingConstants {
   pageSize: number;
 }
 
-const native = binding;
 const constants = (binding as unknown as { mappingConstants: MappingConstants }).mappingConstants;
 
 const MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8;
@@ -258,7 +257,7 @@ export class Mapping implements Disposable {
     const invalidate = toBool(opts.invalidate, 'options.invalidate', false);
     const [off, len] = this.#range(opts, 'options');
     const flags = (isAsync ? constants.MS_ASYNC : constants.MS_SYNC) | (invalidate ? constants.MS_INVALIDATE : 0);
-    native.msync(this.#record, flags, off, len);
+    binding.msync(this.#record, flags, off, len);
   }
 
   /**
@@ -284,7 +283,7 @@ export class Mapping implements Disposable {
     this.#check('advise');
     const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
     try {
-      native.madvise(this.#record, value, off, len);
+      binding.madvise(this.#record, value, off, len);
     } catch (e) {
       throw explainAdvise(e, advice, this.#writable);
     }
@@ -299,7 +298,7 @@ export class Mapping implements Disposable {
     this.#check('lock');
     const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
     try {
-      native.mlock(this.#record, true, off, len);
+      binding.mlock(this.#record, true, off, len);
     } catch (e) {
       throw explainMemlock(e);
     }
@@ -309,7 +308,7 @@ export class Mapping implements Disposable {
   unlock(range?: MapRange): void {
     this.#check('unlock');
     const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
-    native.mlock(this.#record, false, off, len);
+    binding.mlock(this.#record, false, off, len);
   }
 
   /**
@@ -328,7 +327,7 @@ export class Mapping implements Disposable {
    */
   unmap(): void {
     if (this.#unmapped) return;
-    native.unmap(this.#record);
+    binding.unmap(this.#record);
     this.#unmapped = true;
     buffers.delete(this.#buffer);
     forget(this.#inode, this.#live);
@@ -363,11 +362,6 @@ export class Mapping implements Disposable {
     if (len > this.#length - off) throw outOfRange(`${name}.length`, `<= ${this.#length - off}`, len);
     return [off, len];
   }
-}
-
-function coded<T extends Error>(error: T, code: string): T & { code: string } {
-  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
-  return error as T & { code: string };
 }
 
 /** `Max locked memory` of this process, for error messages. */
@@ -406,9 +400,9 @@ function explainAdvise(e: unknown, advice: string, writable: boolean): unknown {
 }
 
 function pastEof(offset: number, length: number, size: number): Error {
-  return coded(new RangeError(`Cannot map ${length} bytes at offset ${offset}: the file is ${size} bytes long. ` +
+  return rangeError('ERR_MEMFD_MAPPING_PAST_EOF', `Cannot map ${length} bytes at offset ${offset}: the file is ${size} bytes long. ` +
     'Touching a mapped page past the end of the file raises SIGBUS, which kills the process; grow the file ' +
-    '(truncate/allocate) first'), 'ERR_MEMFD_MAPPING_PAST_EOF');
+    '(truncate/allocate) first');
 }
 
 function explainMmap(e: unknown, origin: MemFileOrigin, seals: number, writable: boolean,
@@ -460,7 +454,7 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   const st = statOf(handle);
   const size = st[7]!;
   let seals = 0;
-  try { seals = native.getSeals(handle); } catch { /* memfd_secret and non-tmpfs files have no seals */ }
+  try { seals = binding.getSeals(handle); } catch { /* memfd_secret and non-tmpfs files have no seals */ }
 
   if (origin !== 'created' && origin !== 'secret' && !(seals & Seal.Shrink) && !unsafeAllowShrinking) {
     throw stateError('ERR_MEMFD_UNSAFE_MAPPING',
@@ -474,21 +468,21 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   if (offset > size) throw pastEof(offset, requestedLength ?? 0, size);
   const length = requestedLength ?? size - offset;
   if (length === 0) {
-    throw coded(new RangeError(requestedLength === undefined
+    throw rangeError('ERR_OUT_OF_RANGE', requestedLength === undefined
       ? `Cannot map ${JSON.stringify(file.name)}: ${size === 0 ? 'the file is empty' : 'nothing lies past the offset'}, ` +
         'and mmap cannot map 0 bytes; set a size first (truncate)'
-      : 'Cannot map 0 bytes: mmap needs a length of at least 1'), 'ERR_OUT_OF_RANGE');
+      : 'Cannot map 0 bytes: mmap needs a length of at least 1');
   }
   if (offset + length > size) throw pastEof(offset, length, size);
   if (length > bufferConstants.MAX_LENGTH) {
     // Node 20 creates external ArrayBuffers as Buffers and refuses more than 4 GiB.
-    throw coded(new RangeError(`Cannot map ${length} bytes at once: this Node.js version exposes at most ` +
+    throw rangeError('ERR_OUT_OF_RANGE', `Cannot map ${length} bytes at once: this Node.js version exposes at most ` +
       `${bufferConstants.MAX_LENGTH} bytes (buffer.constants.MAX_LENGTH) as one ArrayBuffer; map a smaller window ` +
-      'with offset and length'), 'ERR_OUT_OF_RANGE');
+      'with offset and length');
   }
 
   let readOnlyFd = false;
-  try { readOnlyFd = (native.fdFlags(native.handleFd(handle))[1] & O_ACCMODE) === O_RDONLY; } catch { /* unknown */ }
+  try { readOnlyFd = (binding.fdFlags(binding.handleFd(handle))[1] & O_ACCMODE) === O_RDONLY; } catch { /* unknown */ }
   const writable = !isPrivate && (opts.writable ?? (!readOnlyFd && !(seals & (Seal.Write | Seal.FutureWrite))));
   if (origin === 'secret' && !writable) {
     // secretmem only supports MAP_SHARED, and a PROT_READ mapping would crash on the first JS store.
@@ -500,10 +494,6 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
     // Pre-faulting a sparse range charges every page now; refuse what the machine cannot give.
     assertMemoryFor(Math.max(0, length - st[9]! * 512), 'mmap', `map({ populate: true }) of ${length} bytes`);
   }
-  if (populate && !hugePageBytes) {
-    // Pre-faulting a sparse range charges every page now; refuse what the machine cannot give.
-    assertMemoryFor(Math.max(0, length - st[9]! * 512), 'mmap', `map({ populate: true }) of ${length} bytes`);
-  }
   const granule = hugePageBytes || constants.pageSize;
   // A read-only mapping is copy-on-write underneath; its futexes need a shared twin (native/mapping.c).
   // An explicitly private mapping is this process's own memory, futexes included.
@@ -511,7 +501,7 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
     (!writable && !isPrivate ? MAP_OPT_FUTEX_TWIN : 0);
   let record: NativeMapping, buffer: ArrayBuffer;
   try {
-    [record, buffer] = native.mmap(handle, offset, length, granule, flags);
+    [record, buffer] = binding.mmap(handle, offset, length, granule, flags);
   } catch (e) {
     throw explainMmap(e, origin, seals, writable, readOnlyFd, hugePageBytes);
   }
