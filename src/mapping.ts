@@ -14,12 +14,11 @@
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { readFileSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeMapping } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, rangeError, stateError } from './errors.js';
-import { constructMemFile, fileInternals, type MemFile, type MemFileOrigin } from './memfile.js';
+import type { MemFileOrigin } from './memfile.js';
 import { Seal, Seals } from './seals.js';
-import { assertMemoryFor } from './memory.js';
+import { assertMemoryFor, explainMemlock, memlockLimit } from './memory.js';
 import { toBool, toOptions, toSize } from './validate.js';
 
 /** Options of {@link MemFile.map}. */
@@ -94,9 +93,23 @@ interface MappingConstants {
 }
 
 const constants = (binding as unknown as { mappingConstants: MappingConstants }).mappingConstants;
+/** memfd_secret's only flag; its value differs between architectures, so it comes from the C headers. */
+export const O_CLOEXEC = constants.O_CLOEXEC;
 
 const MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8;
 const O_ACCMODE = 3, O_RDONLY = 0;
+
+/**
+ * @internal What this module needs of a file: plain data from the caller (MemFile), so that mapping does
+ * not depend on the MemFile class at run time.
+ */
+export interface MappableFile {
+  readonly handle: NativeHandle;
+  readonly name: string;
+  readonly origin: MemFileOrigin;
+  /** 0 for a file of ordinary pages. */
+  readonly hugePageBytes: number;
+}
 
 /** @internal what the futex functions need to know about a buffer. */
 export interface MappingState {
@@ -136,9 +149,9 @@ function statOf(handle: NativeHandle): Float64Array {
 const inodeKey = (st: Float64Array) => `${st[0]}:${st[1]}`;
 
 /** @internal MemFile.truncate: refuses to shrink below the end of a live mapping of the file. */
-export function assertShrinkKeepsMappings(file: MemFile, size: number): void {
+export function assertShrinkKeepsMappings(file: MappableFile, size: number): void {
   if (liveByInode.size === 0) return;
-  const { handle, hugePageBytes } = fileInternals(file);
+  const { handle, hugePageBytes } = file;
   const set = liveByInode.get(inodeKey(statOf(handle)));
   if (!set) return;
   // A page stays valid while any byte of it lies before the end of file.
@@ -364,28 +377,6 @@ export class Mapping implements Disposable {
   }
 }
 
-/** `Max locked memory` of this process, for error messages. */
-function memlockLimit(): string {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
-    const soft = line?.slice('Max locked memory'.length).trim().split(/\s+/)[0];
-    if (soft === 'unlimited') return 'unlimited';
-    if (soft !== undefined && /^\d+$/.test(soft)) {
-      const n = Number(soft);
-      return n >= 2 ** 20 ? `${n / 2 ** 20} MiB (${n} bytes)` : `${n} bytes`;
-    }
-  } catch { /* no /proc */ }
-  return 'unknown';
-}
-
-function explainMemlock(e: unknown): unknown {
-  if (e instanceof SystemError && !e.hint && (e.code === 'ENOMEM' || e.code === 'EAGAIN' || e.code === 'EPERM')) {
-    return e.withHint(`locked memory is limited by RLIMIT_MEMLOCK, currently ${memlockLimit()} for this process ` +
-      '(raise it with `ulimit -l`, LimitMEMLOCK= in systemd, or CAP_IPC_LOCK)');
-  }
-  return e;
-}
-
 function explainAdvise(e: unknown, advice: string, writable: boolean): unknown {
   if (!(e instanceof SystemError) || e.hint) return e;
   if (e.code === 'EINVAL') {
@@ -439,7 +430,7 @@ function explainMmap(e: unknown, origin: MemFileOrigin, seals: number, writable:
 }
 
 /** @internal behind {@link MemFile.map}. */
-export function mapFile(file: MemFile, options?: MapOptions): Mapping {
+export function mapFile(file: MappableFile, options?: MapOptions): Mapping {
   const opts = toOptions<MapOptions>(options);
   const isPrivate = toBool(opts.private, 'options.private', false);
   const populate = toBool(opts.populate, 'options.populate', false);
@@ -450,7 +441,7 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   const offset = opts.offset === undefined ? 0 : toSize(opts.offset, 'options.offset');
   const requestedLength = opts.length === undefined ? undefined : toSize(opts.length, 'options.length');
 
-  const { handle, origin, hugePageBytes } = fileInternals(file);
+  const { handle, origin, hugePageBytes } = file;
   const st = statOf(handle);
   const size = st[7]!;
   let seals = 0;
@@ -511,28 +502,4 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   } finally {
     token.allowed = false;
   }
-}
-
-/** @internal behind {@link MemFile.createSecret}. */
-export function createSecretFile(size: number | bigint): MemFile {
-  const n = toSize(size, 'size');
-  let handle: NativeHandle;
-  try {
-    handle = binding.memfdSecret(constants.O_CLOEXEC);
-  } catch (e) {
-    if (e instanceof SystemError && e.code === 'ENOSYS') {
-      throw e.withHint('this kernel has no memfd_secret(2): it needs Linux 5.14 or later on a supported architecture, ' +
-        'and secretmem must be enabled (secretmem.enable=1 on the kernel command line before 6.5)');
-    }
-    if (e instanceof SystemError && e.code === 'EMFILE') throw e.withHint('this process has too many open files (ulimit -n)');
-    if (e instanceof SystemError && (e.code === 'ENOMEM' || e.code === 'EAGAIN')) throw explainMemlock(e);
-    throw e;
-  }
-  try {
-    if (n > 0) binding.truncate(handle, n);
-  } catch (e) {
-    binding.handleClose(handle);
-    throw e;
-  }
-  return constructMemFile(handle, 'secretmem', 'secret', 0);
 }

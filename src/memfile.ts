@@ -4,13 +4,13 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
-import { Mapping, mapFile, createSecretFile, assertShrinkKeepsMappings, type MapOptions } from './mapping.js';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
 import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
 import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
-import { assertMemoryFor } from './memory.js';
+import { O_CLOEXEC, assertShrinkKeepsMappings, mapFile, type MapOptions, type Mapping, type MappableFile } from './mapping.js';
+import { assertMemoryFor, explainMemlock } from './memory.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
 } from './validate.js';
@@ -524,7 +524,7 @@ export class MemFile implements Disposable {
   truncate(size: number | bigint = 0): void {
     this.#check('truncate');
     const n = toSize(size, 'size');
-    assertShrinkKeepsMappings(this, n);
+    assertShrinkKeepsMappings(this.#mappable(), n);
     try {
       binding.truncate(this.#handle, n);
     } catch (e) {
@@ -576,7 +576,7 @@ export class MemFile implements Disposable {
    */
   map(options?: MapOptions): Mapping {
     this.#check('map');
-    return mapFile(this, options);
+    return mapFile(this.#mappable(), options);
   }
 
   /**
@@ -586,7 +586,26 @@ export class MemFile implements Disposable {
    * lacks it or has it disabled; `capabilities().memfdSecret` tells in advance.
    */
   static createSecret(size: number | bigint): MemFile {
-    return createSecretFile(size);
+    const n = toSize(size, 'size');
+    let handle: NativeHandle;
+    try {
+      handle = binding.memfdSecret(O_CLOEXEC);
+    } catch (e) {
+      if (e instanceof SystemError && e.code === 'ENOSYS') {
+        throw e.withHint('this kernel has no memfd_secret(2): it needs Linux 5.14 or later on a supported architecture, ' +
+          'and secretmem must be enabled (secretmem.enable=1 on the kernel command line before 6.5)');
+      }
+      if (e instanceof SystemError && e.code === 'EMFILE') throw e.withHint('this process has too many open files (ulimit -n)');
+      if (e instanceof SystemError && (e.code === 'ENOMEM' || e.code === 'EAGAIN')) throw explainMemlock(e);
+      throw e;
+    }
+    try {
+      if (n > 0) binding.truncate(handle, n);
+    } catch (e) {
+      binding.handleClose(handle);
+      throw e;
+    }
+    return construct(handle, 'secretmem', 'secret', 0);
   }
 
   /** `fstat(2)`. */
@@ -761,6 +780,10 @@ export class MemFile implements Disposable {
     let detail = '';
     try { detail = `, size: ${binding.size(this.#handle)}, seals: ${new Seals(binding.getSeals(this.#handle))}`; } catch { /* ignore */ }
     return `MemFile { fd: ${this.#fd}, name: ${JSON.stringify(this.#name)}${detail} }`;
+  }
+
+  #mappable(): MappableFile {
+    return { ...this.#internals, name: this.#name };
   }
 
   #check(method: string): void {
