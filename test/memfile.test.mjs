@@ -106,6 +106,26 @@ test('name limits: 249 bytes ok, 250 rejected, multibyte counted in bytes, NUL r
   empty.close();
 });
 
+test('a read target that is not a buffer names only buffer types (a string cannot be read into)', async (t) => {
+  const f = own(t, MemFile.create('read-target'));
+  f.writeSync('abcd', 0);
+  const expected = (received) => ({
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: `The "buffer" argument must be an instance of Buffer, TypedArray, DataView or ArrayBuffer. Received ${received}`,
+  });
+  assert.throws(() => f.readSync(10), expected('type number (10)'));
+  assert.throws(() => f.readSync(null), expected('null'));
+  assert.throws(() => f.readSync('abc'), expected('type string ("abc")'));
+  assert.throws(() => f.readSync({}, 0), expected('an instance of Object'));
+  await assert.rejects(f.read(10), expected('type number (10)'));
+  // Writes do take strings, and their message says so.
+  assert.throws(() => f.writeSync(10), { code: 'ERR_INVALID_ARG_TYPE', message: /must be of type string or an instance of Buffer/ });
+  // Every kind the message names is accepted.
+  for (const target of [Buffer.alloc(4), new Uint16Array(2), new DataView(new ArrayBuffer(4)), new ArrayBuffer(4), new SharedArrayBuffer(4)]) {
+    assert.equal(f.readSync(target, 0), 4);
+  }
+});
+
 test('wrong argument types are TypeErrors with Node codes, before any syscall', (t) => {
   assert.throws(() => MemFile.create(42), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
   assert.throws(() => MemFile.create('x', 'opts'), { code: 'ERR_INVALID_ARG_TYPE' });
