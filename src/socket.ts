@@ -21,6 +21,7 @@ import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
+import { WaiterQueue, abortError } from './waiters.js';
 
 /** Socket types: message boundaries kept (`'seqpacket'`, `'dgram'`) or a byte stream (`'stream'`). */
 export type SocketType = 'seqpacket' | 'stream' | 'dgram';
@@ -128,13 +129,6 @@ declare module './binding.js' {
 
 function closedError(what: string): Error {
   return stateError('ERR_MEMFD_SOCKET_CLOSED', `${what}: the socket is closed`);
-}
-
-function abortError(signal: AbortSignal): Error {
-  const e = new Error('The operation was aborted', { cause: signal.reason });
-  e.name = 'AbortError';
-  (e as NodeJS.ErrnoException).code = 'ABORT_ERR';
-  return e;
 }
 
 function toType(value: unknown, name = 'options.type'): SocketType {
@@ -268,14 +262,6 @@ export class Message implements Disposable {
   }
 }
 
-interface Waiter {
-  resolve(m: Message | null): void;
-  reject(e: unknown): void;
-  maxFds: number;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
-
 interface QueuedSend {
   data: Uint8Array;
   offset: number;
@@ -333,7 +319,8 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   #reading = false;
   #flushing = false;
   #connecting: { resolve(): void; reject(e: unknown): void } | null = null;
-  #waiters: Waiter[] = [];
+  /** Pending receive() calls, each with its fd budget. */
+  #waiters = new WaiterQueue<Message | null, number>(() => this.#updatePoll());
   #queue: QueuedSend[] = [];
   #boundPath: { path: string; dev: number; ino: number } | null = null;
 
@@ -577,22 +564,9 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       return Promise.reject(e);
     }
     if (this.#ended) return Promise.resolve(null);
-    return new Promise<Message | null>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, maxFds };
-      if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i < 0) return;
-          this.#waiters.splice(i, 1);
-          this.#updatePoll();
-          reject(abortError(signal!));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#waiters.push(waiter);
-      this.#read();
-    });
+    const message = this.#waiters.wait(maxFds, signal);
+    this.#read();
+    return message;
   }
 
   /** Iterates over messages until the end of the stream or close(). */
@@ -630,10 +604,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#closed = true;
     binding.socketClose(this.#native);
     const err = closedError('closed while waiting');
-    for (const w of this.#waiters.splice(0)) {
-      if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-      w.reject(err);
-    }
+    this.#waiters.rejectAll(err);
     for (const q of this.#queue.splice(0)) {
       releaseFds(q.fds, q.pinned);
       q.reject(err);
@@ -755,7 +726,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     let resetSeen = false;
     try {
       while (!this.#closed && !this.#ended && this.#wantsData()) {
-        const maxFds = this.#waiters[0]?.maxFds ?? this.#maxFds;
+        const maxFds = this.#waiters.peek() ?? this.#maxFds;
         let r: ReturnType<typeof binding.socketRecv>;
         try {
           r = binding.socketRecv(this.#native, maxFds);
@@ -802,30 +773,22 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     }
   }
 
-  #takeWaiter(): Waiter | undefined {
-    const w = this.#waiters.shift();
-    if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-    return w;
-  }
-
   #deliver(msg: Message): void {
-    const w = this.#takeWaiter();
-    if (w) w.resolve(msg);
-    else if (this.listenerCount('message') > 0) this.emit('message', msg);
+    if (this.#waiters.resolveNext(msg)) return;
+    if (this.listenerCount('message') > 0) this.emit('message', msg);
     else msg.close(); // unreachable: we only read while someone wants data
   }
 
   #deliverError(e: unknown): void {
-    const w = this.#takeWaiter();
-    if (w) w.reject(e);
-    else if (this.listenerCount('error') > 0) this.emit('error', e);
+    if (this.#waiters.rejectNext(e)) return;
+    if (this.listenerCount('error') > 0) this.emit('error', e);
     else process.emitWarning(e as Error);
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    for (let w = this.#takeWaiter(); w; w = this.#takeWaiter()) w.resolve(null);
+    this.#waiters.resolveAll(null);
     process.nextTick(() => this.emit('end'));
   }
 }
@@ -917,7 +880,8 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
   #closed = false;
   #events = 0;
   #accepting = false;
-  #waiters: Waiter[] = [];
+  /** Pending accept() calls. */
+  #waiters = new WaiterQueue<UnixSocket>(() => this.#updatePoll());
   #path: { path: string; dev: number; ino: number } | null;
 
   /** @internal use {@link UnixServer.listen} or {@link UnixServer.fromFd}. */
@@ -1017,22 +981,9 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<UnixSocket>((resolve, reject) => {
-      const waiter: Waiter = { resolve: resolve as (m: unknown) => void, reject, maxFds: 0 };
-      if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i < 0) return;
-          this.#waiters.splice(i, 1);
-          this.#updatePoll();
-          reject(abortError(signal!));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#waiters.push(waiter);
-      this.#accept();
-    });
+    const socket = this.#waiters.wait(undefined, signal);
+    this.#accept();
+    return socket;
   }
 
   /** Iterates over accepted connections until close(). */
@@ -1052,11 +1003,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#closed) return;
     this.#closed = true;
     binding.socketClose(this.#native);
-    const err = closedError('server closed while waiting');
-    for (const w of this.#waiters.splice(0)) {
-      if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-      w.reject(err);
-    }
+    this.#waiters.rejectAll(closedError('server closed while waiting'));
     if (this.#path) unlinkRecorded(this.#path);
     this.#path = null;
     process.nextTick(() => this.emit('close'));
@@ -1098,19 +1045,14 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
         try {
           native = binding.socketAccept(this.#native);
         } catch (e) {
-          const w = this.#waiters.shift();
-          if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-          if (w) w.reject(e);
-          else if (this.listenerCount('error') > 0) this.emit('error', e);
+          if (this.#waiters.rejectNext(e)) break;
+          if (this.listenerCount('error') > 0) this.emit('error', e);
           else process.emitWarning(e as Error);
           break;
         }
         if (native === null) break;
         const socket = UnixSocket.wrap(native, this.#type, this.#maxFds);
-        const w = this.#waiters.shift();
-        if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-        if (w) (w.resolve as unknown as (s: UnixSocket) => void)(socket);
-        else this.emit('connection', socket);
+        if (!this.#waiters.resolveNext(socket)) this.emit('connection', socket);
       }
     } finally {
       this.#accepting = false;
