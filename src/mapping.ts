@@ -19,6 +19,7 @@ import { SystemError, invalidArgType, invalidArgValue, outOfRange, rangeError, s
 import type { MemFileOrigin } from './memfile.js';
 import { Seal, Seals } from './seals.js';
 import { assertMemoryFor, explainMemlock, memlockLimit } from './memory.js';
+import { markUncloneable } from './uncloneable.js';
 import { toBool, toOptions, toSize } from './validate.js';
 
 /** Options of {@link MemFile.map}. */
@@ -178,7 +179,8 @@ export function assertShrinkKeepsMappings(file: MappableFile, size: number): voi
  * the file alive while it is mapped.
  *
  * The buffer cannot be moved to a Worker: it is external memory, and Node 20 copies it on transfer while
- * Node 22 and later throw `DataCloneError`. Map the file in the Worker instead (pass it the fd).
+ * Node 22 and later throw `DataCloneError`. Posting the Mapping itself throws `DataCloneError` on Node
+ * >= 22.10 (older Node delivers `{}`). Map the file in the Worker instead (post `file.dup().releaseFd()`).
  */
 export class Mapping implements Disposable {
   readonly #record: NativeMapping;
@@ -212,6 +214,7 @@ export class Mapping implements Disposable {
     if (!set) liveByInode.set(inode, (set = new Set()));
     set.add(this.#live);
     released.register(buffer, { key: inode, range: this.#live }, this.#live);
+    markUncloneable(this);
   }
 
   /**

@@ -11,6 +11,7 @@ import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange
 import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
 import { O_CLOEXEC, assertShrinkKeepsMappings, mapFile, type MapOptions, type Mapping, type MappableFile } from './mapping.js';
 import { assertMemoryFor, explainMemlock } from './memory.js';
+import { markUncloneable } from './uncloneable.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
 } from './validate.js';
@@ -216,6 +217,9 @@ export function countWritableSharedMappings(ino: number): number {
  * in any process, can change or shrink it. Close it with {@link MemFile.close} or `using`; a MemFile that
  * is garbage-collected without close has its fd closed exactly once. After close every method throws
  * `ERR_MEMFD_CLOSED`, even if the kernel has given the same fd number to another file.
+ *
+ * A MemFile cannot be posted to a Worker (`DataCloneError` on Node >= 22.10, an empty `{}` before):
+ * post `file.dup().releaseFd()` and adopt it there with {@link MemFile.fromFd}.
  */
 export class MemFile implements Disposable {
   #handle: NativeHandle;
@@ -237,6 +241,7 @@ export class MemFile implements Disposable {
     this.#name = name;
     this.#origin = origin;
     this.#internals = { handle, origin, hugePageBytes };
+    markUncloneable(this);
   }
 
   /**

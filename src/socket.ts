@@ -21,6 +21,7 @@ import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
+import { markUncloneable } from './uncloneable.js';
 import { WaiterQueue, abortError } from './waiters.js';
 
 /** Socket types: message boundaries kept (`'seqpacket'`, `'dgram'`) or a byte stream (`'stream'`). */
@@ -214,6 +215,7 @@ export class Message implements Disposable {
     // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the handle that owns a
     // received fd in the native owned-fd table and take the fd over from it (same thread only).
     this.fds = Object.freeze(handles.map((h) => binding.handleFd(h)));
+    markUncloneable(this);
   }
 
   /**
@@ -336,6 +338,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     // Reading for 'message' listeners starts when the first one is added and stops with the last one.
     this.on('newListener', (event) => { if (event === 'message') process.nextTick(() => this.#read()); });
     this.on('removeListener', (event) => { if (event === 'message') this.#updatePoll(); });
+    markUncloneable(this);
   }
 
   /** @internal */
@@ -897,6 +900,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     binding.socketAttach(native, this);
     this.on('newListener', (event) => { if (event === 'connection') process.nextTick(() => this.#accept()); });
     this.on('removeListener', (event) => { if (event === 'connection') this.#updatePoll(); });
+    markUncloneable(this);
   }
 
   static #wrap(native: NativeSocket, type: SocketType, maxFds: number, address: string, owned: boolean): UnixServer {
