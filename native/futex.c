@@ -19,6 +19,7 @@
  *    thread, and the thread never touches a destroyed threadsafe function.
  * The cancelling wakes are visible to other waiters on the same word (other processes too) as spurious
  * wakeups, which futex users must tolerate anyway: a woken waiter re-checks the value. */
+#include "constants.h"
 #include "mapping.h"
 
 #include <errno.h>
@@ -71,7 +72,8 @@ static int classify(long rc, int err) {
 }
 
 static napi_value result_string(napi_env env, int result) {
-  static const char *names[] = {"ok", "not-equal", "timed-out", "unmapped"};
+  static const char *names[] = {[FW_OK] = MEMFD_FUTEX_RESULT_OK, [FW_NOT_EQUAL] = MEMFD_FUTEX_RESULT_NOT_EQUAL,
+                                [FW_TIMED_OUT] = MEMFD_FUTEX_RESULT_TIMED_OUT, [FW_CANCELLED] = MEMFD_FUTEX_RESULT_UNMAPPED};
   napi_value s = NULL;
   napi_create_string_utf8(env, names[result], NAPI_AUTO_LENGTH, &s);
   return s;

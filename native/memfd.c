@@ -1,4 +1,5 @@
 /* memfd_create, memfd_secret, seals, size, identity checks. */
+#include "constants.h"
 #include "handle.h"
 
 #include <errno.h>
@@ -144,7 +145,7 @@ static napi_value js_size(napi_env env, napi_callback_info info) {
 
 static double ts_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
 
-/* fstat(handle, Float64Array(14)) fills
+/* fstat(handle, Float64Array(MEMFD_STAT_FIELDS)) fills
  * [dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atimeMs, mtimeMs, ctimeMs, birthtimeMs] */
 static napi_value js_fstat(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -154,12 +155,12 @@ static napi_value js_fstat(napi_env env, napi_callback_info info) {
   uint8_t *bytes;
   size_t len;
   if (!get_bytes_arg(env, argv[1], &bytes, &len, "out")) return NULL;
-  if (len < 14 * sizeof(double)) return throw_range_error(env, "ERR_OUT_OF_RANGE", "stat buffer too small");
+  if (len < MEMFD_STAT_FIELDS * sizeof(double)) return throw_range_error(env, "ERR_OUT_OF_RANGE", "stat buffer too small");
   int fd = fd_handle_open_fd(env, h, "fstat");
   if (fd < 0) return NULL;
   struct stat st;
   if (sys_fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
-  double v[14] = {(double)st.st_dev,     (double)st.st_ino,    (double)st.st_mode,   (double)st.st_nlink,
+  double v[MEMFD_STAT_FIELDS] = {(double)st.st_dev,     (double)st.st_ino,    (double)st.st_mode,   (double)st.st_nlink,
                   (double)st.st_uid,     (double)st.st_gid,    (double)st.st_rdev,   (double)st.st_size,
                   (double)st.st_blksize, (double)st.st_blocks, ts_ms(st.st_atim),    ts_ms(st.st_mtim),
                   ts_ms(st.st_ctim),     ts_ms(st.st_ctim)};

@@ -10,6 +10,7 @@
  * @module
  */
 import { binding, type NativeMapping } from './binding.js';
+import { FUTEX_RESULT } from './constants.js';
 import { invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { mappingOfBuffer, type Mapping } from './mapping.js';
 
@@ -106,7 +107,7 @@ export function futexWaitAsync(view: Int32Array, index: number, expected: number
   // The closure keeps the Mapping (and so its buffer) reachable while the wait is pending: otherwise a
   // caller that dropped every reference would see the wait cancelled by the garbage collector.
   return promise.then((result) => {
-    if (result === 'unmapped') {
+    if (result === FUTEX_RESULT.UNMAPPED) {
       throw stateError('ERR_MEMFD_UNMAPPED',
         `The Mapping (${mapping.length} bytes at offset ${mapping.offset}) was unmapped while futexWaitAsync was waiting`);
     }

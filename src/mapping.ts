@@ -15,6 +15,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { binding, type NativeHandle, type NativeMapping } from './binding.js';
+import { MAP_OPT, OPEN, STAT } from './constants.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, rangeError, stateError } from './errors.js';
 import type { MemFileOrigin } from './memfile.js';
 import { Seal, Seals } from './seals.js';
@@ -97,8 +98,8 @@ const constants = (binding as unknown as { mappingConstants: MappingConstants })
 /** memfd_secret's only flag; its value differs between architectures, so it comes from the C headers. */
 export const O_CLOEXEC = constants.O_CLOEXEC;
 
-const MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8;
-const O_ACCMODE = 3, O_RDONLY = 0;
+const MAP_OPT_SHARED = MAP_OPT.SHARED, MAP_OPT_POPULATE = MAP_OPT.POPULATE, MAP_OPT_FUTEX_TWIN = MAP_OPT.FUTEX_TWIN;
+const O_ACCMODE = OPEN.ACCMODE, O_RDONLY = OPEN.RDONLY;
 
 /**
  * @internal What this module needs of a file: plain data from the caller (MemFile), so that mapping does
@@ -141,9 +142,8 @@ function forget(key: string, range: LiveRange): void {
   if (set?.delete(range) && set.size === 0) liveByInode.delete(key);
 }
 
-const STAT_FIELDS = 14;
 function statOf(handle: NativeHandle): Float64Array {
-  const v = new Float64Array(STAT_FIELDS);
+  const v = new Float64Array(STAT.FIELDS);
   binding.fstat(handle, v);
   return v;
 }

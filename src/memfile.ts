@@ -6,7 +6,8 @@ import { constants as bufferConstants } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
-import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
+import { HUGE_PAGE_SIZES, type HugePageSize } from './capabilities.js';
+import { FALLOC, FS_MAGIC, MFD, OPEN, STAT } from './constants.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
 import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
 import { O_CLOEXEC, assertShrinkKeepsMappings, mapFile, type MapOptions, type Mapping, type MappableFile } from './mapping.js';
@@ -111,13 +112,13 @@ export interface AllocateOptions {
   keepSize?: boolean;
 }
 
-const FALLOC_FL_KEEP_SIZE = 0x1;
-const FALLOC_FL_PUNCH_HOLE = 0x2;
-const O_RDONLY = 0, O_RDWR = 2;
-const TMPFS_MAGIC = 0x01021994;
-const HUGETLBFS_MAGIC = 0x958458f6;
+const FALLOC_FL_KEEP_SIZE = FALLOC.KEEP_SIZE;
+const FALLOC_FL_PUNCH_HOLE = FALLOC.PUNCH_HOLE;
+const O_RDONLY = OPEN.RDONLY, O_RDWR = OPEN.RDWR, O_ACCMODE = OPEN.ACCMODE;
+const TMPFS_MAGIC = FS_MAGIC.TMPFS;
+const HUGETLBFS_MAGIC = FS_MAGIC.HUGETLBFS;
 const MAX_NAME_BYTES = 249;
-const STAT_FIELDS = 14;
+const STAT_FIELDS = STAT.FIELDS;
 
 /** The largest Buffer this Node can make (4 GiB on Node 20, 2^53 - 1 from Node 22). */
 const kMaxLength = bufferConstants.MAX_LENGTH;
@@ -694,7 +695,7 @@ export class MemFile implements Disposable {
   /** True when this handle was opened for reading only (writes and seals fail with EBADF/EPERM). */
   get readOnly(): boolean {
     this.#check('readOnly');
-    return (binding.fdFlags(this.#fd)[1] & 3) === O_RDONLY;
+    return (binding.fdFlags(this.#fd)[1] & O_ACCMODE) === O_RDONLY;
   }
 
   /** Streams the content from `start` (default 0) to `end` (inclusive), as fs.createReadStream does. */
@@ -844,7 +845,7 @@ export class MemFile implements Disposable {
   }
 
   #isReadOnly(): boolean {
-    try { return (binding.fdFlags(this.#fd)[1] & 3) === O_RDONLY; } catch { return false; }
+    try { return (binding.fdFlags(this.#fd)[1] & O_ACCMODE) === O_RDONLY; } catch { return false; }
   }
 
   #explainSeal(e: unknown, bits: number): unknown {

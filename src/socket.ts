@@ -21,6 +21,7 @@ import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
+import { POLL, RECV, SCM, SHUT, SOCK_TYPE } from './constants.js';
 import { markUncloneable } from './uncloneable.js';
 import { WaiterQueue, abortError } from './waiters.js';
 
@@ -28,7 +29,7 @@ import { WaiterQueue, abortError } from './waiters.js';
 export type SocketType = 'seqpacket' | 'stream' | 'dgram';
 
 /** Most fds one message can carry (the kernel's `SCM_MAX_FD`). */
-export const MAX_FDS_PER_MESSAGE = 253;
+export const MAX_FDS_PER_MESSAGE = SCM.MAX_FD;
 
 /** An fd to send: a number, or an object with an `fd` property (a {@link MemFile}, a FileHandle...). */
 export type FdLike = number | { readonly fd: number };
@@ -82,13 +83,13 @@ export interface PeerCredentials {
   gid: number;
 }
 
-const SOCK_TYPES: Record<SocketType, number> = { stream: 1, dgram: 2, seqpacket: 5 };
-const TYPE_NAMES: Record<number, SocketType> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' };
-const UV_READABLE = 1;
-const UV_WRITABLE = 2;
-const RECV_FDS_TRUNCATED = 1;
-const RECV_DATA_TRUNCATED = 2;
-const SHUT_WR = 1;
+const SOCK_TYPES: Record<SocketType, number> = { stream: SOCK_TYPE.STREAM, dgram: SOCK_TYPE.DGRAM, seqpacket: SOCK_TYPE.SEQPACKET };
+const TYPE_NAMES: Record<number, SocketType> = { [SOCK_TYPE.STREAM]: 'stream', [SOCK_TYPE.DGRAM]: 'dgram', [SOCK_TYPE.SEQPACKET]: 'seqpacket' };
+const UV_READABLE = POLL.READABLE;
+const UV_WRITABLE = POLL.WRITABLE;
+const RECV_FDS_TRUNCATED = RECV.FDS_TRUNCATED;
+const RECV_DATA_TRUNCATED = RECV.DATA_TRUNCATED;
+const SHUT_WR = SHUT.WR;
 /** Errors that mean the peer is gone: every queued send fails with it. */
 const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ECONNREFUSED']);
 
