@@ -9,8 +9,9 @@
  *   unmapped once its buffer is collected.
  * - Touching a mapped page past the end of a file that someone shrank raises SIGBUS, which kills the
  *   process and cannot be caught. So a mapping past the current end of file is refused, and a file this
- *   process did not create (adopted with `fromFd`, or reopened) must carry `Seal.Shrink` before it is
- *   mapped, unless the caller passes `unsafeAllowShrinking: true`. The creator of a file is trusted.
+ *   process did not create (adopted with `fromFd`, or a reopen of such a file) must carry `Seal.Shrink`
+ *   before it is mapped, unless the caller passes `unsafeAllowShrinking: true`. The creator of a file is
+ *   trusted, through any of its handles (dup, reopen): they all reach the same holders.
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
@@ -58,7 +59,7 @@ export interface MapOptions {
    */
   populate?: boolean;
   /**
-   * Map a file from elsewhere (`fromFd`, `reopen`) that lacks `Seal.Shrink`. Whoever else holds the file
+   * Map a file from elsewhere (`fromFd`, or a `reopen` of such a file) that lacks `Seal.Shrink`. Whoever else holds the file
    * can then shrink it, and the next touch of a page past the new end kills this process with SIGBUS
    * (uncatchable). Only for peers you trust as much as your own code. Default `false`.
    */
@@ -109,6 +110,11 @@ export interface MappableFile {
   readonly handle: NativeHandle;
   readonly name: string;
   readonly origin: MemFileOrigin;
+  /**
+   * This process created the file ('created', 'secret', or a reopen of such a file): the holders of the
+   * file are this process and whoever it handed an fd to, so it may be mapped without `Seal.Shrink`.
+   */
+  readonly createdHere: boolean;
   /** 0 for a file of ordinary pages. */
   readonly hugePageBytes: number;
 }
@@ -444,17 +450,20 @@ export function mapFile(file: MappableFile, options?: MapOptions): Mapping {
   const offset = opts.offset === undefined ? 0 : toSize(opts.offset, 'options.offset');
   const requestedLength = opts.length === undefined ? undefined : toSize(opts.length, 'options.length');
 
-  const { handle, origin, hugePageBytes } = file;
+  const { handle, origin, hugePageBytes, createdHere } = file;
   const st = statOf(handle);
   const size = st[7]!;
   let seals = 0;
   try { seals = binding.getSeals(handle); } catch { /* memfd_secret and non-tmpfs files have no seals */ }
 
-  if (origin !== 'created' && origin !== 'secret' && !(seals & Seal.Shrink) && !unsafeAllowShrinking) {
+  if (!createdHere && !(seals & Seal.Shrink) && !unsafeAllowShrinking) {
+    const whence = origin === 'reopened'
+      ? 'it is a reopen of a file adopted from elsewhere (MemFile.fromFd)'
+      : 'it was adopted from elsewhere (MemFile.fromFd)';
     throw stateError('ERR_MEMFD_UNSAFE_MAPPING',
-      `Refusing to map ${JSON.stringify(file.name)}: it came from elsewhere (${origin}) and lacks the shrink seal ` +
+      `Refusing to map ${JSON.stringify(file.name)}: ${whence} and lacks the shrink seal ` +
       `(it has ${new Seals(seals)}). Whoever else holds this file could shrink it, and this process would then ` +
-      'die of SIGBUS (uncatchable) on the next touch of a page past the new end. Ask the sender to add ' +
+      'die of SIGBUS (uncatchable) on the next touch of a page past the new end. Ask whoever sent the fd to add ' +
       'Seal.Shrink (MemFile.fromFd(fd, { requireSeals: Seal.Shrink }) checks it), or pass ' +
       '{ unsafeAllowShrinking: true } if you trust every holder of the file');
   }

@@ -138,6 +138,8 @@ export interface MemFileInternals {
   handle: NativeHandle;
   origin: MemFileOrigin;
   hugePageBytes: number;
+  /** A reopen (or a dup of one) of a file this process created: as trusted as the original when mapped. */
+  ownReopen?: true;
 }
 // Set by MemFile's static block: reads the private field. (A WeakMap keyed by MemFile cost ~2 µs per
 // create() in GC ephemeron work, a third of the whole create+close; a private field costs nothing.)
@@ -385,7 +387,10 @@ export class MemFile implements Disposable {
     return this.#name;
   }
 
-  /** How this MemFile got its fd: 'created' by this process, or 'adopted'/'reopened' from elsewhere. */
+  /**
+   * How this MemFile got its fd: 'created' (or 'secret') by this process, 'adopted' with
+   * {@link MemFile.fromFd}, or 'reopened' with {@link MemFile.reopen} (of a file created here or adopted).
+   */
   get origin(): MemFileOrigin {
     return this.#origin;
   }
@@ -672,24 +677,39 @@ export class MemFile implements Disposable {
   dup(options?: { cloexec?: boolean }): MemFile {
     this.#check('dup');
     const cloexec = toBool(toOptions<{ cloexec?: boolean }>(options).cloexec, 'options.cloexec', true);
-    const { hugePageBytes } = fileInternals(this);
-    return construct(binding.dup(this.#handle, cloexec), this.#name, this.#origin, hugePageBytes);
+    const { hugePageBytes, ownReopen } = fileInternals(this);
+    const copy = construct(binding.dup(this.#handle, cloexec), this.#name, this.#origin, hugePageBytes);
+    if (ownReopen) fileInternals(copy).ownReopen = true;
+    return copy;
   }
 
   /**
    * Opens the file again through /proc/self/fd: a new open file description with its own position and
    * access mode. `{ readOnly: true }` gives a handle that cannot write, add seals or map writable, even
    * where the file itself is not sealed: hand that to code you do not trust.
+   *
+   * A reopen of a file this process created maps like the original, without `Seal.Shrink`: the holders
+   * of the file are the same (see {@link MapOptions.unsafeAllowShrinking}). A reopen of an adopted file
+   * stays a file from elsewhere.
    */
   reopen(options?: { readOnly?: boolean }): MemFile {
     this.#check('reopen');
     const readOnly = toBool(toOptions<{ readOnly?: boolean }>(options).readOnly, 'options.readOnly', false);
     const { hugePageBytes } = fileInternals(this);
+    let reopened: MemFile;
     try {
-      return construct(binding.reopen(this.#handle, readOnly ? O_RDONLY : O_RDWR), this.#name, 'reopened', hugePageBytes);
+      reopened = construct(binding.reopen(this.#handle, readOnly ? O_RDONLY : O_RDWR), this.#name, 'reopened', hugePageBytes);
     } catch (e) {
       throw this.#explain(e);
     }
+    if (this.#createdHere()) fileInternals(reopened).ownReopen = true;
+    return reopened;
+  }
+
+  /** This process created the file (this handle may be a dup or reopen of it). */
+  #createdHere(): boolean {
+    const { origin, ownReopen } = this.#internals;
+    return origin === 'created' || origin === 'secret' || ownReopen === true;
   }
 
   /** True when this handle was opened for reading only (writes and seals fail with EBADF/EPERM). */
@@ -789,7 +809,7 @@ export class MemFile implements Disposable {
   }
 
   #mappable(): MappableFile {
-    return { ...this.#internals, name: this.#name };
+    return { ...this.#internals, name: this.#name, createdHere: this.#createdHere() };
   }
 
   #check(method: string): void {
