@@ -667,7 +667,7 @@ export class MemFile implements Disposable {
    */
   seal(): Seals {
     this.#check('seal');
-    // Already frozen: nothing to do (the kernel would answer EPERM, because the seal seal is set).
+    // Already frozen: nothing to do (the kernel would answer EPERM, because Seal.Seal is set).
     const current = this.getSeals();
     if (current.has(FROZEN)) return current;
     return this.addSeals(FROZEN);
@@ -875,8 +875,8 @@ export class MemFile implements Disposable {
         if (this.#isReadOnly()) return e.withHint('seals can only be added through a writable fd; this handle is read-only');
         const seals = sealsOfHandle(this.#handle);
         if (seals & Seal.Seal) {
-          return e.withHint('sealing is not allowed: the file has the seal seal (created with allowSealing: false, ' +
-            'received that way, or already sealed for good)');
+          return e.withHint('no seal can be added: the file carries Seal.Seal, which forbids further seals; it was ' +
+            'created with allowSealing: false, received that way, or already sealed for good');
         }
         return e;
       }
