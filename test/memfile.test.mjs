@@ -1,7 +1,7 @@
 // MemFile creation, options, names, I/O, adoption and use-after-close, on the real kernel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readFileSync, readSync, writeFileSync, unlinkSync, fstatSync, mkdtempSync, copyFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, unlinkSync, fstatSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -341,6 +341,7 @@ test('isMemFd / fromFd: memfd, /dev/shm file, regular file, pipe, closed fd', as
   unlinkSync(shmPath);
   const dir = mkdtempSync(join(tmpdir(), 'memfd-'));
   const regularFd = openSync(join(dir, 'regular'), 'w+');
+  rmSync(dir, { recursive: true }); // the open fd is all the test needs
   const { pipeFds } = await import('./pipe-helper.mjs');
   const [pr, pw] = pipeFds();
   const closedFd = openSync('/dev/null', 'r');
@@ -408,6 +409,7 @@ test('use after close: clear error, and a file that reuses the fd number is unto
     fstatSync(victim);
   } finally {
     closeSync(victim);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -41,11 +41,12 @@ test('npm pack ships dist, the C sources, binding.gyp and the build script, and 
   assert.equal(files.some((f) => f.startsWith('test/') || f.startsWith('build/') || f.startsWith('node_modules/')), false);
 });
 
-test('the published .d.ts files type-check in a strict consumer project (skipLibCheck: false)', async () => {
-  const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+test('the published .d.ts files type-check in a strict consumer project (skipLibCheck: false)', async (t) => {
+  const { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'memfd-consumer-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'memfd'));
   symlinkSync(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'));
