@@ -17,7 +17,9 @@ const files = requested.length ? requested
 
 const privateTmp = mkdtempSync(join(tmpdir(), 'memfd-test-run-'));
 const child = spawn(process.execPath, ['--expose-gc', '--test', '--test-concurrency=1', ...files], {
-  cwd: root, stdio: 'inherit', env: { ...process.env, TMPDIR: privateTmp },
+  // No compile cache: Node 22 would keep it in the temp directory (node-compile-cache/) when a tool such
+  // as tsc enables it, and it is not a test's leftover.
+  cwd: root, stdio: 'inherit', env: { ...process.env, TMPDIR: privateTmp, NODE_DISABLE_COMPILE_CACHE: '1' },
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('close', (code, signal) => {

@@ -88,9 +88,10 @@ test('the recipes work on every Node: dup().releaseFd() for a MemFile, take() fo
     parentPort.on('message', (fd) => {
       const f = MemFile.fromFd(fd, { requireSeals: Seal.Shrink });
       const m = f.map();
-      parentPort.postMessage(Buffer.from(m.bytes).toString());
+      const text = Buffer.from(m.bytes).toString();
       m.unmap();
-      f.close();
+      f.close(); // before answering: the main thread checks the fd is gone once it has the answer
+      parentPort.postMessage(text);
     });`, { eval: true, type: 'module' });
   t.after(() => worker.terminate());
   const ask = (fd) => new Promise((resolve, reject) => {
