@@ -47,6 +47,9 @@
 #define MEMFD_POLL_READABLE 1
 #define MEMFD_POLL_WRITABLE 2
 #define MEMFD_SHUT_WR 1
+/* Which buffer socketSetBufferSize() sizes: SO_SNDBUF or SO_RCVBUF (socket.c). */
+#define MEMFD_SOCK_BUFFER_SEND 0
+#define MEMFD_SOCK_BUFFER_RECEIVE 1
 /* Most fds one message can carry: the kernel's SCM_MAX_FD (not exported to user space). */
 #define MEMFD_SCM_MAX_FD 253
 

@@ -25,6 +25,8 @@ export const SOCK_TYPE = { STREAM: 1, DGRAM: 2, SEQPACKET: 5 } as const;
 /** libuv poll events. */
 export const POLL = { READABLE: 1, WRITABLE: 2 } as const;
 export const SHUT = { WR: 1 } as const;
+/** Which buffer `socketSetBufferSize` sizes. */
+export const SOCK_BUFFER = { SEND: 0, RECEIVE: 1 } as const;
 /** The kernel's `SCM_MAX_FD`: most fds in one message. */
 export const SCM = { MAX_FD: 253 } as const;
 

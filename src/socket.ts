@@ -21,7 +21,7 @@ import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
-import { POLL, RECV, SCM, SHUT, SOCK_TYPE } from './constants.js';
+import { POLL, RECV, SCM, SHUT, SOCK_BUFFER, SOCK_TYPE } from './constants.js';
 import { markUncloneable } from './uncloneable.js';
 import { WaiterQueue, abortError } from './waiters.js';
 
@@ -475,13 +475,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   /** Sets `SO_SNDBUF` (the kernel doubles and clamps it); returns the effective size. */
   setSendBufferSize(bytes: number): number {
     if (this.#closed) throw closedError('setSendBufferSize');
-    return binding.socketSetBufferSize(this.#native, 0, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
+    return binding.socketSetBufferSize(this.#native, SOCK_BUFFER.SEND, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
   }
 
   /** Sets `SO_RCVBUF` (the kernel doubles and clamps it); returns the effective size. */
   setReceiveBufferSize(bytes: number): number {
     if (this.#closed) throw closedError('setReceiveBufferSize');
-    return binding.socketSetBufferSize(this.#native, 1, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
+    return binding.socketSetBufferSize(this.#native, SOCK_BUFFER.RECEIVE, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
   }
 
   /**
