@@ -1,4 +1,5 @@
 /* memfd_create, memfd_secret, seals, size, identity checks. */
+#include "constants.h"
 #include "handle.h"
 
 #include <errno.h>
@@ -134,7 +135,7 @@ static napi_value js_size(napi_env env, napi_callback_info info) {
 
 static double ts_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
 
-/* fstat(handle, Float64Array(14)) fills
+/* fstat(handle, Float64Array(MEMFD_STAT_FIELDS)) fills
  * [dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atimeMs, mtimeMs, ctimeMs, birthtimeMs] */
 static napi_value js_fstat(napi_env env, napi_callback_info info) {
   napi_value argv[2];
@@ -144,10 +145,10 @@ static napi_value js_fstat(napi_env env, napi_callback_info info) {
   uint8_t *bytes;
   size_t len;
   if (!get_bytes_arg(env, argv[1], &bytes, &len, "out")) return NULL;
-  if (len < 14 * sizeof(double)) return throw_range_error(env, "ERR_OUT_OF_RANGE", "stat buffer too small");
+  if (len < MEMFD_STAT_FIELDS * sizeof(double)) return throw_range_error(env, "ERR_OUT_OF_RANGE", "stat buffer too small");
   struct stat st;
   if (sys_fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
-  double v[14] = {(double)st.st_dev,     (double)st.st_ino,    (double)st.st_mode,   (double)st.st_nlink,
+  double v[MEMFD_STAT_FIELDS] = {(double)st.st_dev,     (double)st.st_ino,    (double)st.st_mode,   (double)st.st_nlink,
                   (double)st.st_uid,     (double)st.st_gid,    (double)st.st_rdev,   (double)st.st_size,
                   (double)st.st_blksize, (double)st.st_blocks, ts_ms(st.st_atim),    ts_ms(st.st_mtim),
                   ts_ms(st.st_ctim),     ts_ms(st.st_ctim)};
@@ -253,20 +254,6 @@ static napi_value js_fd_flags(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* setCloexec(handle, on) */
-static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  fd_handle *h;
-  int fd = fd_handle_args(env, info, 2, argv, &h, "fcntl");
-  if (fd < 0) return NULL;
-  bool on = true;
-  napi_get_value_bool(env, argv[1], &on);
-  int fl = fcntl(fd, F_GETFD);
-  if (fl < 0 || fcntl(fd, F_SETFD, on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC)) < 0)
-    return throw_errno(env, errno, "fcntl");
-  return make_undefined(env);
-}
-
 static napi_value js_page_size(napi_env env, napi_callback_info info) {
   return make_double(env, (double)sysconf(_SC_PAGESIZE));
 }
@@ -278,7 +265,7 @@ bool init_memfd(napi_env env, napi_value exports) {
       {"addSeals", js_add_seals},       {"truncate", js_truncate},        {"allocate", js_allocate},
       {"size", js_size},                {"fstat", js_fstat},              {"fchmod", js_fchmod},
       {"identify", js_identify},        {"reopen", js_reopen},            {"dup", js_dup},
-      {"fdFlags", js_fd_flags},         {"setCloexec", js_set_cloexec},   {"pageSize", js_page_size},
+      {"fdFlags", js_fd_flags},         {"pageSize", js_page_size},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

@@ -76,6 +76,8 @@ export interface Binding {
   /** Placeholders of unmapped ranges still held by the process-wide quarantine (diagnostics, tests). */
   mappingQuarantine(): [entries: number, bytes: number];
   // futex.c
+  /** The no-op JS function a synchronous futexWait calls between slices to notice Worker termination. */
+  setFutexPoll(poll: () => void): void;
   /** undefined when the thread is being terminated. */
   futexWait(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
     'ok' | 'not-equal' | 'timed-out' | undefined;
@@ -158,3 +160,4 @@ function load(): Binding {
 export const binding: Binding = load();
 binding.setErrorFactory(systemErrorFromNative);
 binding.setNoticeHandler(warningFromNative);
+binding.setFutexPoll(function memfdFutexWaitPoll() {});

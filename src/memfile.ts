@@ -4,13 +4,15 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { fstatSync, readFileSync } from 'node:fs';
-import { Mapping, mapFile, createSecretFile, assertShrinkKeepsMappings, type MapOptions } from './mapping.js';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
-import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
+import { HUGE_PAGE_SIZES, type HugePageSize } from './capabilities.js';
+import { FALLOC, FS_MAGIC, MFD, OPEN, STAT } from './constants.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
 import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
-import { assertMemoryFor } from './memory.js';
+import { O_CLOEXEC, assertShrinkKeepsMappings, mapFile, type MapOptions, type Mapping, type MappableFile } from './mapping.js';
+import { assertMemoryFor, explainMemlock } from './memory.js';
+import { markUncloneable } from './uncloneable.js';
 import { ResourceKind, warnFdNotOurs } from './warnings.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
@@ -111,13 +113,13 @@ export interface AllocateOptions {
   keepSize?: boolean;
 }
 
-const FALLOC_FL_KEEP_SIZE = 0x1;
-const FALLOC_FL_PUNCH_HOLE = 0x2;
-const O_RDONLY = 0, O_RDWR = 2;
-const TMPFS_MAGIC = 0x01021994;
-const HUGETLBFS_MAGIC = 0x958458f6;
+const FALLOC_FL_KEEP_SIZE = FALLOC.KEEP_SIZE;
+const FALLOC_FL_PUNCH_HOLE = FALLOC.PUNCH_HOLE;
+const O_RDONLY = OPEN.RDONLY, O_RDWR = OPEN.RDWR, O_ACCMODE = OPEN.ACCMODE;
+const TMPFS_MAGIC = FS_MAGIC.TMPFS;
+const HUGETLBFS_MAGIC = FS_MAGIC.HUGETLBFS;
 const MAX_NAME_BYTES = 249;
-const STAT_FIELDS = 14;
+const STAT_FIELDS = STAT.FIELDS;
 
 /** The largest Buffer this Node can make (4 GiB on Node 20, 2^53 - 1 from Node 22). */
 const kMaxLength = bufferConstants.MAX_LENGTH;
@@ -137,6 +139,8 @@ export interface MemFileInternals {
   handle: NativeHandle;
   origin: MemFileOrigin;
   hugePageBytes: number;
+  /** A reopen (or a dup of one) of a file this process created: as trusted as the original when mapped. */
+  ownReopen?: true;
 }
 // Set by MemFile's static block: reads the private field. (A WeakMap keyed by MemFile cost ~2 µs per
 // create() in GC ephemeron work, a third of the whole create+close; a private field costs nothing.)
@@ -217,6 +221,9 @@ export function countWritableSharedMappings(ino: number): number {
  * in any process, can change or shrink it. Close it with {@link MemFile.close} or `using`; a MemFile that
  * is garbage-collected without close has its fd closed exactly once. After close every method throws
  * `ERR_MEMFD_CLOSED`, even if the kernel has given the same fd number to another file.
+ *
+ * A MemFile cannot be posted to a Worker (`DataCloneError` on Node >= 22.10, an empty `{}` before):
+ * post `file.dup().releaseFd()` and adopt it there with {@link MemFile.fromFd}.
  */
 export class MemFile implements Disposable {
   #handle: NativeHandle;
@@ -241,6 +248,7 @@ export class MemFile implements Disposable {
     this.#name = name;
     this.#origin = origin;
     this.#internals = { handle, origin, hugePageBytes };
+    markUncloneable(this);
   }
 
   /**
@@ -390,7 +398,10 @@ export class MemFile implements Disposable {
     return this.#name;
   }
 
-  /** How this MemFile got its fd: 'created' by this process, or 'adopted'/'reopened' from elsewhere. */
+  /**
+   * How this MemFile got its fd: 'created' (or 'secret') by this process, 'adopted' with
+   * {@link MemFile.fromFd}, or 'reopened' with {@link MemFile.reopen} (of a file created here or adopted).
+   */
   get origin(): MemFileOrigin {
     return this.#origin;
   }
@@ -535,7 +546,7 @@ export class MemFile implements Disposable {
   truncate(size: number | bigint = 0): void {
     this.#check('truncate');
     const n = toSize(size, 'size');
-    assertShrinkKeepsMappings(this, n);
+    assertShrinkKeepsMappings(this.#mappable(), n);
     try {
       binding.truncate(this.#handle, n);
     } catch (e) {
@@ -587,7 +598,7 @@ export class MemFile implements Disposable {
    */
   map(options?: MapOptions): Mapping {
     this.#check('map');
-    return mapFile(this, options);
+    return mapFile(this.#mappable(), options);
   }
 
   /**
@@ -597,7 +608,26 @@ export class MemFile implements Disposable {
    * lacks it or has it disabled; `capabilities().memfdSecret` tells in advance.
    */
   static createSecret(size: number | bigint): MemFile {
-    return createSecretFile(size);
+    const n = toSize(size, 'size');
+    let handle: NativeHandle;
+    try {
+      handle = binding.memfdSecret(O_CLOEXEC);
+    } catch (e) {
+      if (e instanceof SystemError && e.code === 'ENOSYS') {
+        throw e.withHint('this kernel has no memfd_secret(2): it needs Linux 5.14 or later on a supported architecture, ' +
+          'and secretmem must be enabled (secretmem.enable=1 on the kernel command line before 6.5)');
+      }
+      if (e instanceof SystemError && e.code === 'EMFILE') throw e.withHint('this process has too many open files (ulimit -n)');
+      if (e instanceof SystemError && (e.code === 'ENOMEM' || e.code === 'EAGAIN')) throw explainMemlock(e);
+      throw e;
+    }
+    try {
+      if (n > 0) binding.truncate(handle, n);
+    } catch (e) {
+      binding.handleClose(handle);
+      throw e;
+    }
+    return construct(handle, 'secretmem', 'secret', 0);
   }
 
   /** `fstat(2)`. */
@@ -648,7 +678,7 @@ export class MemFile implements Disposable {
    */
   seal(): Seals {
     this.#check('seal');
-    // Already frozen: nothing to do (the kernel would answer EPERM, because the seal seal is set).
+    // Already frozen: nothing to do (the kernel would answer EPERM, because Seal.Seal is set).
     const current = this.getSeals();
     if (current.has(FROZEN)) return current;
     return this.addSeals(FROZEN);
@@ -658,30 +688,45 @@ export class MemFile implements Disposable {
   dup(options?: { cloexec?: boolean }): MemFile {
     this.#check('dup');
     const cloexec = toBool(toOptions<{ cloexec?: boolean }>(options).cloexec, 'options.cloexec', true);
-    const { hugePageBytes } = fileInternals(this);
-    return construct(binding.dup(this.#handle, cloexec), this.#name, this.#origin, hugePageBytes);
+    const { hugePageBytes, ownReopen } = fileInternals(this);
+    const copy = construct(binding.dup(this.#handle, cloexec), this.#name, this.#origin, hugePageBytes);
+    if (ownReopen) fileInternals(copy).ownReopen = true;
+    return copy;
   }
 
   /**
    * Opens the file again through /proc/self/fd: a new open file description with its own position and
    * access mode. `{ readOnly: true }` gives a handle that cannot write, add seals or map writable, even
    * where the file itself is not sealed: hand that to code you do not trust.
+   *
+   * A reopen of a file this process created maps like the original, without `Seal.Shrink`: the holders
+   * of the file are the same (see {@link MapOptions.unsafeAllowShrinking}). A reopen of an adopted file
+   * stays a file from elsewhere.
    */
   reopen(options?: { readOnly?: boolean }): MemFile {
     this.#check('reopen');
     const readOnly = toBool(toOptions<{ readOnly?: boolean }>(options).readOnly, 'options.readOnly', false);
     const { hugePageBytes } = fileInternals(this);
+    let reopened: MemFile;
     try {
-      return construct(binding.reopen(this.#handle, readOnly ? O_RDONLY : O_RDWR), this.#name, 'reopened', hugePageBytes);
+      reopened = construct(binding.reopen(this.#handle, readOnly ? O_RDONLY : O_RDWR), this.#name, 'reopened', hugePageBytes);
     } catch (e) {
       throw this.#explain(e);
     }
+    if (this.#createdHere()) fileInternals(reopened).ownReopen = true;
+    return reopened;
+  }
+
+  /** This process created the file (this handle may be a dup or reopen of it). */
+  #createdHere(): boolean {
+    const { origin, ownReopen } = this.#internals;
+    return origin === 'created' || origin === 'secret' || ownReopen === true;
   }
 
   /** True when this handle was opened for reading only (writes and seals fail with EBADF/EPERM). */
   get readOnly(): boolean {
     this.#check('readOnly');
-    return (binding.fdFlags(this.#ownFd)[1] & 3) === O_RDONLY;
+    return (binding.fdFlags(this.#ownFd)[1] & O_ACCMODE) === O_RDONLY;
   }
 
   /** Streams the content from `start` (default 0) to `end` (inclusive), as fs.createReadStream does. */
@@ -776,6 +821,10 @@ export class MemFile implements Disposable {
     return `MemFile { ${fd}name: ${JSON.stringify(this.#name)}${detail} }`;
   }
 
+  #mappable(): MappableFile {
+    return { ...this.#internals, name: this.#name, createdHere: this.#createdHere() };
+  }
+
   #check(method: string): void {
     if (this.#closed) {
       throw stateError('ERR_MEMFD_CLOSED', `MemFile ${JSON.stringify(this.#name)} was closed before ${method}()`);
@@ -829,7 +878,7 @@ export class MemFile implements Disposable {
   }
 
   #isReadOnly(): boolean {
-    try { return (binding.fdFlags(this.#ownFd)[1] & 3) === O_RDONLY; } catch { return false; }
+    try { return (binding.fdFlags(this.#ownFd)[1] & O_ACCMODE) === O_RDONLY; } catch { return false; }
   }
 
   #explainSeal(e: unknown, bits: number): unknown {
@@ -839,8 +888,8 @@ export class MemFile implements Disposable {
         if (this.#isReadOnly()) return e.withHint('seals can only be added through a writable fd; this handle is read-only');
         const seals = sealsOfHandle(this.#handle);
         if (seals & Seal.Seal) {
-          return e.withHint('sealing is not allowed: the file has the seal seal (created with allowSealing: false, ' +
-            'received that way, or already sealed for good)');
+          return e.withHint('no seal can be added: the file carries Seal.Seal, which forbids further seals; it was ' +
+            'created with allowSealing: false, received that way, or already sealed for good');
         }
         return e;
       }

@@ -24,12 +24,15 @@ import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
+import { POLL, RECV, SCM, SHUT, SOCK_BUFFER, SOCK_TYPE } from './constants.js';
+import { markUncloneable } from './uncloneable.js';
+import { WaiterQueue, abortError } from './waiters.js';
 
 /** Socket types: message boundaries kept (`'seqpacket'`, `'dgram'`) or a byte stream (`'stream'`). */
 export type SocketType = 'seqpacket' | 'stream' | 'dgram';
 
 /** Most fds one message can carry (the kernel's `SCM_MAX_FD`). */
-export const MAX_FDS_PER_MESSAGE = 253;
+export const MAX_FDS_PER_MESSAGE = SCM.MAX_FD;
 
 /** An fd to send: a number, or an object with an `fd` property (a {@link MemFile}, a FileHandle...). */
 export type FdLike = number | { readonly fd: number };
@@ -83,13 +86,13 @@ export interface PeerCredentials {
   gid: number;
 }
 
-const SOCK_TYPES: Record<SocketType, number> = { stream: 1, dgram: 2, seqpacket: 5 };
-const TYPE_NAMES: Record<number, SocketType> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' };
-const UV_READABLE = 1;
-const UV_WRITABLE = 2;
-const RECV_FDS_TRUNCATED = 1;
-const RECV_DATA_TRUNCATED = 2;
-const SHUT_WR = 1;
+const SOCK_TYPES: Record<SocketType, number> = { stream: SOCK_TYPE.STREAM, dgram: SOCK_TYPE.DGRAM, seqpacket: SOCK_TYPE.SEQPACKET };
+const TYPE_NAMES: Record<number, SocketType> = { [SOCK_TYPE.STREAM]: 'stream', [SOCK_TYPE.DGRAM]: 'dgram', [SOCK_TYPE.SEQPACKET]: 'seqpacket' };
+const UV_READABLE = POLL.READABLE;
+const UV_WRITABLE = POLL.WRITABLE;
+const RECV_FDS_TRUNCATED = RECV.FDS_TRUNCATED;
+const RECV_DATA_TRUNCATED = RECV.DATA_TRUNCATED;
+const SHUT_WR = SHUT.WR;
 /** Errors that mean the peer is gone: every queued send fails with it. */
 const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ECONNREFUSED']);
 
@@ -103,13 +106,6 @@ binding.socketSetDispatcher(function (this: object, events: number) {
 
 function closedError(what: string): Error {
   return stateError('ERR_MEMFD_SOCKET_CLOSED', `${what}: the socket is closed`);
-}
-
-function abortError(signal: AbortSignal): Error {
-  const e = new Error('The operation was aborted', { cause: signal.reason });
-  e.name = 'AbortError';
-  (e as NodeJS.ErrnoException).code = 'ABORT_ERR';
-  return e;
 }
 
 function toType(value: unknown, name = 'options.type'): SocketType {
@@ -201,6 +197,7 @@ export class Message implements Disposable {
     // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the handle that owns a
     // received fd in the native owned-fd table and take the fd over from it (same thread only).
     this.fds = Object.freeze(handles.map((h) => binding.handleFd(h)));
+    markUncloneable(this);
   }
 
   /**
@@ -248,14 +245,6 @@ export class Message implements Disposable {
   get [Symbol.toStringTag](): string {
     return 'Message';
   }
-}
-
-interface Waiter {
-  resolve(m: Message | null): void;
-  reject(e: unknown): void;
-  maxFds: number;
-  signal?: AbortSignal;
-  onAbort?: () => void;
 }
 
 interface QueuedSend {
@@ -316,7 +305,8 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   #reading = false;
   #flushing = false;
   #connecting: { resolve(): void; reject(e: unknown): void } | null = null;
-  #waiters: Waiter[] = [];
+  /** Pending receive() calls, each with its fd budget. */
+  #waiters = new WaiterQueue<Message | null, number>(() => this.#updatePoll());
   #queue: QueuedSend[] = [];
   #boundPath: { path: string; dev: number; ino: number } | null = null;
 
@@ -331,6 +321,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     // Reading for 'message' listeners starts when the first one is added and stops with the last one.
     this.on('newListener', (event) => { if (event === 'message') process.nextTick(() => this.#read()); });
     this.on('removeListener', (event) => { if (event === 'message') this.#updatePoll(); });
+    markUncloneable(this);
   }
 
   /** @internal */
@@ -472,13 +463,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   /** Sets `SO_SNDBUF` (the kernel doubles and clamps it); returns the effective size. */
   setSendBufferSize(bytes: number): number {
     if (this.#closed) throw closedError('setSendBufferSize');
-    return binding.socketSetBufferSize(this.#native, 0, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
+    return binding.socketSetBufferSize(this.#native, SOCK_BUFFER.SEND, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
   }
 
   /** Sets `SO_RCVBUF` (the kernel doubles and clamps it); returns the effective size. */
   setReceiveBufferSize(bytes: number): number {
     if (this.#closed) throw closedError('setReceiveBufferSize');
-    return binding.socketSetBufferSize(this.#native, 1, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
+    return binding.socketSetBufferSize(this.#native, SOCK_BUFFER.RECEIVE, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
   }
 
   /**
@@ -565,22 +556,9 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       return Promise.reject(e);
     }
     if (this.#ended) return Promise.resolve(null);
-    return new Promise<Message | null>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, maxFds };
-      if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i < 0) return;
-          this.#waiters.splice(i, 1);
-          this.#updatePoll();
-          reject(abortError(signal!));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#waiters.push(waiter);
-      this.#read();
-    });
+    const message = this.#waiters.wait(maxFds, signal);
+    this.#read();
+    return message;
   }
 
   /** Iterates over messages until the end of the stream or close(). */
@@ -618,10 +596,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#closed = true;
     binding.socketClose(this.#native);
     const err = closedError('closed while waiting');
-    for (const w of this.#waiters.splice(0)) {
-      if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-      w.reject(err);
-    }
+    this.#waiters.rejectAll(err);
     for (const q of this.#queue.splice(0)) {
       releaseFds(q.fds, q.pinned);
       q.reject(err);
@@ -743,7 +718,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     let resetSeen = false;
     try {
       while (!this.#closed && !this.#ended && this.#wantsData()) {
-        const maxFds = this.#waiters[0]?.maxFds ?? this.#maxFds;
+        const maxFds = this.#waiters.peek() ?? this.#maxFds;
         let r: ReturnType<typeof binding.socketRecv>;
         try {
           r = binding.socketRecv(this.#native, maxFds);
@@ -790,30 +765,22 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     }
   }
 
-  #takeWaiter(): Waiter | undefined {
-    const w = this.#waiters.shift();
-    if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-    return w;
-  }
-
   #deliver(msg: Message): void {
-    const w = this.#takeWaiter();
-    if (w) w.resolve(msg);
-    else if (this.listenerCount('message') > 0) this.emit('message', msg);
+    if (this.#waiters.resolveNext(msg)) return;
+    if (this.listenerCount('message') > 0) this.emit('message', msg);
     else msg.close(); // unreachable: we only read while someone wants data
   }
 
   #deliverError(e: unknown): void {
-    const w = this.#takeWaiter();
-    if (w) w.reject(e);
-    else if (this.listenerCount('error') > 0) this.emit('error', e);
+    if (this.#waiters.rejectNext(e)) return;
+    if (this.listenerCount('error') > 0) this.emit('error', e);
     else process.emitWarning(e as Error);
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    for (let w = this.#takeWaiter(); w; w = this.#takeWaiter()) w.resolve(null);
+    this.#waiters.resolveAll(null);
     process.nextTick(() => this.emit('end'));
   }
 }
@@ -906,7 +873,8 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
   #closed = false;
   #events = 0;
   #accepting = false;
-  #waiters: Waiter[] = [];
+  /** Pending accept() calls. */
+  #waiters = new WaiterQueue<UnixSocket>(() => this.#updatePoll());
   #path: { path: string; dev: number; ino: number } | null;
 
   /** @internal use {@link UnixServer.listen} or {@link UnixServer.fromFd}. */
@@ -921,6 +889,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     binding.socketAttach(native, this);
     this.on('newListener', (event) => { if (event === 'connection') process.nextTick(() => this.#accept()); });
     this.on('removeListener', (event) => { if (event === 'connection') this.#updatePoll(); });
+    markUncloneable(this);
   }
 
   static #wrap(native: NativeSocket, type: SocketType, maxFds: number, address: string, owned: boolean): UnixServer {
@@ -1007,22 +976,9 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<UnixSocket>((resolve, reject) => {
-      const waiter: Waiter = { resolve: resolve as (m: unknown) => void, reject, maxFds: 0 };
-      if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i < 0) return;
-          this.#waiters.splice(i, 1);
-          this.#updatePoll();
-          reject(abortError(signal!));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#waiters.push(waiter);
-      this.#accept();
-    });
+    const socket = this.#waiters.wait(undefined, signal);
+    this.#accept();
+    return socket;
   }
 
   /** Iterates over accepted connections until close(). */
@@ -1042,11 +998,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#closed) return;
     this.#closed = true;
     binding.socketClose(this.#native);
-    const err = closedError('server closed while waiting');
-    for (const w of this.#waiters.splice(0)) {
-      if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-      w.reject(err);
-    }
+    this.#waiters.rejectAll(closedError('server closed while waiting'));
     if (this.#path) unlinkRecorded(this.#path);
     this.#path = null;
     process.nextTick(() => this.emit('close'));
@@ -1088,19 +1040,14 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
         try {
           native = binding.socketAccept(this.#native);
         } catch (e) {
-          const w = this.#waiters.shift();
-          if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-          if (w) w.reject(e);
-          else if (this.listenerCount('error') > 0) this.emit('error', e);
+          if (this.#waiters.rejectNext(e)) break;
+          if (this.listenerCount('error') > 0) this.emit('error', e);
           else process.emitWarning(e as Error);
           break;
         }
         if (native === null) break;
         const socket = UnixSocket.wrap(native, this.#type, this.#maxFds);
-        const w = this.#waiters.shift();
-        if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-        if (w) (w.resolve as unknown as (s: UnixSocket) => void)(socket);
-        else this.emit('connection', socket);
+        if (!this.#waiters.resolveNext(socket)) this.emit('connection', socket);
       }
     } finally {
       this.#accepting = false;

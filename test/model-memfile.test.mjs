@@ -533,7 +533,7 @@ class AddSeals {
     const what = `${this}`;
     if (hm.closed) return checkClosed(res, what);
     if (this.bad) return assertError(res, this.bad[1], what);
-    // memfd_add_seals (mm/memfd.c): writable fd, then seal seal, then the exec rule.
+    // memfd_add_seals (mm/memfd.c): writable fd, then Seal.Seal, then the exec rule.
     if (hm.ofd.readOnly) return assertError(res, 'EPERM', what);
     if (m.inode.has(S.Seal)) return assertError(res, 'EPERM', what);
     let bits = this.spec.bits;
