@@ -235,6 +235,7 @@ export class MemFile implements Disposable {
   readonly #name: string;
   readonly #origin: MemFileOrigin;
   readonly #internals: MemFileInternals;
+  #mappableCache: MappableFile | undefined;
 
   static {
     internalsOfFile = (file) => (file !== null && typeof file === 'object' && #internals in file ? file.#internals : undefined);
@@ -822,7 +823,12 @@ export class MemFile implements Disposable {
   }
 
   #mappable(): MappableFile {
-    return { ...this.#internals, name: this.#name, createdHere: this.#createdHere() };
+    // Made once, on first use (after dup()/reopen() have set ownReopen): truncate() is a hot path, and a
+    // fresh object spread per call cost more than the syscall.
+    return (this.#mappableCache ??= {
+      handle: this.#handle, name: this.#name, origin: this.#origin, hugePageBytes: this.#internals.hugePageBytes,
+      createdHere: this.#createdHere(),
+    });
   }
 
   #check(method: string): void {

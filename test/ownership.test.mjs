@@ -19,6 +19,8 @@ async function scenario(body, { args = ['--expose-gc'], env } = {}) {
     const collect = async () => { for (let i = 0; i < 6; i++) { gc(); await new Promise((r) => setTimeout(r, 5)); } };
     const identity = (fd) => { const st = fs.fstatSync(fd); return st.dev + ':' + st.ino; };
     // Warnings are emitted on the next tick: let them arrive first.
+    const scratch = fs.mkdtempSync(join(tmpdir(), 'memfd-own-'));
+    process.on('exit', () => fs.rmSync(scratch, { recursive: true, force: true }));
     const report = async (o) => { await new Promise((r) => setTimeout(r, 10)); console.log(JSON.stringify({ ...o, warnings })); };
     ${body}
   `;
@@ -31,7 +33,7 @@ async function scenario(body, { args = ['--expose-gc'], env } = {}) {
 
 test('fs.closeSync(msg.fds[0]) then fs.openSync reusing the number: msg.close() and GC leave the new file open', async () => {
   const out = await scenario(`
-    const log = join(fs.mkdtempSync(join(tmpdir(), 'memfd-own-')), 'log');
+    const log = join(scratch, 'log');
     const [a, b] = UnixSocket.pair();
     const results = [];
     for (const drop of ['close', 'gc']) {
@@ -84,7 +86,7 @@ test('a MemFile whose fd was closed by hand keeps working on its own file', asyn
     a.writeSync('mine', 0);
     const n = a.fd;
     fs.closeSync(n);
-    const other = fs.openSync(join(fs.mkdtempSync(join(tmpdir(), 'memfd-own-')), 'other'), 'w+');
+    const other = fs.openSync(join(scratch, 'other'), 'w+');
     a.writeSync('MINE', 0);                          // not into 'other', which now has the number
     a.truncate(10);
     const seals = String(a.addSeals(Seal.Shrink));
@@ -100,7 +102,7 @@ test('a MemFile whose fd was closed by hand keeps working on its own file', asyn
 
 test('fs.closeSync(sock.fd) and fs.closeSync(server.fd), numbers reused by MemFiles: closing the sockets leaves those files open', async () => {
   const out = await scenario(`
-    const path = join(fs.mkdtempSync(join(tmpdir(), 'memfd-own-')), 'sock');
+    const path = join(scratch, 'sock');
     const server = await UnixServer.listen(path);
     const [a, b] = UnixSocket.pair();
     const pending = b.receive();                     // the socket is being polled right now
@@ -130,7 +132,7 @@ test('a MemFile dropped after fs.closeSync(file.fd) and a reuse of the number: t
     let file = MemFile.create('dropped');
     const n = file.fd;
     fs.closeSync(n);
-    const log = fs.openSync(join(fs.mkdtempSync(join(tmpdir(), 'memfd-own-')), 'log'), 'w');
+    const log = fs.openSync(join(scratch, 'log'), 'w');
     file = null;
     await collect();
     fs.writeSync(log, 'alive');
@@ -189,7 +191,7 @@ test('explicitly closed resources do not warn', async () => {
 test('10,000 messages under backpressure, received fds closed with fs.closeSync while sockets come and go: no abort, no leak', async () => {
   const out = await scenario(`
     const before = fdCount();
-    const path = join(fs.mkdtempSync(join(tmpdir(), 'memfd-own-')), 'srv');
+    const path = join(scratch, 'srv');
     const server = await UnixServer.listen(path);
     const TOTAL = 10000, CLIENTS = 4;
     let received = 0;
