@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -49,11 +50,37 @@ static int identity_of(int fd, dev_t *dev, ino_t *ino) {
   return 0;
 }
 
+/* kcmp(2) compares two fds of this process by open file description: exact, where inode identity cannot
+ * tell two opens of one file apart, and one syscall instead of an fstat when handing out plus one when
+ * closing. Seccomp profiles (Docker's default) and kernels without CONFIG_KCMP refuse it: probed once,
+ * with st_dev/st_ino as the fallback. */
+static pthread_once_t kcmp_once = PTHREAD_ONCE_INIT;
+static bool kcmp_usable;
+
+static long kcmp_files(int a, int b) {
+  pid_t pid = getpid();
+  return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
+}
+
+static void probe_kcmp(void) {
+  int fd = fcntl(0, F_DUPFD_CLOEXEC, 3); /* any open fd would do; stdin may be closed */
+  if (fd < 0) fd = open("/", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+  if (fd < 0) return;
+  kcmp_usable = kcmp_files(fd, fd) == 0;
+  close(fd);
+}
+
+static bool kcmp_available(void) {
+  pthread_once(&kcmp_once, probe_kcmp);
+  return kcmp_usable;
+}
+
 /* Caller holds owned_lock. True when `c` (found in the table for its number) still owns what the number
  * refers to now. A private number was never handed out, so only the table can say otherwise. */
 static bool claim_still_ours(const fd_claim *c) {
   if (table_get(c->fd) != c) return false;
   if (!c->exposed) return true;
+  if (c->twin >= 0) return kcmp_files(c->fd, c->twin) == 0;
   dev_t dev;
   ino_t ino;
   return identity_of(c->fd, &dev, &ino) == 0 && dev == c->dev && ino == c->ino;
@@ -62,16 +89,18 @@ static bool claim_still_ours(const fd_claim *c) {
 void fd_claim_init(fd_claim *c, fd_kind kind, napi_env env, fd_handle *handle) {
   memset(c, 0, sizeof *c);
   c->fd = -1;
+  c->twin = -1;
   c->kind = (uint8_t)kind;
   c->env = env;
   c->handle = handle;
 }
 
-int fd_claim_fresh(fd_claim *c, int fd, bool exposed) {
+int fd_claim_fresh(fd_claim *c, int fd, bool exposed, int twin) {
   dev_t dev = 0;
   ino_t ino = 0;
+  if (twin >= 0 && !(exposed && kcmp_available())) twin = -1;
   /* Outside the lock: a fresh number is ours, nobody else can close it before we return it to JS. */
-  if (exposed) {
+  if (exposed && twin < 0) {
     int err = identity_of(fd, &dev, &ino);
     if (err != 0) return err;
   }
@@ -80,6 +109,7 @@ int fd_claim_fresh(fd_claim *c, int fd, bool exposed) {
   if (marked) {
     c->fd = fd;
     c->exposed = exposed;
+    c->twin = twin;
     c->dev = dev;
     c->ino = ino;
   }
@@ -110,7 +140,7 @@ bool fd_claim_adopt(napi_env env, fd_claim *c, int fd) {
     from = claimable_locked(env, cur, fd);
     /* An exposed entry whose file is gone is stale: its owner lost the number (closed by hand) and the
      * caller now holds something else under it, which is the caller's to give. */
-    bool stale = from == NULL && cur->exposed && (cur->dev != dev || cur->ino != ino);
+    bool stale = from == NULL && !claim_still_ours(cur);
     if (from == NULL && !stale) {
       pthread_mutex_unlock(&owned_lock);
       napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED",
@@ -126,6 +156,7 @@ bool fd_claim_adopt(napi_env env, fd_claim *c, int fd) {
   }
   c->fd = fd;
   c->exposed = true;
+  c->twin = -1;
   c->dev = dev;
   c->ino = ino;
   if (from != NULL) {
@@ -240,6 +271,7 @@ static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
   }
   h->fd = -1;
   h->kind = (uint8_t)kind;
+  h->cloexec = -1;
   h->env = env;
   fd_claim_init(&h->own, kind, env, h);
   fd_claim_init(&h->shown, kind, env, h);
@@ -258,12 +290,13 @@ static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
   return external;
 }
 
-napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, fd_handle **out) {
+napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, int cloexec, fd_handle **out) {
   fd_handle *h;
   napi_value external = new_handle(env, kind, &h);
   if (external == NULL) return NULL;
+  h->cloexec = (int8_t)cloexec;
   /* A received fd is in msg.fds from the start: it is exposed, so its identity is recorded. */
-  int err = fd_claim_fresh(&h->own, fd, kind == FD_KIND_RECEIVED);
+  int err = fd_claim_fresh(&h->own, fd, kind == FD_KIND_RECEIVED, -1);
   if (err != 0) {
     h->closed = true;
     throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
@@ -347,17 +380,23 @@ static napi_value js_handle_fd(napi_env env, napi_callback_info info) {
   if (h->closed || h->fd < 0) return make_int32(env, -1);
   if (h->own.exposed) return make_int32(env, h->fd);
   if (h->shown.fd >= 0) return make_int32(env, h->shown.fd);
-  int flags = fcntl(h->fd, F_GETFD);
-  if (flags < 0) return throw_errno(env, errno, "fcntl");
-  bool cloexec = (flags & FD_CLOEXEC) != 0;
+  int cloexec = h->cloexec;
+  if (cloexec < 0) {
+    int flags = fcntl(h->fd, F_GETFD);
+    if (flags < 0) return throw_errno(env, errno, "fcntl");
+    cloexec = (flags & FD_CLOEXEC) != 0;
+  }
   int shown = fcntl(h->fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
   if (shown < 0) return throw_errno(env, errno, "fcntl");
-  int err = fd_claim_fresh(&h->shown, shown, true);
+  int err = fd_claim_fresh(&h->shown, shown, true, h->fd);
   if (err != 0) {
     close(shown);
     return throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
   }
-  if (!cloexec) fcntl(h->fd, F_SETFD, flags | FD_CLOEXEC);
+  if (!cloexec) {
+    fcntl(h->fd, F_SETFD, FD_CLOEXEC);
+    h->cloexec = 1; /* the private fd's flag from now on; `shown` keeps the one the caller asked for */
+  }
   return make_int32(env, shown);
 }
 
@@ -407,12 +446,13 @@ static napi_value js_handle_adopt(napi_env env, napi_callback_info info) {
   h->closed = true; /* until it owns both numbers */
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return throw_errno(env, errno, "fcntl");
-  int err = fd_claim_fresh(&h->own, own, false);
+  int err = fd_claim_fresh(&h->own, own, false, -1);
   if (err != 0) {
     close(own);
     return throw_errno(env, err, "malloc");
   }
   h->fd = own;
+  h->cloexec = 1;
   if (!fd_claim_adopt(env, &h->shown, fd)) {
     fd_claim_close(&h->own);
     h->fd = -1;
@@ -472,7 +512,7 @@ static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
   if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (copy < 0) return throw_errno(env, errno, "fcntl");
-  napi_value h = fd_handle_wrap(env, copy, FD_KIND_INTERNAL, NULL);
+  napi_value h = fd_handle_wrap(env, copy, FD_KIND_INTERNAL, 1, NULL);
   if (h == NULL) close(copy);
   return h;
 }

@@ -37,7 +37,9 @@ typedef struct fd_claim {
   uint8_t kind;             /* fd_kind (immutable) */
   napi_env env;             /* env (thread) of the owner (immutable) */
   struct fd_handle *handle; /* owning handle, or NULL for sockets (immutable) */
-  dev_t dev;                /* identity of the open file when exposed */
+  int twin;                 /* an fd of ours on the same open file description (the private fd a shown
+                               number was duplicated from), or -1: compared with kcmp(2) before closing */
+  dev_t dev;                /* identity of the open file when exposed and there is no usable twin */
   ino_t ino;
 } fd_claim;
 
@@ -50,8 +52,10 @@ typedef enum claim_close_result {
 void fd_claim_init(fd_claim *c, fd_kind kind, napi_env env, struct fd_handle *handle);
 /* Records a number fresh from the kernel (socket, memfd_create, dup, recvmsg...): it is ours whatever the
  * table said, since a stale entry means its previous owner lost the number behind its back. With
- * `exposed`, the open file's identity is recorded too. Returns 0 or an errno (nothing recorded). */
-int fd_claim_fresh(fd_claim *c, int fd, bool exposed);
+ * `exposed`, what identifies the open file is recorded too: `twin` (a private fd of ours on the same open
+ * file description, which must stay open until this claim is closed) when kcmp(2) works here, else
+ * st_dev/st_ino. Returns 0 or an errno (nothing recorded). */
+int fd_claim_fresh(fd_claim *c, int fd, bool exposed, int twin);
 /* Takes over a number someone handed to us (an inherited fd, msg.fds[i]) as an exposed claim: refuses
  * (ERR_MEMFD_FD_ALREADY_OWNED thrown, false) a number another object of this process owns, unless it is a
  * received fd of `env` that nothing uses, whose message handle is then emptied. Identity is recorded. */
@@ -74,11 +78,13 @@ typedef struct fd_handle {
   uint32_t pins;      /* queued socket sends that will still send this fd (main thread only) */
   bool finalized;     /* the JS external is gone; free when in_flight drops to 0 */
   uint8_t kind;       /* fd_kind (immutable) */
+  int8_t cloexec;     /* the close-on-exec flag the file was opened with (1/0), -1 unknown: given to `shown` */
   napi_env env;       /* the env (thread) that owns the handle (immutable) */
 } fd_handle;
 
-/* Wraps a fresh fd we now own. On failure returns NULL with an exception pending and leaves fd open. */
-napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, fd_handle **out);
+/* Wraps a fresh fd we now own, opened with close-on-exec `cloexec` (1/0, -1 unknown). On failure returns
+ * NULL with an exception pending and leaves fd open. */
+napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, int cloexec, fd_handle **out);
 /* Unwraps a handle, throwing ERR_INVALID_ARG_TYPE for anything else. */
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v);
 /* The private fd of an open handle, or -1 with EBADF thrown when it is closed. */

@@ -211,7 +211,7 @@ static napi_value sock_wrap(napi_env env, int fd, int type, unix_sock **out) {
   s->type = type;
   fd_claim_init(&s->own, FD_KIND_SOCKET, env, NULL);
   fd_claim_init(&s->shown, FD_KIND_SOCKET, env, NULL);
-  int err = fd_claim_fresh(&s->own, fd, false);
+  int err = fd_claim_fresh(&s->own, fd, false, -1);
   if (err != 0) {
     free(s);
     throw_errno(env, err, "malloc");
@@ -580,7 +580,7 @@ static napi_value js_socket_fd(napi_env env, napi_callback_info info) {
   if (s->shown.fd >= 0) return make_int32(env, s->shown.fd);
   int shown = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
   if (shown < 0) return throw_errno(env, errno, "fcntl");
-  int err = fd_claim_fresh(&s->shown, shown, true);
+  int err = fd_claim_fresh(&s->shown, shown, true, s->fd);
   if (err != 0) {
     close(shown);
     return throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
@@ -857,7 +857,7 @@ static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
     return throw_napi_failure(env, napi_generic_failure, "napi_create_array");
   }
   for (size_t i = 0; i < ngot; i++) {
-    napi_value h = fd_handle_wrap(env, got[i], FD_KIND_RECEIVED, NULL);
+    napi_value h = fd_handle_wrap(env, got[i], FD_KIND_RECEIVED, 1, NULL);
     if (h == NULL) {
       /* Handles already made own their fds (their finalizers close them); close the rest. */
       close_fds(got + i, ngot - i);
