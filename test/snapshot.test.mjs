@@ -23,7 +23,10 @@ async function until(cond, what, ms = 5000) {
   }
 }
 
-/** memfds of this process named by a snapshot server (`/memfd:snapshot-vN`), by version. */
+/**
+ * Versions of the memfds this process has open (`/memfd:snapshot-vN`), once per fd: how many fds back one
+ * open file is the library's business, so compare the set.
+ */
 function snapshotFds() {
   const versions = [];
   for (const fd of readdirSync('/proc/self/fd')) {
@@ -99,8 +102,8 @@ test('a consumer that falls behind is handed only the newest version; superseded
   assert.equal(next.version, 20, 'the iterator skips to the newest version');
   assert.equal(text(next), 'v20');
   // The server holds only the current version; the client only what someone holds: v1 (ours) and v20
-  // (ours and client.current: one fd between them), nothing in between.
-  assert.deepEqual(snapshotFds(), [1, 20, 20]);
+  // (ours and client.current), nothing in between.
+  assert.deepEqual([...new Set(snapshotFds())], [1, 20]);
   assert.equal(text(v1), 'v1', 'a held version is unchanged by newer ones');
   v1.close(); next.close();
   client.close(); server.close();
