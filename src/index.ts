@@ -28,3 +28,5 @@ export { Mapping } from './mapping.js';
 export type { MapOptions, MapAdvice, MapRange, SyncOptions } from './mapping.js';
 export { futexWait, futexWake, futexWaitAsync } from './futex.js';
 export type { FutexWaitResult } from './futex.js';
+export { Channel, ChannelLoan, ChannelView } from './channel.js';
+export type { ChannelOptions, ChannelFromFdOptions, ChannelData } from './channel.js';

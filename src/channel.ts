@@ -1,0 +1,936 @@
+/**
+ * Messages between processes (or Worker threads) over shared memory: one memfd holds a header page and
+ * one ring per direction. While both sides are busy a message costs no syscall at all; a side that waits
+ * sleeps on a futex in the header and is woken only when its sleep flag says so.
+ *
+ * The wire format is documented in docs/channel.md (Python and C peers speak it too). The peer is not
+ * trusted: every index and length read from shared memory is checked before use, and a corrupted header
+ * or frame gives `ERR_MEMFD_CHANNEL_CORRUPT`, never an out-of-bounds access.
+ * @module
+ */
+import { binding, type NativeChannelEnd, type NativeMapping } from './binding.js';
+import { invalidArgType, outOfRange, stateError } from './errors.js';
+import { mappingOfBuffer, type Mapping } from './mapping.js';
+import { MemFile } from './memfile.js';
+import { Seal } from './seals.js';
+import { toBool, toFd, toInt, toOptions } from './validate.js';
+
+// ---- Wire format, version 1 (docs/channel.md). Byte offsets in the header page. ----
+const MAGIC = 0x4344464d; // "MFDC" in memory
+const VERSION = 1;
+const HEADER_BYTES = 4096;
+const OFF_MAGIC = 0, OFF_VERSION = 4, OFF_HEADER_BYTES = 8, OFF_RING_BYTES = 12, OFF_CLAIM = 16;
+const OFF_PID = [20, 24] as const; // pid of end A, of end B
+/** Per end, on its own cache line: closed flag, sleep flags, bell (the futex word that end sleeps on). */
+const endBase = (end: number) => 64 + 64 * end;
+const END_CLOSED = 0, END_SLEEP = 4, END_BELL = 8;
+/** Per direction (0: A to B, 1: B to A): the writer's tail and the reader's head, on separate lines. */
+const ringBase = (dir: number) => 256 + 128 * dir;
+const RING_TAIL = 0, RING_HEAD = 64;
+/** Sleep flag bits: what the sleeping end waits for. */
+const SLEEP_DATA = 1, SLEEP_SPACE = 2;
+/** A frame's length word with this value pads to the end of the ring; the next frame starts at its start. */
+const PAD = 0xffffffff;
+const FRAME_HEADER = 4;
+const MIN_RING = 64, MAX_RING = 2 ** 30;
+const EVENT_BELL = 1, EVENT_PEER_EXIT = 2;
+const ESRCH = 3;
+
+const native = binding;
+
+/** Options of {@link Channel.create}. */
+export interface ChannelOptions {
+  /**
+   * Bytes of each ring (one per direction), rounded up to a power of two between 64 and 2^30. The largest
+   * message is `size - 4` bytes ({@link Channel.maxMessageSize}). Default 1 MiB. Pages are only allocated
+   * as the ring is used.
+   */
+  size?: number;
+  /** Debug name of the memfd (`/memfd:NAME` in /proc/PID/fd). Default `'memfd-channel'`. */
+  name?: string;
+  /**
+   * How long an async wait spins (checking shared memory, on the event loop's thread) before it sleeps on
+   * the futex, in microseconds. Spinning cuts latency while both sides are busy; 0 sleeps at once.
+   * Default 50.
+   */
+  spinMicros?: number;
+  /** Watch the peer's process with a pidfd so that its death ends the stream. Default `true`. */
+  watchPeer?: boolean;
+}
+
+/** Options of {@link Channel.fromFd}. */
+export interface ChannelFromFdOptions {
+  /** See {@link ChannelOptions.spinMicros}. */
+  spinMicros?: number;
+  /** See {@link ChannelOptions.watchPeer}. */
+  watchPeer?: boolean;
+}
+
+/** What {@link Channel.trySend} and {@link Channel.send} accept; strings are sent as UTF-8. */
+export type ChannelData = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
+
+const enc = (data: unknown): Uint8Array | string => {
+  if (typeof data === 'string') return data;
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', data);
+};
+
+const byteLength = (m: Uint8Array | string) => (typeof m === 'string' ? Buffer.byteLength(m, 'utf8') : m.byteLength);
+const frameBytes = (len: number) => (len + FRAME_HEADER + 7) & ~7;
+
+/** Resources a Channel holds, kept apart from it so that the garbage-collection safety net can free them. */
+interface Held {
+  end: NativeChannelEnd;
+  file: MemFile;
+  mapping: Mapping;
+  /** Windows (zero-copy loans and views) not yet detached. */
+  windows: Set<ArrayBuffer>;
+  name: string;
+}
+
+function release(held: Held): void {
+  for (const w of held.windows) native.channelDetach(w);
+  held.windows.clear();
+  native.channelEndClose(held.end);
+  held.mapping.unmap();
+  held.file.close();
+}
+
+const leaked = new FinalizationRegistry<Held>((held) => {
+  release(held);
+  process.emitWarning(`A memfd Channel (${held.name}) was garbage-collected without close(); it was closed now. ` +
+    'Call close() (or use `using`) so that the peer sees the end of the stream when you mean it.',
+  { code: 'MEMFD_CHANNEL_NOT_CLOSED', type: 'ResourceWarning' });
+});
+
+interface Waiter { bits: number; resolve: () => void }
+
+/**
+ * A loan of ring space from {@link Channel.tryReserve} / {@link Channel.reserve}: fill {@link bytes} in
+ * place, then {@link commit} to send them (no copy). Until then no other send is possible on this end.
+ * After commit or abort, `bytes` is detached (length 0).
+ */
+export class ChannelLoan implements Disposable {
+  readonly #channel: Channel;
+  readonly #capacity: number;
+  #bytes: Uint8Array;
+  #done = false;
+
+  /** @internal */
+  constructor(channel: Channel, bytes: Uint8Array, capacity: number) {
+    this.#channel = channel;
+    this.#bytes = bytes;
+    this.#capacity = capacity;
+  }
+
+  /** The reserved bytes, inside the ring. Detached once the loan is committed or aborted. */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** True once committed or aborted. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Sends the first `length` bytes (default: all that were reserved). */
+  commit(length: number = this.#capacity): void {
+    if (this.#done) throw stateError('ERR_MEMFD_CHANNEL_LOAN_DONE', 'This loan was already committed or aborted');
+    toInt(length, 'length', 0, this.#capacity);
+    this.#done = true;
+    channelInternals.commit(this.#channel, this, length);
+  }
+
+  /** Gives the space back; nothing is sent. Harmless after commit. */
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    channelInternals.abort(this.#channel, this);
+  }
+
+  /** Aborts an uncommitted loan. */
+  [Symbol.dispose](): void {
+    this.abort();
+  }
+
+  /** @internal */
+  get buffer(): ArrayBuffer {
+    return this.#bytes.buffer as ArrayBuffer;
+  }
+}
+
+/**
+ * A received message read in place from {@link Channel.tryReceiveView} / {@link Channel.receiveView}.
+ * Its bytes stay in the ring, so the writer cannot reuse them, until {@link release}; after release
+ * `bytes` is detached (length 0), so it can never show bytes the writer has written since.
+ */
+export class ChannelView implements Disposable {
+  readonly #channel: Channel;
+  #bytes: Uint8Array;
+  readonly #length: number;
+  #released = false;
+
+  /** @internal */
+  constructor(channel: Channel, bytes: Uint8Array, length: number) {
+    this.#channel = channel;
+    this.#bytes = bytes;
+    this.#length = length;
+  }
+
+  /** The message, in the ring. Length 0 after release. */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** The message's length (kept after release). */
+  get length(): number {
+    return this.#length;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Gives the bytes back to the writer. Harmless when called again. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    channelInternals.release(this.#channel, this);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  /** @internal */
+  get buffer(): ArrayBuffer {
+    return this.#bytes.buffer as ArrayBuffer;
+  }
+}
+
+interface ChannelInternals {
+  commit(ch: Channel, loan: ChannelLoan, length: number): void;
+  abort(ch: Channel, loan: ChannelLoan): void;
+  release(ch: Channel, view: ChannelView): void;
+}
+let channelInternals: ChannelInternals;
+
+const token = { allowed: false };
+
+function toSpin(value: unknown, name: string): number {
+  if (value === undefined) return 50;
+  return toInt(value, name, 0, 1_000_000);
+}
+
+function ringSizeOf(value: unknown): number {
+  if (value === undefined) return 1 << 20;
+  if (typeof value !== 'number') throw invalidArgType('options.size', 'of type number', value);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_RING) {
+    throw outOfRange('options.size', `an integer >= 1 and <= ${MAX_RING}`, value);
+  }
+  let size = MIN_RING;
+  while (size < value) size *= 2;
+  return size;
+}
+
+const notAChannel = (fd: number, why: string) =>
+  stateError('ERR_MEMFD_NOT_A_CHANNEL', `fd ${fd} is not a memfd Channel: ${why}; the fd was left open`);
+const corrupt = (why: string) => stateError('ERR_MEMFD_CHANNEL_CORRUPT', `The channel's shared memory is corrupt: ${why}`);
+
+/**
+ * A two-way message channel over shared memory. {@link Channel.create} makes end A and the memfd;
+ * another process (or Worker) claims end B with {@link Channel.fromFd}, once.
+ *
+ * Messages (0 to {@link maxMessageSize} bytes) arrive whole, in order, exactly once. `trySend` /
+ * `tryReceive` never wait; `send` waits for room, `receive` for a message, or resolves `null` once the
+ * peer has closed its end (or died) and everything it sent has been read. `for await` ends there too;
+ * leaving the loop early does not close the channel.
+ *
+ * @example
+ * ```js
+ * const ch = Channel.create({ size: 1 << 20 });
+ * const child = spawn(process.execPath, ['child.mjs'], { stdio: ['inherit', 'inherit', 'inherit', ch.fd] });
+ * await ch.send('hello');
+ * for await (const msg of ch) console.log(msg.toString());
+ * ch.close();
+ * // child.mjs
+ * const peer = Channel.fromFd(3);
+ * const msg = await peer.receive();
+ * ```
+ */
+export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffer> {
+  readonly #held: Held;
+  readonly #end: 0 | 1;
+  readonly #cap: number;
+  readonly #mask: number;
+  readonly #i32: Int32Array;
+  readonly #record: NativeMapping;
+  readonly #spinMs: number;
+  readonly #watchPeer: boolean;
+
+  readonly #txBytes: Buffer;
+  readonly #txWords: Uint32Array;
+  readonly #txOffset: number; // of the ring in the mapping
+  readonly #iTxTail: number;
+  readonly #iTxHead: number;
+  #txTail: number;
+  #txHeadSeen: number;
+
+  readonly #rxBytes: Buffer;
+  readonly #rxWords: Uint32Array;
+  readonly #rxOffset: number;
+  readonly #iRxTail: number;
+  readonly #iRxHead: number;
+  #rxHead: number;
+  #rxTailSeen: number;
+
+  readonly #iMySleep: number;
+  readonly #iMyBell: number;
+  readonly #iPeerSleep: number;
+  readonly #iPeerClosed: number;
+  readonly #iPeerPid: number;
+
+  #closed = false;
+  #peerClosed = false; // seen closed in shared memory, or its process exited
+  #peerDead = false;
+  #watching = false;
+  #failure: Error | undefined;
+  #waiters: Waiter[] = [];
+  #armed = false;
+  #loan: ChannelLoan | undefined;
+  #loanFrame = 0;
+  #view: ChannelView | undefined;
+  #viewFrame = 0;
+  /** Native code holds it weakly (strongly only while a wait is armed): the channel keeps it alive. */
+  readonly #onEventFn: (event: number) => void;
+
+  static {
+    channelInternals = {
+      commit: (ch, loan, length) => ch.#commit(loan, length),
+      abort: (ch, loan) => ch.#abortLoan(loan),
+      release: (ch, view) => ch.#releaseView(view),
+    };
+  }
+
+  /** @internal use {@link Channel.create} or {@link Channel.fromFd}. */
+  constructor(file: MemFile, mapping: Mapping, end: 0 | 1, ring: number, spinMicros: number, watchPeer: boolean) {
+    if (!token.allowed) throw new TypeError('Illegal constructor: use Channel.create() or Channel.fromFd()');
+    this.#end = end;
+    this.#cap = ring;
+    this.#mask = ring - 1;
+    this.#spinMs = spinMicros / 1000;
+    this.#watchPeer = watchPeer;
+    const buffer = mapping.buffer;
+    this.#record = mappingOfBuffer(buffer)!.record;
+    this.#i32 = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    const tx = end, rx = 1 - end, peer = 1 - end;
+    this.#txOffset = HEADER_BYTES + tx * ring;
+    this.#rxOffset = HEADER_BYTES + rx * ring;
+    this.#txBytes = Buffer.from(buffer, this.#txOffset, ring);
+    this.#rxBytes = Buffer.from(buffer, this.#rxOffset, ring);
+    this.#txWords = new Uint32Array(buffer, this.#txOffset, ring / 4);
+    this.#rxWords = new Uint32Array(buffer, this.#rxOffset, ring / 4);
+    this.#iTxTail = (ringBase(tx) + RING_TAIL) / 4;
+    this.#iTxHead = (ringBase(tx) + RING_HEAD) / 4;
+    this.#iRxTail = (ringBase(rx) + RING_TAIL) / 4;
+    this.#iRxHead = (ringBase(rx) + RING_HEAD) / 4;
+    this.#iMySleep = (endBase(end) + END_SLEEP) / 4;
+    this.#iMyBell = (endBase(end) + END_BELL) / 4;
+    this.#iPeerSleep = (endBase(peer) + END_SLEEP) / 4;
+    this.#iPeerClosed = (endBase(peer) + END_CLOSED) / 4;
+    this.#iPeerPid = OFF_PID[peer] / 4;
+    // Our own indices are ours alone: read once (checked by the caller), then kept locally.
+    this.#txTail = Atomics.load(this.#i32, this.#iTxTail) >>> 0;
+    this.#txHeadSeen = Atomics.load(this.#i32, this.#iTxHead) >>> 0;
+    this.#rxHead = Atomics.load(this.#i32, this.#iRxHead) >>> 0;
+    this.#rxTailSeen = Atomics.load(this.#i32, this.#iRxTail) >>> 0;
+    this.#onEventFn = (event: number) => this.#onEvent(event);
+    const nativeEnd = native.channelEndOpen(file.fd, endBase(end) + END_BELL, endBase(peer) + END_BELL,
+      endBase(end) + END_CLOSED, this.#onEventFn);
+    this.#held = { end: nativeEnd, file, mapping, windows: new Set(), name: `end ${end ? 'B' : 'A'} of fd ${file.fd}` };
+    leaked.register(this, this.#held, this.#held);
+  }
+
+  /**
+   * Creates a channel (end A): a memfd sized for the header and both rings, sealed against shrinking and
+   * growing. Hand {@link fd} to the other process (spawn stdio, a UnixSocket) for {@link Channel.fromFd}.
+   */
+  static create(options?: ChannelOptions): Channel {
+    const opts = toOptions<ChannelOptions>(options);
+    const ring = ringSizeOf(opts.size);
+    const spin = toSpin(opts.spinMicros, 'options.spinMicros');
+    const watchPeer = toBool(opts.watchPeer, 'options.watchPeer', true);
+    const name = opts.name ?? 'memfd-channel';
+    if (typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
+    const file = MemFile.create(name);
+    let mapping: Mapping | undefined;
+    try {
+      file.truncate(HEADER_BYTES + 2 * ring);
+      file.addSeals(Seal.Shrink | Seal.Grow | Seal.Seal);
+      mapping = file.map({ writable: true });
+      const h = new Int32Array(mapping.buffer, 0, HEADER_BYTES / 4);
+      h[OFF_VERSION / 4] = VERSION;
+      h[OFF_HEADER_BYTES / 4] = HEADER_BYTES;
+      h[OFF_RING_BYTES / 4] = ring;
+      h[OFF_PID[0] / 4] = process.pid;
+      Atomics.store(h, OFF_MAGIC / 4, MAGIC);
+      token.allowed = true;
+      try {
+        return new Channel(file, mapping, 0, ring, spin, watchPeer);
+      } finally {
+        token.allowed = false;
+      }
+    } catch (e) {
+      mapping?.unmap();
+      file.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Claims end B of the channel whose memfd is `fd` (inherited at spawn, received over a socket, or a
+   * duplicate from {@link dupFd} in a Worker). The Channel owns the fd from then on.
+   *
+   * Refusals leave the fd open and the caller's: `ERR_MEMFD_NOT_A_CHANNEL` (not a memfd, not sealed
+   * against shrink and grow, wrong magic or version), `ERR_MEMFD_CHANNEL_CORRUPT` (sizes or indices that
+   * do not add up), `ERR_MEMFD_CHANNEL_END_TAKEN` (end B was claimed before), `ERR_MEMFD_FD_ALREADY_OWNED`
+   * (another object of this process owns the fd).
+   */
+  static fromFd(fd: number, options?: ChannelFromFdOptions): Channel {
+    toFd(fd);
+    const opts = toOptions<ChannelFromFdOptions>(options);
+    const spin = toSpin(opts.spinMicros, 'options.spinMicros');
+    const watchPeer = toBool(opts.watchPeer, 'options.watchPeer', true);
+    let file: MemFile;
+    try {
+      file = MemFile.fromFd(fd);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_MEMFD_NOT_A_MEMFD') {
+        const err = notAChannel(fd, 'it is not a memfd');
+        (err as Error & { cause?: unknown }).cause = e;
+        throw err;
+      }
+      throw e;
+    }
+    let mapping: Mapping | undefined;
+    try {
+      const seals = file.getSeals().bits;
+      if ((seals & (Seal.Shrink | Seal.Grow)) !== (Seal.Shrink | Seal.Grow)) {
+        throw notAChannel(fd, 'the memfd is not sealed against shrinking and growing');
+      }
+      const size = file.size;
+      if (size < HEADER_BYTES) throw notAChannel(fd, `the file has ${size} bytes, less than a header`);
+      if (file.readOnly) throw notAChannel(fd, 'the fd is open read-only');
+      mapping = file.map({ writable: true });
+      const h = new Int32Array(mapping.buffer, 0, HEADER_BYTES / 4);
+      const magic = Atomics.load(h, OFF_MAGIC / 4) >>> 0;
+      if (magic !== MAGIC) throw notAChannel(fd, `bad magic 0x${magic.toString(16)}`);
+      const version = h[OFF_VERSION / 4]!;
+      if (version !== VERSION) throw notAChannel(fd, `wire format version ${version}, this library speaks ${VERSION}`);
+      const headerBytes = h[OFF_HEADER_BYTES / 4]!, ring = h[OFF_RING_BYTES / 4]!;
+      if (headerBytes !== HEADER_BYTES) throw corrupt(`header size ${headerBytes}`);
+      if (!(ring >= MIN_RING && ring <= MAX_RING && (ring & (ring - 1)) === 0)) throw corrupt(`ring size ${ring}`);
+      if (size !== HEADER_BYTES + 2 * ring) throw corrupt(`file size ${size} does not match the ring size ${ring}`);
+      for (const dir of [0, 1]) {
+        const tail = Atomics.load(h, (ringBase(dir) + RING_TAIL) / 4) >>> 0;
+        const head = Atomics.load(h, (ringBase(dir) + RING_HEAD) / 4) >>> 0;
+        if (((tail - head) >>> 0) > ring || (tail & 7) !== 0 || (head & 7) !== 0) {
+          throw corrupt(`ring ${dir} has head ${head} and tail ${tail}`);
+        }
+      }
+      if (Atomics.load(h, OFF_CLAIM / 4) !== 0) {
+        throw stateError('ERR_MEMFD_CHANNEL_END_TAKEN', `End B of the channel on fd ${fd} is already claimed; the fd was left open`);
+      }
+      // The claim comes before the construction, which is undone (claim given back) if it fails.
+      if (Atomics.compareExchange(h, OFF_CLAIM / 4, 0, 1) !== 0) {
+        throw stateError('ERR_MEMFD_CHANNEL_END_TAKEN', `End B of the channel on fd ${fd} is already claimed; the fd was left open`);
+      }
+      let channel: Channel;
+      token.allowed = true;
+      try {
+        channel = new Channel(file, mapping, 1, ring, spin, watchPeer);
+      } catch (e) {
+        Atomics.store(h, OFF_CLAIM / 4, 0);
+        throw e;
+      } finally {
+        token.allowed = false;
+      }
+      Atomics.store(h, OFF_PID[1] / 4, process.pid);
+      // Wake end A whether or not it sleeps: it learns our pid (to watch us) on its next look.
+      native.channelEndRing(channel.#held.end);
+      channel.#startWatching();
+      return channel;
+    } catch (e) {
+      if (mapping?.mapped) mapping.unmap();
+      if (!file.closed) file.releaseFd();
+      throw e;
+    }
+  }
+
+  // ---- public surface ----
+
+  /** The memfd's fd (for spawn stdio, or to send over a UnixSocket). Owned by the Channel. */
+  get fd(): number {
+    return this.#held.file.fd;
+  }
+
+  /** `'A'` for the end made by {@link Channel.create}, `'B'` for the one claimed by {@link Channel.fromFd}. */
+  get end(): 'A' | 'B' {
+    return this.#end === 0 ? 'A' : 'B';
+  }
+
+  /** Bytes of each ring. */
+  get size(): number {
+    return this.#cap;
+  }
+
+  /** The largest message: the ring size minus the 4-byte frame header. */
+  get maxMessageSize(): number {
+    return this.#cap - FRAME_HEADER;
+  }
+
+  /** True after {@link close}. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True once this end knows that the peer closed its end or exited (messages may still be waiting). */
+  get peerClosed(): boolean {
+    if (!this.#peerClosed && !this.#closed && Atomics.load(this.#i32, this.#iPeerClosed) !== 0) this.#peerClosed = true;
+    return this.#peerClosed;
+  }
+
+  /** The peer's pid as recorded in the header (0 while end B is unclaimed). */
+  get peerPid(): number {
+    this.#assertOpen('peerPid');
+    return Atomics.load(this.#i32, this.#iPeerPid);
+  }
+
+  /**
+   * Sends `data` if the ring has room now: `true`, else `false` (nothing written). A message longer than
+   * {@link maxMessageSize} is a RangeError. Throws `ERR_MEMFD_CHANNEL_CLOSED` when this end is closed or
+   * the peer is known to be gone.
+   */
+  trySend(data: ChannelData): boolean {
+    const m = enc(data);
+    const len = byteLength(m);
+    this.#assertCanSend(len, 'trySend');
+    return this.#trySend(m, len);
+  }
+
+  /** Sends `data`, waiting for room (backpressure). Rejects like {@link trySend} throws. */
+  async send(data: ChannelData): Promise<void> {
+    const m = enc(data);
+    const len = byteLength(m);
+    this.#assertCanSend(len, 'send');
+    while (!this.#trySend(m, len)) {
+      await this.#wait(SLEEP_SPACE);
+      this.#assertCanSend(len, 'send');
+    }
+  }
+
+  /**
+   * A message if one is waiting now: a Buffer that the caller owns (a copy). `undefined` when none is
+   * waiting, also after the end of the stream (see {@link ended}).
+   */
+  tryReceive(): Buffer | undefined {
+    this.#assertCanReceive('tryReceive');
+    return this.#tryReceive() ?? undefined;
+  }
+
+  /** The next message, or `null` once the peer has closed or died and every message has been read. */
+  async receive(): Promise<Buffer | null> {
+    for (;;) {
+      if (this.#closed) return null;
+      this.#assertCanReceive('receive');
+      const m = this.#tryReceive();
+      if (m !== undefined) return m;
+      await this.#wait(SLEEP_DATA);
+    }
+  }
+
+  /** True once the peer is gone and every message it sent has been read. */
+  get ended(): boolean {
+    if (this.#closed) return true;
+    return this.#rxIsEmpty() && this.#peerGoneNow() && this.#rxIsEmpty();
+  }
+
+  /**
+   * Reserves `length` bytes of ring space for a message written in place: fill `loan.bytes`, then
+   * `loan.commit()`. `undefined` when there is no room now. One loan at a time per end; `trySend` and
+   * `send` throw `ERR_MEMFD_CHANNEL_BUSY` meanwhile.
+   */
+  tryReserve(length: number): ChannelLoan | undefined {
+    toInt(length, 'length', 0, this.maxMessageSize);
+    this.#assertCanSend(length, 'tryReserve');
+    return this.#tryReserve(length);
+  }
+
+  /** Like {@link tryReserve}, waiting for room. */
+  async reserve(length: number): Promise<ChannelLoan> {
+    toInt(length, 'length', 0, this.maxMessageSize);
+    this.#assertCanSend(length, 'reserve');
+    for (;;) {
+      const loan = this.#tryReserve(length);
+      if (loan) return loan;
+      await this.#wait(SLEEP_SPACE);
+      this.#assertCanSend(length, 'reserve');
+    }
+  }
+
+  /**
+   * The next message read in place, if one is waiting now: its bytes stay in the ring until
+   * `view.release()`, which must come before the next receive on this end (`ERR_MEMFD_CHANNEL_BUSY`).
+   */
+  tryReceiveView(): ChannelView | undefined {
+    this.#assertCanReceive('tryReceiveView');
+    return this.#tryReceiveView() ?? undefined;
+  }
+
+  /** Like {@link tryReceiveView}, waiting; `null` at the end of the stream. */
+  async receiveView(): Promise<ChannelView | null> {
+    for (;;) {
+      if (this.#closed) return null;
+      this.#assertCanReceive('receiveView');
+      const v = this.#tryReceiveView();
+      if (v !== undefined) return v;
+      await this.#wait(SLEEP_DATA);
+    }
+  }
+
+  /**
+   * A new fd (close-on-exec) for the same memfd, owned by the caller: for {@link Channel.fromFd} in a
+   * Worker of this process (an fd owned here cannot be adopted twice) or to send over a socket.
+   */
+  dupFd(): number {
+    this.#assertOpen('dupFd');
+    return this.#held.file.dup().releaseFd();
+  }
+
+  /**
+   * Closes this end: the peer's `receive()` resolves `null` once it has read what was sent. Pending
+   * receives here resolve `null`, pending sends reject with `ERR_MEMFD_CHANNEL_CLOSED`; loans and views
+   * are detached. Harmless when already closed.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    leaked.unregister(this.#held);
+    release(this.#held);
+    this.#loan = undefined;
+    this.#view = undefined;
+    this.#wakeWaiters();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  /** Messages until the end of the stream. Breaking out of the loop leaves the channel open. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const m = await this.receive();
+      if (m === null) return;
+      yield m;
+    }
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Channel';
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    if (this.#closed) return `Channel { end: '${this.end}', closed: true }`;
+    return `Channel { end: '${this.end}', fd: ${this.fd}, size: ${this.#cap}, peerClosed: ${this.peerClosed} }`;
+  }
+
+  // ---- checks ----
+
+  #assertOpen(method: string): void {
+    if (this.#closed) throw stateError('ERR_MEMFD_CHANNEL_CLOSED', `Channel was closed before ${method}()`);
+    if (this.#failure) throw this.#failure;
+  }
+
+  #assertCanSend(len: number, method: string): void {
+    if (len > this.#cap - FRAME_HEADER) {
+      throw outOfRange('data.byteLength', `<= ${this.#cap - FRAME_HEADER} (the ring size minus framing)`, len);
+    }
+    this.#assertOpen(method);
+    if (this.#loan) throw stateError('ERR_MEMFD_CHANNEL_BUSY', `${method}() while a reserved loan is neither committed nor aborted`);
+    if (this.#peerClosed) {
+      throw stateError('ERR_MEMFD_CHANNEL_CLOSED', `${method}(): the peer ${this.#peerDead ? 'exited' : 'closed its end'}`);
+    }
+  }
+
+  #assertCanReceive(method: string): void {
+    this.#assertOpen(method);
+    if (this.#view) throw stateError('ERR_MEMFD_CHANNEL_BUSY', `${method}() before the previous view was released`);
+  }
+
+  #fail(error: Error): never {
+    if (!this.#failure) {
+      this.#failure = error;
+      this.#wakeWaiters();
+    }
+    throw error;
+  }
+
+  // ---- writing ----
+
+  /** Room for `n` more bytes at the tail, re-reading the reader's head only when the cached one says no. */
+  #room(n: number): boolean {
+    const cap = this.#cap;
+    if (cap - ((this.#txTail - this.#txHeadSeen) >>> 0) >= n) return true;
+    const head = Atomics.load(this.#i32, this.#iTxHead) >>> 0;
+    const used = (this.#txTail - head) >>> 0;
+    if (used > cap || (head & 7) !== 0) this.#fail(corrupt(`the reader's head ${head} is not within the ring (tail ${this.#txTail})`));
+    this.#txHeadSeen = head;
+    return cap - used >= n;
+  }
+
+  /** The ring offset where a frame of `len` bytes goes, after padding to the ring start when needed; -1: no room. */
+  #claim(len: number): number {
+    const need = frameBytes(len);
+    let index = this.#txTail & this.#mask;
+    const contiguous = this.#cap - index;
+    if (need > contiguous) {
+      // Frames never wrap: pad to the end of the ring (published at once, so the reader frees the space).
+      if (!this.#room(contiguous)) return -1;
+      this.#txWords[index >> 2] = PAD;
+      this.#publishTail((this.#txTail + contiguous) >>> 0);
+      index = 0;
+    }
+    if (!this.#room(need)) return -1;
+    return index;
+  }
+
+  #publishTail(tail: number): void {
+    this.#txTail = tail;
+    Atomics.store(this.#i32, this.#iTxTail, tail | 0);
+    if ((Atomics.load(this.#i32, this.#iPeerSleep) & SLEEP_DATA) !== 0) native.channelEndRing(this.#held.end);
+  }
+
+  #trySend(m: Uint8Array | string, len: number): boolean {
+    const index = this.#claim(len);
+    if (index < 0) {
+      this.#notePeerClosed();
+      return false;
+    }
+    this.#txWords[index >> 2] = len;
+    if (typeof m === 'string') this.#txBytes.write(m, index + FRAME_HEADER, len, 'utf8');
+    else this.#txBytes.set(m, index + FRAME_HEADER);
+    this.#publishTail((this.#txTail + frameBytes(len)) >>> 0);
+    return true;
+  }
+
+  #tryReserve(length: number): ChannelLoan | undefined {
+    const index = this.#claim(length);
+    if (index < 0) {
+      this.#notePeerClosed();
+      return undefined;
+    }
+    let bytes: Uint8Array;
+    if (length === 0) {
+      bytes = new Uint8Array(0);
+    } else {
+      const window = native.channelWindow(this.#record, this.#txOffset + index + FRAME_HEADER, length);
+      this.#held.windows.add(window);
+      bytes = new Uint8Array(window);
+    }
+    const loan = new ChannelLoan(this, bytes, length);
+    this.#loan = loan;
+    this.#loanFrame = index;
+    return loan;
+  }
+
+  #endWindow(buffer: ArrayBuffer): void {
+    if (this.#held.windows.delete(buffer)) native.channelDetach(buffer);
+  }
+
+  #commit(loan: ChannelLoan, length: number): void {
+    if (this.#loan !== loan) throw stateError('ERR_MEMFD_CHANNEL_CLOSED', 'The channel was closed before commit()');
+    this.#loan = undefined;
+    this.#endWindow(loan.buffer);
+    this.#txWords[this.#loanFrame >> 2] = length;
+    this.#publishTail((this.#txTail + frameBytes(length)) >>> 0);
+  }
+
+  #abortLoan(loan: ChannelLoan): void {
+    if (this.#loan !== loan) return;
+    this.#loan = undefined;
+    this.#endWindow(loan.buffer);
+  }
+
+  // ---- reading ----
+
+  /** True when nothing is waiting, re-reading the writer's tail only when the cached one says so. */
+  #rxIsEmpty(): boolean {
+    if (this.#rxHead !== this.#rxTailSeen) return false;
+    const tail = Atomics.load(this.#i32, this.#iRxTail) >>> 0;
+    if (((tail - this.#rxHead) >>> 0) > this.#cap || (tail & 7) !== 0) {
+      this.#fail(corrupt(`the writer's tail ${tail} is not within the ring (head ${this.#rxHead})`));
+    }
+    this.#rxTailSeen = tail;
+    return tail === this.#rxHead;
+  }
+
+  #peerGoneNow(): boolean {
+    if (this.#peerClosed) return true;
+    if (Atomics.load(this.#i32, this.#iPeerClosed) !== 0) this.#peerClosed = true;
+    return this.#peerClosed;
+  }
+
+  #notePeerClosed(): void {
+    this.#peerGoneNow();
+  }
+
+  /**
+   * The ring offset of the next message's frame (padding skipped, checked against the ring and the tail),
+   * undefined when none is waiting, null at the end of the stream.
+   */
+  #nextFrame(): number | null | undefined {
+    for (;;) {
+      // Closed or died: what it published before is visible after we saw that, so one more look decides.
+      if (this.#rxIsEmpty() && !(this.#peerGoneNow() && !this.#rxIsEmpty())) {
+        return this.#peerClosed ? null : undefined;
+      }
+      const head = this.#rxHead;
+      const index = head & this.#mask;
+      const available = (this.#rxTailSeen - head) >>> 0;
+      const len = this.#rxWords[index >> 2]!;
+      if (len === PAD) {
+        const skip = this.#cap - index;
+        if (skip > available) this.#fail(corrupt(`padding of ${skip} bytes at ${index} passes the tail`));
+        this.#publishHead((head + skip) >>> 0);
+        continue;
+      }
+      if (len > this.#cap - FRAME_HEADER || index + FRAME_HEADER + len > this.#cap || frameBytes(len) > available) {
+        this.#fail(corrupt(`frame of ${len} bytes at ${index} (${available} bytes published)`));
+      }
+      return index;
+    }
+  }
+
+  #publishHead(head: number): void {
+    this.#rxHead = head;
+    Atomics.store(this.#i32, this.#iRxHead, head | 0);
+    if ((Atomics.load(this.#i32, this.#iPeerSleep) & SLEEP_SPACE) !== 0) native.channelEndRing(this.#held.end);
+  }
+
+  #tryReceive(): Buffer | null | undefined {
+    const index = this.#nextFrame();
+    if (index === null || index === undefined) return index;
+    const len = this.#rxWords[index >> 2]!;
+    const start = index + FRAME_HEADER;
+    const out = Buffer.allocUnsafe(len);
+    this.#rxBytes.copy(out, 0, start, start + len);
+    this.#publishHead((this.#rxHead + frameBytes(len)) >>> 0);
+    return out;
+  }
+
+  #tryReceiveView(): ChannelView | null | undefined {
+    const index = this.#nextFrame();
+    if (index === null || index === undefined) return index;
+    const len = this.#rxWords[index >> 2]!;
+    let bytes: Uint8Array;
+    if (len === 0) {
+      bytes = new Uint8Array(0);
+    } else {
+      const window = native.channelWindow(this.#record, this.#rxOffset + index + FRAME_HEADER, len);
+      this.#held.windows.add(window);
+      bytes = new Uint8Array(window);
+    }
+    const view = new ChannelView(this, bytes, len);
+    this.#view = view;
+    this.#viewFrame = frameBytes(len);
+    return view;
+  }
+
+  #releaseView(view: ChannelView): void {
+    if (this.#view !== view) return; // closed meanwhile: the window is already detached
+    this.#view = undefined;
+    this.#endWindow(view.buffer);
+    this.#publishHead((this.#rxHead + this.#viewFrame) >>> 0);
+  }
+
+  // ---- waiting ----
+
+  #ready(bits: number): boolean {
+    if (this.#closed || this.#failure || this.#peerClosed) return true;
+    if (Atomics.load(this.#i32, this.#iPeerClosed) !== 0) return true;
+    if ((bits & SLEEP_DATA) !== 0 && (Atomics.load(this.#i32, this.#iRxTail) >>> 0) !== this.#rxHead) return true;
+    if ((bits & SLEEP_SPACE) !== 0 && (Atomics.load(this.#i32, this.#iTxHead) >>> 0) !== this.#txHeadSeen) return true;
+    return false;
+  }
+
+  /** Resolves once something this end waits for (`bits`) may have happened. Callers re-check. */
+  #wait(bits: number): Promise<void> | undefined {
+    if (this.#spinMs > 0) {
+      const until = performance.now() + this.#spinMs;
+      do {
+        for (let i = 0; i < 64; i++) if (this.#ready(bits)) return undefined;
+      } while (performance.now() < until);
+    }
+    // The sleep protocol: flag first, then read the bell, then look again. A writer that publishes after
+    // our look sees the flag and rings; if it rang between the bell read and the arm, the thread sees a
+    // changed bell and reports at once.
+    Atomics.or(this.#i32, this.#iMySleep, bits);
+    const bell = Atomics.load(this.#i32, this.#iMyBell) >>> 0;
+    this.#startWatching();
+    if (this.#ready(bits)) {
+      if (this.#waiters.length === 0) Atomics.store(this.#i32, this.#iMySleep, 0);
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      this.#waiters.push({ bits, resolve });
+      native.channelEndArm(this.#held.end, bell);
+      this.#armed = true;
+    });
+  }
+
+  #wakeWaiters(): void {
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    this.#waiters = [];
+    if (!this.#closed) {
+      Atomics.store(this.#i32, this.#iMySleep, 0);
+      if (this.#armed) native.channelEndDisarm(this.#held.end);
+    }
+    this.#armed = false;
+    for (const w of waiters) w.resolve();
+  }
+
+  #onEvent(event: number): void {
+    if (this.#closed) return;
+    if (event === EVENT_PEER_EXIT) {
+      this.#peerDead = true;
+      this.#peerClosed = true;
+    } else if (event === EVENT_BELL) {
+      this.#armed = false; // the thread disarms itself when it reports
+    }
+    this.#startWatching();
+    this.#wakeWaiters();
+  }
+
+  /** Watches the peer's process once its pid is known (end A learns it when end B claims). */
+  #startWatching(): void {
+    if (this.#watching || !this.#watchPeer || this.#closed) return;
+    const pid = Atomics.load(this.#i32, this.#iPeerPid);
+    if (pid <= 0) return;
+    this.#watching = true;
+    // Same process (Worker threads): the pid outlives both ends; a Worker's end is closed by its teardown.
+    if (pid === process.pid) return;
+    const err = native.channelEndWatchPid(this.#held.end, pid);
+    if (err === ESRCH) {
+      this.#peerDead = true;
+      this.#peerClosed = true;
+    }
+  }
+}
