@@ -890,8 +890,12 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     }
     return new Promise<void>((resolve) => {
       this.#waiters.push({ bits, resolve });
-      native.channelEndArm(this.#held.end, bell);
-      this.#armed = true;
+      // Already armed: keep the older expected value. Re-arming with the bell read now would swallow a
+      // ring that arrived for an earlier waiter since it armed (the thread would wait for the new value).
+      if (!this.#armed) {
+        native.channelEndArm(this.#held.end, bell);
+        this.#armed = true;
+      }
     });
   }
 
