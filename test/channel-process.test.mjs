@@ -125,3 +125,10 @@ test('Python to Node: the Python peer creates the channel, Node claims end B and
     assert.equal(replies[i], expected.toString('hex'));
   }
 });
+
+test('the recipe of docs/channel.md (examples/channel.mjs) runs as shown on this Node', async () => {
+  const r = await run(process.execPath, ['examples/channel.mjs'], { cwd: new URL('..', import.meta.url).pathname });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'parent got: got 5 bytes: hello\nparent got: and 3 numbers\n' +
+    'parent got: and 4096 bytes in place, all 42: true\n');
+});
