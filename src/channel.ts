@@ -236,6 +236,33 @@ function ringSizeOf(value: unknown): number {
   return size;
 }
 
+/**
+ * Received copies from 4 KiB (where Buffer.allocUnsafe() stops using its 8 KiB pool) up to this size are
+ * carved out of shared slabs the same way: one allocation per slab instead of one per message (a fresh
+ * ArrayBuffer per 4 KiB message cost more than the copy). Each Buffer owns its bytes; the slab lives as
+ * long as any of them. Larger copies get their own ArrayBuffer (allocated and filled in one native slice).
+ */
+const SLAB_LIMIT = 64 * 1024, SLAB_BYTES = 1024 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+function copyOut(from: Uint8Array, start: number, len: number): Buffer {
+  if (len < 4096) { // Buffer's own pool
+    const small = Buffer.allocUnsafe(len);
+    small.set(from.subarray(start, start + len));
+    return small;
+  }
+  if (len > SLAB_LIMIT) return Buffer.from(from.buffer.slice(start, start + len));
+  if (slabUsed + len > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = Buffer.from(slab.buffer, slabUsed, len);
+  out.set(from.subarray(start, start + len));
+  slabUsed = (slabUsed + len + 7) & ~7;
+  return out;
+}
+
 const notAChannel = (fd: number, why: string) =>
   stateError('ERR_MEMFD_NOT_A_CHANNEL', `fd ${fd} is not a memfd Channel: ${why}; the fd was left open`);
 const corrupt = (why: string) => stateError('ERR_MEMFD_CHANNEL_CORRUPT', `The channel's shared memory is corrupt: ${why}`);
@@ -511,8 +538,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   /**
    * Sends `data` if the ring has room now: `true`, else `false` (nothing written). A message longer than
-   * {@link maxMessageSize} is a RangeError. Throws `ERR_MEMFD_CHANNEL_CLOSED` when this end is closed or
-   * the peer is known to be gone.
+   * {@link maxMessageSize} is a RangeError. Throws `ERR_MEMFD_CHANNEL_CLOSED` when this end is closed, the
+   * peer closed its end, or the peer's process is known to have exited (noticed by the event loop; until
+   * then a message to a killed peer may still go into the ring, as into a socket buffer).
    */
   trySend(data: ChannelData): boolean {
     const m = enc(data);
@@ -664,7 +692,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     }
     this.#assertOpen(method);
     if (this.#loan) throw stateError('ERR_MEMFD_CHANNEL_BUSY', `${method}() while a reserved loan is neither committed nor aborted`);
-    if (this.#peerClosed) {
+    // The peer's closed flag shares a cache line with its sleep flags, which every publish reads anyway.
+    if (this.#peerClosed || Atomics.load(this.#i32, this.#iPeerClosed) !== 0) {
+      this.#peerClosed = true;
       throw stateError('ERR_MEMFD_CHANNEL_CLOSED', `${method}(): the peer ${this.#peerDead ? 'exited' : 'closed its end'}`);
     }
   }
@@ -829,15 +859,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     if (index === null || index === undefined) return index;
     const len = this.#rxWords[index >> 2]!;
     const start = this.#rxOffset + index + FRAME_HEADER;
-    // Measured (bench/channel.mjs): small messages come cheapest from Buffer's pool and a TypedArray set;
-    // from 4 KiB (no pool) ArrayBuffer.prototype.slice allocates and copies in one native step.
-    let out: Buffer;
-    if (len < 4096) {
-      out = Buffer.allocUnsafe(len);
-      out.set(this.#all.subarray(start, start + len));
-    } else {
-      out = Buffer.from(this.#all.buffer.slice(start, start + len));
-    }
+    const out = copyOut(this.#all, start, len);
     this.#publishHead((this.#rxHead + frameBytes(len)) >>> 0);
     return out;
   }

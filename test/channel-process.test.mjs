@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Channel } from '../dist/index.js';
-import { run } from './helpers.mjs';
+import { fdCount, run } from './helpers.mjs';
 
 const PEER = new URL('./channel-peer.mjs', import.meta.url).pathname;
 const PARENT = new URL('./channel-parent.mjs', import.meta.url).pathname;
@@ -49,6 +49,7 @@ test('a child process echoes messages of random sizes through wrap-around, in or
 });
 
 test('SIGKILL of the peer mid-message: the pending receive ends with null within 100 ms', async (t) => {
+  const fdsBefore = fdCount();
   const ch = Channel.create({ size: 4096 });
   t.after(() => ch.close());
   const { child, next, exited } = spawnPeer(ch, 'die-mid-message');
@@ -65,6 +66,9 @@ test('SIGKILL of the peer mid-message: the pending receive ends with null within
   assert.equal(ch.ended, true);
   assert.equal((await exited).signal, 'SIGKILL');
   await assert.rejects(ch.send('anyone?'), { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
+  ch.close();
+  await delay(50); // the child's stdout pipe closes after its exit
+  assert.equal(fdCount(), fdsBefore, 'memfd and pidfd are closed');
 });
 
 test('SIGKILL of the reader: a send waiting for room rejects within 100 ms', async (t) => {
