@@ -107,6 +107,8 @@ const leaked = new FinalizationRegistry<Held>((held) => {
 });
 
 interface Waiter { bits: number; resolve: () => void }
+interface TxJob { len: number; message: Uint8Array | string | undefined; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+interface RxJob { view: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }
 
 /**
  * A loan of ring space from {@link Channel.tryReserve} / {@link Channel.reserve}: fill {@link bytes} in
@@ -328,6 +330,10 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   #waiters: Waiter[] = [];
   #armed = false;
   #loan: ChannelLoan | undefined;
+  #loanWaiters: (() => void)[] = [];
+  #viewWaiters: (() => void)[] = [];
+  readonly #txQueue: TxJob[] = [];
+  readonly #rxQueue: RxJob[] = [];
   #loanFrame = 0;
   #view: ChannelView | undefined;
   #viewFrame = 0;
@@ -537,47 +543,56 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   }
 
   /**
-   * Sends `data` if the ring has room now: `true`, else `false` (nothing written). A message longer than
-   * {@link maxMessageSize} is a RangeError. Throws `ERR_MEMFD_CHANNEL_CLOSED` when this end is closed, the
-   * peer closed its end, or the peer's process is known to have exited (noticed by the event loop; until
-   * then a message to a killed peer may still go into the ring, as into a socket buffer).
+   * Sends `data` if the ring has room now: `true`, else `false` (nothing written; also while earlier
+   * `send()`s or `reserve()`s of this end still wait, so that messages keep the order of the calls). A
+   * message longer than {@link maxMessageSize} is a RangeError. Throws `ERR_MEMFD_CHANNEL_CLOSED` when this
+   * end is closed, the peer closed its end, or the peer's process is known to have exited (noticed by the
+   * event loop; until then a message to a killed peer may still go into the ring, as into a socket
+   * buffer), and `ERR_MEMFD_CHANNEL_BUSY` while a loan is open.
    */
   trySend(data: ChannelData): boolean {
     const m = enc(data);
     const len = byteLength(m);
-    this.#assertCanSend(len, 'trySend');
-    return this.#trySend(m, len);
+    this.#assertCanSend(len, 'trySend', false);
+    return this.#txQueue.length === 0 && this.#trySend(m, len);
   }
 
-  /** Sends `data`, waiting for room (backpressure). Rejects like {@link trySend} throws. */
+  /**
+   * Sends `data`, waiting for room (backpressure), and after the sends and loans this end started before.
+   * Rejects like {@link trySend} throws (a pending send rejects when either end closes).
+   */
   async send(data: ChannelData): Promise<void> {
     const m = enc(data);
     const len = byteLength(m);
-    this.#assertCanSend(len, 'send');
-    while (!this.#trySend(m, len)) {
-      await this.#wait(SLEEP_SPACE);
-      this.#assertCanSend(len, 'send');
-    }
+    this.#assertCanSend(len, 'send', true);
+    if (this.#txQueue.length === 0 && !this.#loan && this.#trySend(m, len)) return;
+    await new Promise<unknown>((resolve, reject) => this.#enqueueTx({ len, message: m, resolve, reject }));
   }
 
   /**
    * A message if one is waiting now: a Buffer that the caller owns (a copy). `undefined` when none is
-   * waiting, also after the end of the stream (see {@link ended}).
+   * waiting (or earlier `receive()`s of this end are still waiting for one), also after the end of the
+   * stream (see {@link ended}). `ERR_MEMFD_CHANNEL_BUSY` while a view is unreleased.
    */
   tryReceive(): Buffer | undefined {
     this.#assertCanReceive('tryReceive');
+    if (this.#rxQueue.length > 0) return undefined;
     return this.#tryReceive() ?? undefined;
   }
 
-  /** The next message, or `null` once the peer has closed or died and every message has been read. */
+  /**
+   * The next message, or `null` once the peer has closed or died and every message has been read (and
+   * after this end's `close()`). Concurrent calls are served in order; one waits for an unreleased view.
+   */
   async receive(): Promise<Buffer | null> {
-    for (;;) {
-      if (this.#closed) return null;
-      this.#assertCanReceive('receive');
+    if (this.#closed) return null;
+    this.#assertOpen('receive');
+    if (this.#rxQueue.length === 0 && !this.#view) {
       const m = this.#tryReceive();
       if (m !== undefined) return m;
-      await this.#wait(SLEEP_DATA);
     }
+    return new Promise<Buffer | null>((resolve, reject) =>
+      this.#enqueueRx({ view: false, resolve: resolve as (v: unknown) => void, reject }));
   }
 
   /** True once the peer is gone and every message it sent has been read. */
@@ -588,45 +603,131 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   /**
    * Reserves `length` bytes of ring space for a message written in place: fill `loan.bytes`, then
-   * `loan.commit()`. `undefined` when there is no room now. One loan at a time per end; `trySend` and
-   * `send` throw `ERR_MEMFD_CHANNEL_BUSY` meanwhile.
+   * `loan.commit()`. `undefined` when there is no room now (or earlier sends still wait). One loan at a
+   * time per end: `trySend` and `tryReserve` throw `ERR_MEMFD_CHANNEL_BUSY` meanwhile, `send` and
+   * `reserve` wait for the loan to end.
    */
   tryReserve(length: number): ChannelLoan | undefined {
     toInt(length, 'length', 0, this.maxMessageSize);
-    this.#assertCanSend(length, 'tryReserve');
+    this.#assertCanSend(length, 'tryReserve', false);
+    if (this.#txQueue.length > 0) return undefined;
     return this.#tryReserve(length);
   }
 
-  /** Like {@link tryReserve}, waiting for room. */
+  /** Like {@link tryReserve}, waiting for room (and for earlier sends and loans of this end). */
   async reserve(length: number): Promise<ChannelLoan> {
     toInt(length, 'length', 0, this.maxMessageSize);
-    this.#assertCanSend(length, 'reserve');
-    for (;;) {
+    this.#assertCanSend(length, 'reserve', true);
+    if (this.#txQueue.length === 0 && !this.#loan) {
       const loan = this.#tryReserve(length);
       if (loan) return loan;
-      await this.#wait(SLEEP_SPACE);
-      this.#assertCanSend(length, 'reserve');
     }
+    return new Promise<ChannelLoan>((resolve, reject) =>
+      this.#enqueueTx({ len: length, message: undefined, resolve: resolve as (v: unknown) => void, reject }));
   }
 
   /**
    * The next message read in place, if one is waiting now: its bytes stay in the ring until
-   * `view.release()`, which must come before the next receive on this end (`ERR_MEMFD_CHANNEL_BUSY`).
+   * `view.release()`. `ERR_MEMFD_CHANNEL_BUSY` while the previous view is unreleased.
    */
   tryReceiveView(): ChannelView | undefined {
     this.#assertCanReceive('tryReceiveView');
+    if (this.#rxQueue.length > 0) return undefined;
     return this.#tryReceiveView() ?? undefined;
   }
 
-  /** Like {@link tryReceiveView}, waiting; `null` at the end of the stream. */
+  /** Like {@link tryReceiveView}, waiting (also for the previous view's release); `null` at the end. */
   async receiveView(): Promise<ChannelView | null> {
-    for (;;) {
-      if (this.#closed) return null;
-      this.#assertCanReceive('receiveView');
+    if (this.#closed) return null;
+    this.#assertOpen('receiveView');
+    if (this.#rxQueue.length === 0 && !this.#view) {
       const v = this.#tryReceiveView();
       if (v !== undefined) return v;
+    }
+    return new Promise<ChannelView | null>((resolve, reject) =>
+      this.#enqueueRx({ view: true, resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  // Pending async sends (and reserves) and receives wait in FIFO queues, served by one pump per direction,
+  // so that neither a later call nor a synchronous try* call overtakes them.
+
+  #enqueueTx(job: TxJob): void {
+    this.#txQueue.push(job);
+    if (this.#txQueue.length === 1) void this.#pumpTx();
+  }
+
+  async #pumpTx(): Promise<void> {
+    const queue = this.#txQueue;
+    while (queue.length > 0) {
+      const job = queue[0]!;
+      try {
+        this.#assertCanSend(job.len, job.message === undefined ? 'reserve' : 'send', true);
+        if (this.#loan) {
+          await new Promise<void>((resolve) => this.#loanWaiters.push(resolve));
+          continue;
+        }
+        const done = job.message === undefined ? this.#tryReserve(job.len) : this.#trySend(job.message, job.len);
+        if (done) {
+          queue.shift();
+          job.resolve(job.message === undefined ? done : undefined);
+          continue;
+        }
+      } catch (e) {
+        queue.shift();
+        job.reject(e);
+        continue;
+      }
+      await this.#wait(SLEEP_SPACE);
+    }
+  }
+
+  #enqueueRx(job: RxJob): void {
+    this.#rxQueue.push(job);
+    if (this.#rxQueue.length === 1) void this.#pumpRx();
+  }
+
+  async #pumpRx(): Promise<void> {
+    const queue = this.#rxQueue;
+    while (queue.length > 0) {
+      const job = queue[0]!;
+      try {
+        if (this.#closed) {
+          queue.shift();
+          job.resolve(null);
+          continue;
+        }
+        this.#assertOpen(job.view ? 'receiveView' : 'receive');
+        if (this.#view) {
+          await new Promise<void>((resolve) => this.#viewWaiters.push(resolve));
+          continue;
+        }
+        const got = job.view ? this.#tryReceiveView() : this.#tryReceive();
+        if (got !== undefined) {
+          queue.shift();
+          job.resolve(got);
+          continue;
+        }
+      } catch (e) {
+        queue.shift();
+        job.reject(e);
+        continue;
+      }
       await this.#wait(SLEEP_DATA);
     }
+  }
+
+  #endLoan(): void {
+    this.#loan = undefined;
+    const waiters = this.#loanWaiters;
+    this.#loanWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #endView(): void {
+    this.#view = undefined;
+    const waiters = this.#viewWaiters;
+    this.#viewWaiters = [];
+    for (const w of waiters) w();
   }
 
   /**
@@ -648,8 +749,8 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     this.#closed = true;
     leaked.unregister(this.#held);
     release(this.#held);
-    this.#loan = undefined;
-    this.#view = undefined;
+    this.#endLoan();
+    this.#endView();
     this.#wakeWaiters();
   }
 
@@ -686,12 +787,14 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     if (this.#failure) throw this.#failure;
   }
 
-  #assertCanSend(len: number, method: string): void {
+  #assertCanSend(len: number, method: string, mayWaitForLoan: boolean): void {
     if (len > this.#cap - FRAME_HEADER) {
       throw outOfRange('data.byteLength', `<= ${this.#cap - FRAME_HEADER} (the ring size minus framing)`, len);
     }
     this.#assertOpen(method);
-    if (this.#loan) throw stateError('ERR_MEMFD_CHANNEL_BUSY', `${method}() while a reserved loan is neither committed nor aborted`);
+    if (this.#loan && !mayWaitForLoan) {
+      throw stateError('ERR_MEMFD_CHANNEL_BUSY', `${method}() while a reserved loan is neither committed nor aborted`);
+    }
     // The peer's closed flag shares a cache line with its sleep flags, which every publish reads anyway.
     if (this.#peerClosed || Atomics.load(this.#i32, this.#iPeerClosed) !== 0) {
       this.#peerClosed = true;
@@ -786,16 +889,16 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   #commit(loan: ChannelLoan, length: number): void {
     if (this.#loan !== loan) throw stateError('ERR_MEMFD_CHANNEL_CLOSED', 'The channel was closed before commit()');
-    this.#loan = undefined;
     this.#endWindow(loan.buffer);
     this.#txWords[this.#loanFrame >> 2] = length;
     this.#publishTail((this.#txTail + frameBytes(length)) >>> 0);
+    this.#endLoan();
   }
 
   #abortLoan(loan: ChannelLoan): void {
     if (this.#loan !== loan) return;
-    this.#loan = undefined;
     this.#endWindow(loan.buffer);
+    this.#endLoan();
   }
 
   // ---- reading ----
@@ -884,9 +987,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   #releaseView(view: ChannelView): void {
     if (this.#view !== view) return; // closed meanwhile: the window is already detached
-    this.#view = undefined;
     this.#endWindow(view.buffer);
     this.#publishHead((this.#rxHead + this.#viewFrame) >>> 0);
+    this.#endView();
   }
 
   // ---- waiting ----

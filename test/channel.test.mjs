@@ -425,3 +425,32 @@ test('a dropped channel is closed by the garbage collector with a warning, and t
   assert.equal(out.got, 'last words');
   assert.equal(out.end, null);
 });
+
+test('un-awaited sends, loans and concurrent receives keep the order of the calls', async (t) => {
+  const { a, b, close } = pair({ size: 256 });
+  t.after(close);
+  const sends = [];
+  for (let i = 0; i < 100; i++) sends.push(a.send(Buffer.alloc(40, i)));
+  assert.equal(a.trySend('x'), false, 'a trySend does not overtake waiting sends');
+  assert.equal(a.tryReserve(1), undefined);
+  const receives = [];
+  for (let i = 0; i < 100; i++) receives.push(b.receive());
+  assert.equal(b.tryReceive(), undefined, 'a tryReceive does not overtake waiting receives');
+  const got = await Promise.all(receives);
+  await Promise.all(sends);
+  assert.deepEqual(got.map((m) => m[0]), Array.from({ length: 100 }, (_, i) => i));
+
+  // A send made while a loan is open waits for the loan, and goes after it.
+  const loan = a.tryReserve(3);
+  loan.bytes.set([1, 2, 3]);
+  const after = a.send('after');
+  const viewing = b.receiveView();
+  loan.commit();
+  await after;
+  const view = await viewing;
+  assert.deepEqual([...view.bytes], [1, 2, 3]);
+  const next = b.receive(); // waits for the view's release
+  await delay(10);
+  view.release();
+  assert.equal((await next).toString(), 'after');
+});
