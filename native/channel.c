@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -505,6 +506,13 @@ static napi_value js_detach(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+/* channelYield(): sched_yield(2). A spinning wait calls it so that a peer waiting for this CPU (two ends on
+ * one core, or more runnable threads than cores) runs now instead of after our time slice. */
+static napi_value js_yield(napi_env env, napi_callback_info info) {
+  sched_yield();
+  return make_undefined(env);
+}
+
 bool init_channel(napi_env env, napi_value exports) {
   static const export_entry entries[] = {
       {"channelEndOpen", js_end_open},
@@ -515,6 +523,7 @@ bool init_channel(napi_env env, napi_value exports) {
       {"channelEndClose", js_end_close},
       {"channelWindow", js_window},
       {"channelDetach", js_detach},
+      {"channelYield", js_yield},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

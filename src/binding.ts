@@ -83,6 +83,8 @@ export interface Binding {
   /** An external ArrayBuffer over `length` (> 0) bytes of the mapping at `offset`. */
   channelWindow(m: NativeMapping, offset: number, length: number): ArrayBuffer;
   channelDetach(buffer: ArrayBuffer): void;
+  /** sched_yield(2), for spinning waits. */
+  channelYield(): void;
   // mapping.c, futex.c, socket.c add their functions here.
   [name: string]: unknown;
 }

@@ -34,6 +34,8 @@ const PAD = 0xffffffff;
 const FRAME_HEADER = 4;
 const MIN_RING = 64, MAX_RING = 2 ** 30;
 const EVENT_BELL = 1, EVENT_PEER_EXIT = 2;
+/** A spinning wait starts yielding the CPU (sched_yield) after this long. */
+const YIELD_AFTER_MS = 0.002;
 const ESRCH = 3;
 
 const native = binding;
@@ -1005,10 +1007,16 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   /** Resolves once something this end waits for (`bits`) may have happened. Callers re-check. */
   #wait(bits: number): Promise<void> | undefined {
     if (this.#spinMs > 0) {
-      const until = performance.now() + this.#spinMs;
+      const start = performance.now();
+      const until = start + this.#spinMs, yieldFrom = start + YIELD_AFTER_MS;
+      let now = start;
       do {
         for (let i = 0; i < 64; i++) if (this.#ready(bits)) return undefined;
-      } while (performance.now() < until);
+        // After a while, give the CPU away between looks: when the peer is waiting for this core (more
+        // runnable threads than cores), spinning on would only delay it by a time slice.
+        if (now > yieldFrom) native.channelYield();
+        now = performance.now();
+      } while (now < until);
     }
     // The sleep protocol: flag first, then read the bell, then look again. A writer that publishes after
     // our look sees the flag and rings; if it rang between the bell read and the arm, the thread sees a
