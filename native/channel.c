@@ -124,9 +124,10 @@ static void maybe_free(chan_end *c) {
 static void set_callback_strong(chan_end *c, bool strong) {
   if (c->callback == NULL || c->callback_strong == strong) return;
   uint32_t count;
-  if (strong) napi_reference_ref(c->env, c->callback, &count);
-  else napi_reference_unref(c->env, c->callback, &count);
-  c->callback_strong = strong;
+  napi_status st = strong ? napi_reference_ref(c->env, c->callback, &count)
+                          : napi_reference_unref(c->env, c->callback, &count);
+  /* On failure the count is unchanged, and so is what we record: the next call tries again. */
+  if (st == napi_ok) c->callback_strong = strong;
 }
 
 static void call_js(chan_end *c, int event) {

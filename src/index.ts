@@ -6,6 +6,7 @@
  * - {@link capabilities}: what the running kernel supports.
  * - {@link Mapping}: a MemFile mapped into memory (`MemFile.map()`), and {@link futexWait} /
  *   {@link futexWake} / {@link futexWaitAsync} for cross-process wait/notify on it.
+ * - {@link Channel}: messages between processes or Workers over shared-memory rings (docs/channel.md).
  * @module
  */
 export { MemFile, MemFileStats } from './memfile.js';
