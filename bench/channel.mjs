@@ -25,7 +25,7 @@ const ringFor = (size) => Math.max(1 << 16, 2 ** Math.ceil(Math.log2(4 * (size +
 async function childRole([variant, mode, sizeArg, countArg]) {
   const size = Number(sizeArg), count = Number(countArg);
   const { Channel, UnixSocket } = await import(lib);
-  if (variant === 'channel' || variant === 'channel-zc') {
+  if (variant === 'channel' || variant === 'channel-zc' || variant === 'channel-into') {
     const ch = Channel.fromFd(3);
     ch.trySend('ready');
     if (mode === 'rtt') {
@@ -38,6 +38,14 @@ async function childRole([variant, mode, sizeArg, countArg]) {
         const v = ch.tryReceiveView() ?? await ch.receiveView();
         if (v.bytes[v.length - 1] !== 7) throw new Error('bad byte');
         v.release();
+      }
+      await ch.send('done');
+    } else if (variant === 'channel-into') {
+      // Into one reused buffer; only a receive that has to wait allocates (receive() returns a Buffer).
+      const into = Buffer.allocUnsafe(size);
+      for (let i = 0; i < count; i++) {
+        const n = ch.tryReceiveInto(into) ?? (await ch.receive()).copy(into);
+        if (into[n - 1] !== 7) throw new Error('bad byte');
       }
       await ch.send('done');
     } else {
@@ -105,7 +113,7 @@ async function measure([variant, mode, sizeArg, countArg]) {
   const size = Number(sizeArg), count = Number(countArg);
   const { Channel, UnixSocket } = await import(lib);
   const msg = Buffer.alloc(size, 7);
-  if (variant === 'channel' || variant === 'channel-zc') {
+  if (variant === 'channel' || variant === 'channel-zc' || variant === 'channel-into') {
     const ch = Channel.create({ size: ringFor(size) });
     const child = spawn(process.execPath, [self, 'child', variant, mode, sizeArg, countArg], { stdio: ['ignore', 'inherit', 'inherit', ch.fd] });
     await ch.receive();
@@ -280,9 +288,9 @@ async function main() {
   if (!fs.existsSync(lib)) execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 
   const tpVariants = {
-    [64]: { channel: 1e6, unixsocket: 1e5, 'cp-json': 3e4, 'cp-advanced': 3e4, messageport: 2e5, 'c-ring': 5e6 },
-    [4 * KiB]: { channel: 2e5, 'channel-zc': 2e5, unixsocket: 5e4, 'cp-json': 1e4, 'cp-advanced': 1e4, messageport: 5e4, 'c-ring': 5e5 },
-    [MiB]: { channel: 1000, 'channel-zc': 1000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'c-ring': 2000, 'c-memcpy': 2000, 'c-alloc-copy': 2000, 'node-memcpy': 2000, 'node-alloc-copy': 1000 },
+    [64]: { channel: 1e6, 'channel-into': 1e6, unixsocket: 1e5, 'cp-json': 3e4, 'cp-advanced': 3e4, messageport: 2e5, 'c-ring': 5e6 },
+    [4 * KiB]: { channel: 2e5, 'channel-zc': 2e5, 'channel-into': 2e5, unixsocket: 5e4, 'cp-json': 1e4, 'cp-advanced': 1e4, messageport: 5e4, 'c-ring': 5e5 },
+    [MiB]: { channel: 1000, 'channel-zc': 1000, 'channel-into': 1000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'c-ring': 2000, 'c-memcpy': 2000, 'c-alloc-copy': 2000, 'node-memcpy': 2000, 'node-alloc-copy': 1000 },
   };
   const rttVariants = { channel: 50000, unixsocket: 10000, 'cp-json': 5000, 'cp-advanced': 5000, messageport: 20000, 'c-ring': 200000 };
 
@@ -312,7 +320,7 @@ async function main() {
   };
   out.push('**One-way throughput** (messages/s; bytes/s for 1 MiB)');
   out.push('');
-  const tpNames = ['channel', 'channel-zc', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring'];
+  const tpNames = ['channel', 'channel-into', 'channel-zc', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring'];
   out.push('| variant | 64 B | 4 KiB | 1 MiB |');
   out.push('|---|---|---|---|');
   for (const v of tpNames) {
@@ -342,6 +350,8 @@ async function main() {
     ['64 B: Channel / UnixSocket', ratio(ch64, get('tp', 64, 'unixsocket', 'msgsPerSec')), ''],
     ['4 KiB: Channel / C ring', ratio(get('tp', 4 * KiB, 'channel', 'msgsPerSec'), get('tp', 4 * KiB, 'c-ring', 'msgsPerSec')), ''],
     ['1 MiB: C memcpy / Channel (copy)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel', 'bytesPerSec')), '<= 1.5'],
+    ['64 B: Channel (tryReceiveInto) / C ring', ratio(get('tp', 64, 'channel-into', 'msgsPerSec'), get('tp', 64, 'c-ring', 'msgsPerSec')), '>= 0.5'],
+    ['1 MiB: C memcpy / Channel (tryReceiveInto)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-into', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C memcpy / Channel (zero copy)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-zc', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C malloc+memcpy / Channel (copy)', ratio(get('tp', MiB, 'c-alloc-copy', 'bytesPerSec'), get('tp', MiB, 'channel', 'bytesPerSec')), ''],
     ['RTT p50: Channel / C ring', ratio(get('rtt', 64, 'channel', 'p50us'), get('rtt', 64, 'c-ring', 'p50us')), '<= 2'],

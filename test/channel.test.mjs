@@ -454,3 +454,18 @@ test('un-awaited sends, loans and concurrent receives keep the order of the call
   view.release();
   assert.equal((await next).toString(), 'after');
 });
+
+test('tryReceiveInto copies into a caller buffer; a message too long for it stays in the ring', (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  const target = Buffer.alloc(8);
+  assert.equal(b.tryReceiveInto(target), undefined);
+  a.trySend('hello');
+  a.trySend('a longer message');
+  assert.equal(b.tryReceiveInto(target), 5);
+  assert.equal(target.subarray(0, 5).toString(), 'hello');
+  assert.throws(() => b.tryReceiveInto(target), { code: 'ERR_OUT_OF_RANGE' });
+  assert.equal(b.tryReceiveInto(new Uint16Array(8)), 16);
+  assert.equal(b.tryReceiveInto(new ArrayBuffer(4)), undefined);
+  assert.throws(() => b.tryReceiveInto('x'), { code: 'ERR_INVALID_ARG_TYPE' });
+});
