@@ -879,7 +879,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   #trySend(m: Uint8Array | string, len: number): boolean {
     const index = this.#claim(len);
     if (index < 0) {
-      this.#notePeerClosed();
+      this.#peerGoneNow(); // a full ring is when a closed peer matters to a writer
       return false;
     }
     this.#txWords[index >> 2] = len;
@@ -892,7 +892,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   #tryReserve(length: number): ChannelLoan | undefined {
     const index = this.#claim(length);
     if (index < 0) {
-      this.#notePeerClosed();
+      this.#peerGoneNow(); // a full ring is when a closed peer matters to a writer
       return undefined;
     }
     let bytes: Uint8Array;
@@ -944,10 +944,6 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     if (this.#peerClosed) return true;
     if (Atomics.load(this.#i32, this.#iPeerClosed) !== 0) this.#peerClosed = true;
     return this.#peerClosed;
-  }
-
-  #notePeerClosed(): void {
-    this.#peerGoneNow();
   }
 
   /**

@@ -164,7 +164,6 @@ test('zero copy: a loan is written in place, a view is read in place; both detac
 
   // Close detaches what is still lent out.
   const open = a.tryReserve(8);
-  a.trySend.bind(a);
   a.close();
   assert.equal(open.bytes.length, 0);
   assert.throws(() => open.commit(), { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
