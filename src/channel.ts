@@ -588,7 +588,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
    * longer than `target` is a RangeError and stays in the ring (read it with a larger target or a view).
    */
   tryReceiveInto(target: ArrayBufferView | ArrayBuffer): number | undefined {
-    const into = ArrayBuffer.isView(target)
+    const into = target instanceof Uint8Array ? target : ArrayBuffer.isView(target)
       ? new Uint8Array(target.buffer, target.byteOffset, target.byteLength)
       : target instanceof ArrayBuffer ? new Uint8Array(target) : undefined;
     if (into === undefined) throw invalidArgType('target', 'an instance of Buffer, TypedArray, DataView or ArrayBuffer', target);
