@@ -11,6 +11,8 @@
         "native/mapping.c",
         "native/futex.c",
         "native/socket.c",
+        "native/notice.c",
+        "native/pidfd.c",
         "native/channel.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],

@@ -41,11 +41,12 @@ test('npm pack ships dist, the C sources, binding.gyp and the build script, and 
   assert.equal(files.some((f) => f.startsWith('test/') || f.startsWith('build/') || f.startsWith('node_modules/')), false);
 });
 
-test('the published .d.ts files type-check in a strict consumer project (skipLibCheck: false)', async () => {
-  const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+test('the published .d.ts files type-check in a strict consumer project (skipLibCheck: false)', async (t) => {
+  const { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'memfd-consumer-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'memfd'));
   symlinkSync(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'));
@@ -82,4 +83,65 @@ test('the published .d.ts files type-check in a strict consumer project (skipLib
   `);
   const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+/** Relative imports that run at load time (`import`, `export ... from`), per module of a directory of ES modules. */
+function runtimeImportGraph(sources) {
+  const graph = new Map();
+  for (const [file, text] of sources) {
+    const edges = new Set();
+    // tsc drops `import type`; what is left in the JS is evaluated when the module loads.
+    for (const m of text.matchAll(/^\s*(?:import|export)\s+(?!type\s)(?:[^'";]*?\s+from\s+)?['"](\.\/[^'"]+)['"]/gm)) {
+      edges.add(m[1].slice(2));
+    }
+    graph.set(file, edges);
+  }
+  return graph;
+}
+
+/** One cycle of the graph as a path (first module repeated at the end), or null. */
+function findCycle(graph) {
+  const state = new Map(); // 1: on the current path, 2: done
+  const path = [];
+  const visit = (node) => {
+    state.set(node, 1);
+    path.push(node);
+    for (const next of graph.get(node) ?? []) {
+      if (state.get(next) === 1) return [...path.slice(path.indexOf(next)), next];
+      if (!state.has(next)) {
+        const found = visit(next);
+        if (found) return found;
+      }
+    }
+    path.pop();
+    state.set(node, 2);
+    return null;
+  };
+  for (const node of graph.keys()) {
+    if (!state.has(node)) {
+      const found = visit(node);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+test('no runtime import cycle among the modules of dist/', async () => {
+  const { readdirSync } = await import('node:fs');
+  const dist = `${root}dist/`;
+  const sources = readdirSync(dist).filter((f) => f.endsWith('.js')).map((f) => [f, readFileSync(dist + f, 'utf8')]);
+  assert.ok(sources.length >= 10, 'dist/ holds the compiled modules');
+  const graph = runtimeImportGraph(sources);
+  assert.ok(graph.get('memfile.js').has('mapping.js'), 'the parser sees the imports tsc kept');
+  assert.equal(findCycle(graph)?.join(' -> ') ?? null, null);
+
+  // Control: the same parser and search find a cycle through a re-export, and ignore `import type`.
+  const control = runtimeImportGraph([
+    ['a.js', "import { b } from './b.js';\n"],
+    ['b.js', "export { c } from './c.js';\n"],
+    ['c.js', "import './a.js';\n"],
+  ]);
+  assert.deepEqual(findCycle(control), ['a.js', 'b.js', 'c.js', 'a.js']);
+  assert.equal(findCycle(runtimeImportGraph([['a.js', "import { b } from './b.js';"],
+    ['b.js', "import type { A } from './a.js';"]])), null);
 });
