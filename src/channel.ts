@@ -13,6 +13,7 @@ import { invalidArgType, outOfRange, stateError } from './errors.js';
 import { mappingOfBuffer, type Mapping } from './mapping.js';
 import { MemFile } from './memfile.js';
 import { Seal } from './seals.js';
+import { ResourceKind, warnClosedByGc } from './warnings.js';
 import { toBool, toFd, toInt, toOptions } from './validate.js';
 
 // ---- Wire format, version 1 (docs/channel.md). Byte offsets in the header page. ----
@@ -90,7 +91,6 @@ interface Held {
   mapping: Mapping;
   /** Windows (zero-copy loans and views) not yet detached. */
   windows: Set<ArrayBuffer>;
-  name: string;
 }
 
 function release(held: Held): void {
@@ -102,10 +102,9 @@ function release(held: Held): void {
 }
 
 const leaked = new FinalizationRegistry<Held>((held) => {
+  const fd = held.file.closed ? -1 : held.file.fd;
   release(held);
-  process.emitWarning(`A memfd Channel (${held.name}) was garbage-collected without close(); it was closed now. ` +
-    'Call close() (or use `using`) so that the peer sees the end of the stream when you mean it.',
-  { code: 'MEMFD_CHANNEL_NOT_CLOSED', type: 'ResourceWarning' });
+  warnClosedByGc(ResourceKind.Channel, fd);
 });
 
 interface Waiter { bits: number; resolve: () => void }
@@ -385,7 +384,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     this.#onEventFn = (event: number) => this.#onEvent(event);
     const nativeEnd = native.channelEndOpen(file.fd, endBase(end) + END_BELL, endBase(peer) + END_BELL,
       endBase(end) + END_CLOSED, this.#onEventFn);
-    this.#held = { end: nativeEnd, file, mapping, windows: new Set(), name: `end ${end ? 'B' : 'A'} of fd ${file.fd}` };
+    this.#held = { end: nativeEnd, file, mapping, windows: new Set() };
     leaked.register(this, this.#held, this.#held);
   }
 
