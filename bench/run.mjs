@@ -8,7 +8,7 @@
 // bench/results/ and the transfer chart to docs/transfer.svg.
 //
 //   node bench/run.mjs [--quick] [--sizes 64M,256M,1G] [--fill-size 1G] [--runs N]
-//                      [--cases callcost,fill,handoff,fdpass,seal] [--no-chart] [--no-build]
+//                      [--cases callcost,fill,handoff,fdpass,seal,channel] [--no-chart] [--no-build]
 //                      [--cases snapshot --snapshot-size 1G --snapshot-clients 16]   (opt-in: minutes, ~17 GiB RAM)
 //                      [--update-docs]   (also replace the results section of docs/performance.md)
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -23,7 +23,7 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(benchDir, '..');
 const buildDir = path.join(benchDir, 'build');
 const resultsDir = path.join(benchDir, 'results');
-const ALL_CASES = ['callcost', 'fill', 'handoff', 'fdpass', 'seal'];
+const ALL_CASES = ['callcost', 'fill', 'handoff', 'fdpass', 'seal', 'channel'];
 // Minutes and ~17 GiB of RAM at its defaults (1 GiB copied into 16 processes): only with --cases snapshot.
 const OPT_IN_CASES = ['snapshot'];
 
@@ -574,6 +574,14 @@ async function main() {
   if (o.cases.includes('handoff')) res.handoff = caseHandoff(o, env);
   if (o.cases.includes('fdpass')) res.fdpass = caseFdpass(o, env);
   if (o.cases.includes('seal')) res.seal = caseSeal(o, env);
+  if (o.cases.includes('channel')) {
+    // Its own runner (bench/channel.mjs) with its own tables and its own section of docs/performance.md.
+    const args = [path.join(benchDir, 'channel.mjs'), ...(o.quick ? ['--quick'] : []),
+      ...(o.runs ? ['--runs', String(o.runs)] : []), ...(o.updateDocs ? ['--update-docs'] : [])];
+    console.log('\n== Channel (bench/channel.mjs) ==');
+    const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+    if (r.status !== 0) caseErrors.channel = `bench/channel.mjs exited with ${r.status}`;
+  }
   if (o.cases.includes('snapshot')) res.snapshot = caseSnapshot(o, env);
   const t = targets(res, o);
   const seconds = (performance.now() - started) / 1000;

@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+bool init_channel(napi_env env, napi_value exports); /* channel.c */
+
 static void free_addon_data(napi_env env, void *data, void *hint) {
   addon_data *d = data;
   if (d->error_factory) napi_delete_reference(env, d->error_factory);
@@ -38,7 +40,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (!init_handle(env, exports) || !init_memfd(env, exports) || !init_io(env, exports) ||
       !init_mapping(env, exports) || !init_futex(env, exports) || !init_socket(env, exports) ||
       !init_notice(env, exports) ||
-      !init_pidfd(env, exports)) {
+      !init_pidfd(env, exports) || !init_channel(env, exports)) {
     return throw_napi_failure(env, napi_generic_failure, "module init");
   }
   return exports;

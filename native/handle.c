@@ -54,25 +54,23 @@ static int identity_of(int fd, dev_t *dev, ino_t *ino) {
  * tell two opens of one file apart, and one syscall instead of an fstat when handing out plus one when
  * closing. Seccomp profiles (Docker's default) and kernels without CONFIG_KCMP refuse it: probed once,
  * with st_dev/st_ino as the fallback. */
-static pthread_once_t kcmp_once = PTHREAD_ONCE_INIT;
-static bool kcmp_usable;
+static int kcmp_state; /* 0 not probed, 1 usable, 2 refused: two threads probing at once agree, so no lock
+                          (and no pthread_once, which would raise the glibc floor to 2.34) */
 
 static long kcmp_files(int a, int b) {
   pid_t pid = getpid();
   return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
 }
 
-static void probe_kcmp(void) {
-  int fd = fcntl(0, F_DUPFD_CLOEXEC, 3); /* any open fd would do; stdin may be closed */
-  if (fd < 0) fd = open("/", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
-  if (fd < 0) return;
-  kcmp_usable = kcmp_files(fd, fd) == 0;
-  close(fd);
-}
-
 static bool kcmp_available(void) {
-  pthread_once(&kcmp_once, probe_kcmp);
-  return kcmp_usable;
+  int state = __atomic_load_n(&kcmp_state, __ATOMIC_ACQUIRE);
+  if (state == 0) {
+    int fd = open("/", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+    state = fd >= 0 && kcmp_files(fd, fd) == 0 ? 1 : 2;
+    if (fd >= 0) close(fd);
+    __atomic_store_n(&kcmp_state, state, __ATOMIC_RELEASE);
+  }
+  return state == 1;
 }
 
 /* Caller holds owned_lock. True when `c` (found in the table for its number) still owns what the number

@@ -15,6 +15,8 @@ export type NativeHandle = { readonly __brand: 'memfd.NativeHandle' };
 export type NativeMapping = { readonly __brand: 'memfd.NativeMapping' };
 /** A Unix socket behind a type-tagged external (native/socket.c). */
 export type NativeSocket = { readonly __brand: 'memfd.NativeSocket' };
+/** One end of a Channel: waiter thread, peer pidfd (native/channel.c). */
+export type NativeChannelEnd = { readonly __brand: 'memfd.NativeChannelEnd' };
 
 type Bytes = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
 
@@ -113,6 +115,24 @@ export interface Binding {
    */
   peerFdInfo(pid: number, fd: number): [sealsOrNegErrno: number, dev: number, ino: number, mode: number,
     size: number, blocks: number, uid: number, gid: number, magicOrNegErrno: number];
+  // channel.c (src/channel.ts): the waiter thread on this end's bell word, the peer's pidfd, zero-copy windows.
+  /** Offsets are byte offsets of 32-bit words in the header page; the fd is a MemFile's, checked open. */
+  channelEndOpen(fd: number, bellOffset: number, peerBellOffset: number, closedOffset: number,
+    onEvent: (event: number) => void): NativeChannelEnd;
+  /** onEvent(1) once the bell word differs from `expected`; keeps the loop alive until then. */
+  channelEndArm(end: NativeChannelEnd, expected: number): void;
+  channelEndDisarm(end: NativeChannelEnd): void;
+  /** Adds one to the peer's bell word and FUTEX_WAKEs it. */
+  channelEndRing(end: NativeChannelEnd): void;
+  /** 0 when watching (onEvent(2) at the peer's exit), else the errno of pidfd_open. */
+  channelEndWatchPid(end: NativeChannelEnd, pid: number): number;
+  /** Marks this end closed in shared memory, rings the peer, stops the thread and the handles. Idempotent. */
+  channelEndClose(end: NativeChannelEnd): void;
+  /** An external ArrayBuffer over `length` (> 0) bytes of the mapping at `offset`. */
+  channelWindow(m: NativeMapping, offset: number, length: number): ArrayBuffer;
+  channelDetach(buffer: ArrayBuffer): void;
+  /** sched_yield(2), for spinning waits. */
+  channelYield(): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -8,6 +8,7 @@
  *   {@link futexWake} / {@link futexWaitAsync} for cross-process wait/notify on it.
  * - {@link UnixSocket} / {@link UnixServer}: fd passing (`SCM_RIGHTS`).
  * - {@link SnapshotServer} / {@link SnapshotClient}: publish immutable versions of data to many processes.
+ * - {@link Channel}: messages between processes or Workers over shared-memory rings (docs/channel.md).
  * @module
  */
 export { MemFile, MemFileStats } from './memfile.js';
@@ -34,3 +35,5 @@ export { SnapshotServer, SnapshotClient, Snapshot, SNAPSHOT_PROTOCOL, MAX_SNAPSH
 export type {
   SnapshotServerOptions, PublishOptions, SnapshotData, SnapshotClientInfo, SnapshotClientOptions,
 } from './snapshot.js';
+export { Channel, ChannelLoan, ChannelView } from './channel.js';
+export type { ChannelOptions, ChannelFromFdOptions, ChannelData } from './channel.js';
