@@ -20,7 +20,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
-import { binding, type NativeHandle, type NativeSocket } from './binding.js';
+import { binding, type NativeBatch, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
@@ -188,19 +188,27 @@ function byteView(data: ArrayBufferView | ArrayBuffer): Uint8Array {
  * documentation). `fds` lists the numbers as they arrived.
  */
 export class Message implements Disposable {
-  /** The payload (for stream sockets: what one `recvmsg` delivered). */
+  /**
+   * The payload (for stream sockets: what one `recvmsg` delivered). Messages received in one batch are
+   * views into one shared buffer (see docs/performance.md): copy `data` if you keep a small slice of it
+   * for long and want the rest collected.
+   */
   readonly data: Buffer;
   /** The fd numbers that arrived, in order (close-on-exec set). */
   readonly fds: readonly number[];
-  #handles: (NativeHandle | null)[];
+  /** The record that owns the fds of the receive batch this message came in (null: none, or closed). */
+  #batch: NativeBatch | null;
+  /** Index of fds[0] in the batch. */
+  #first: number;
 
   /** @internal */
-  constructor(data: Buffer, handles: NativeHandle[]) {
+  constructor(data: Buffer, fds: readonly number[], batch: NativeBatch | null, first: number) {
     this.data = data;
-    this.#handles = handles;
-    // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the handle that owns a
+    // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the record that owns a
     // received fd in the native owned-fd table and take the fd over from it (same thread only).
-    this.fds = Object.freeze(handles.map((h) => binding.handleFd(h)));
+    this.fds = fds;
+    this.#batch = fds.length > 0 ? batch : null;
+    this.#first = first;
   }
 
   /**
@@ -210,34 +218,32 @@ export class Message implements Disposable {
    */
   take(index = 0): number {
     toInt(index, 'index', 0, Math.max(0, this.fds.length - 1));
-    const h = this.#handles[index];
-    if (h === undefined) throw outOfRange('index', `< ${this.fds.length} (the message has ${this.fds.length} fds)`, index);
-    // handleFd is -1 once the fd was adopted (MemFile.fromFd...): the native hand-over emptied the handle.
-    if (h === null || binding.handleFd(h) < 0) {
-      throw stateError('ERR_MEMFD_FD_TAKEN', `fd ${this.fds[index]} of this message was already taken or closed`);
-    }
-    this.#handles[index] = null;
-    return binding.handleDetach(h);
+    if (index >= this.fds.length) throw outOfRange('index', `< ${this.fds.length} (the message has ${this.fds.length} fds)`, index);
+    // -1 once the fd was taken, closed through the message, or adopted (MemFile.fromFd...): the native
+    // hand-over emptied its record.
+    const fd = this.#batch === null ? -1 : binding.batchTake(this.#batch, this.#first + index);
+    if (fd < 0) throw stateError('ERR_MEMFD_FD_TAKEN', `fd ${this.fds[index]} of this message was already taken or closed`);
+    return fd;
   }
 
   /** Takes every fd not yet taken (see {@link Message.take}); returns their numbers. */
   takeFds(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.#handles.length; i++) {
-      const h = this.#handles[i];
-      if (h && binding.handleFd(h) >= 0) out.push(this.take(i));
+    const batch = this.#batch;
+    if (batch === null) return out;
+    for (let i = 0; i < this.fds.length; i++) {
+      const fd = binding.batchTake(batch, this.#first + i);
+      if (fd >= 0) out.push(fd);
     }
     return out;
   }
 
   /** Closes every fd not taken, adopted or closed by hand. Harmless to call twice. */
   close(): void {
-    for (let i = 0; i < this.#handles.length; i++) {
-      const h = this.#handles[i];
-      if (!h) continue;
-      this.#handles[i] = null;
-      binding.handleClose(h);
-    }
+    const batch = this.#batch;
+    if (batch === null) return;
+    this.#batch = null;
+    binding.batchClose(batch, this.#first, this.fds.length);
   }
 
   /** Same as {@link Message.close}: `using msg = await socket.receive()`. */
@@ -249,6 +255,16 @@ export class Message implements Disposable {
     return 'Message';
   }
 }
+
+const NO_FDS: readonly number[] = Object.freeze([]);
+
+/** A failure read in order with the messages of a batch (a truncated message), delivered in its turn. */
+class QueuedFailure {
+  constructor(readonly error: Error, readonly maxFds: number) {}
+}
+
+/** Messages at most read per native call (one readiness event): the read-ahead bound of a socket. */
+const BATCH_MESSAGES = 64;
 
 interface Waiter {
   resolve(m: Message | null): void;
@@ -317,6 +333,12 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   #flushing = false;
   #connecting: { resolve(): void; reject(e: unknown): void } | null = null;
   #waiters: Waiter[] = [];
+  /**
+   * Messages (and failures) read in the last batch and not yet delivered, from #inboxHead on. Read ahead is
+   * at most one batch, and only while someone wants data: a new batch is read only once this is empty.
+   */
+  #inbox: (Message | QueuedFailure)[] = [];
+  #inboxHead = 0;
   #queue: QueuedSend[] = [];
   #boundPath: { path: string; dev: number; ino: number } | null = null;
 
@@ -564,6 +586,11 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     } catch (e) {
       return Promise.reject(e);
     }
+    // Served from the last batch without a native call (nobody is queued ahead of us).
+    if (this.#waiters.length === 0 && this.#inboxHead < this.#inbox.length) {
+      const item = this.#shiftInbox(maxFds);
+      return item instanceof Message ? Promise.resolve(item) : Promise.reject(item);
+    }
     if (this.#ended) return Promise.resolve(null);
     return new Promise<Message | null>((resolve, reject) => {
       const waiter: Waiter = { resolve, reject, maxFds };
@@ -583,19 +610,44 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     });
   }
 
-  /** Iterates over messages until the end of the stream or close(). */
-  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
-    for (;;) {
-      let msg: Message | null;
-      try {
-        msg = await this.receive();
-      } catch (e) {
-        if ((e as { code?: string }).code === 'ERR_MEMFD_SOCKET_CLOSED') return;
-        throw e;
+  /**
+   * Iterates over messages until the end of the stream or close(). Messages already read (one batch) are
+   * handed out without a native call: one settled promise per message, as `for await` requires.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    const done: IteratorResult<Message> = { value: undefined, done: true };
+    let finished = false;
+    const settle = (msg: Message | null): IteratorResult<Message> => {
+      if (msg === null) {
+        finished = true;
+        return done;
       }
-      if (msg === null) return;
-      yield msg;
-    }
+      return { value: msg, done: false };
+    };
+    const iterator: AsyncIterableIterator<Message> = {
+      next: (): Promise<IteratorResult<Message>> => {
+        if (finished || this.#closed) {
+          finished = true;
+          return Promise.resolve(done);
+        }
+        if (this.#waiters.length === 0 && this.#inboxHead < this.#inbox.length) {
+          const item = this.#shiftInbox(this.#maxFds);
+          return item instanceof Message ? Promise.resolve({ value: item, done: false }) : Promise.reject(item);
+        }
+        return this.receive().then(settle, (e: unknown) => {
+          if ((e as { code?: string }).code === 'ERR_MEMFD_SOCKET_CLOSED') return settle(null);
+          throw e;
+        });
+      },
+      return: (): Promise<IteratorResult<Message>> => {
+        finished = true;
+        return Promise.resolve(done);
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
   }
 
   /**
@@ -626,6 +678,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       releaseFds(q.fds, q.pinned);
       q.reject(err);
     }
+    // Messages read ahead that nobody got: their fds are ours to close.
+    for (let i = this.#inboxHead; i < this.#inbox.length; i++) {
+      const item = this.#inbox[i];
+      if (item instanceof Message) item.close();
+    }
+    this.#inbox = [];
+    this.#inboxHead = 0;
     this.#connecting?.reject(err);
     this.#connecting = null;
     if (this.#boundPath) unlinkRecorded(this.#boundPath);
@@ -742,11 +801,20 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#reading = true;
     let resetSeen = false;
     try {
-      while (!this.#closed && !this.#ended && this.#wantsData()) {
+      while (!this.#closed && this.#wantsData()) {
+        if (this.#inboxHead < this.#inbox.length) {
+          const w = this.#waiters[0];
+          const item = this.#shiftInbox(w ? w.maxFds : this.#maxFds);
+          if (item instanceof Message) this.#deliver(item);
+          else this.#deliverError(item);
+          continue;
+        }
+        if (this.#ended) break;
         const maxFds = this.#waiters[0]?.maxFds ?? this.#maxFds;
-        let r: ReturnType<typeof binding.socketRecv>;
+        let r: ReturnType<typeof binding.socketRecvBatch>;
         try {
-          r = binding.socketRecv(this.#native, maxFds);
+          // A receive with its own fd budget reads exactly one message under it.
+          r = binding.socketRecvBatch(this.#native, maxFds, maxFds === this.#maxFds ? BATCH_MESSAGES : 1);
         } catch (e) {
           if (e instanceof SystemError && e.code === 'ECONNRESET' && !resetSeen) {
             // The peer closed with our messages to it unread. The kernel reports that once (the error is
@@ -768,26 +836,68 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
           this.#end();
           break;
         }
-        const [data, handles, flags, arrived] = r;
-        if (flags & (RECV_FDS_TRUNCATED | RECV_DATA_TRUNCATED)) {
-          for (const h of handles) binding.handleClose(h);
-          this.#deliverError(flags & RECV_FDS_TRUNCATED
-            ? stateError('ERR_MEMFD_FDS_TRUNCATED', arrived < maxFds
-              // The kernel also truncates when it cannot install an fd: the process is out of fd numbers.
-              ? `the kernel could not hand over every fd of a message: ${arrived} arrived before this process ` +
-                `reached its open-file limit (ulimit -n: ${openFileLimit()}); they were closed. Close fds you do not ` +
-                'need (msg.close(), file.close()) rather than leaving them to the garbage collector'
-              : `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
-                'the kernel dropped the rest, and the ones that arrived were closed')
-            : stateError('ERR_MEMFD_DATA_TRUNCATED', `a datagram was larger than the receive buffer (${data.length} bytes kept); its fds were closed`));
-          continue;
-        }
-        this.#deliver(new Message(data, handles));
+        this.#fill(r[0], r[1], r[2], maxFds);
       }
     } finally {
       this.#reading = false;
       this.#updatePoll();
     }
+  }
+
+  /** Turns one native batch into queued Messages (views into its one buffer) and failures, in order. */
+  #fill(data: Buffer, meta: Int32Array, batch: NativeBatch | null, maxFds: number): void {
+    const count = meta[0]!;
+    const inbox = this.#inbox.length === this.#inboxHead ? (this.#inbox = []) : this.#inbox;
+    if (inbox.length === 0) this.#inboxHead = 0;
+    let fdAt = 1 + count * 5;
+    let first = 0;
+    for (let i = 0, m = 1; i < count; i++, m += 5) {
+      const offset = meta[m]!, length = meta[m + 1]!, flags = meta[m + 2]!, arrived = meta[m + 3]!, nfds = meta[m + 4]!;
+      if (flags & (RECV_FDS_TRUNCATED | RECV_DATA_TRUNCATED)) {
+        // The native side closed the fds that did arrive (none delivered).
+        inbox.push(new QueuedFailure(flags & RECV_FDS_TRUNCATED
+          ? stateError('ERR_MEMFD_FDS_TRUNCATED', arrived < maxFds
+            // The kernel also truncates when it cannot install an fd: the process is out of fd numbers.
+            ? `the kernel could not hand over every fd of a message: ${arrived} arrived before this process ` +
+              `reached its open-file limit (ulimit -n: ${openFileLimit()}); they were closed. Close fds you do not ` +
+              'need (msg.close(), file.close()) rather than leaving them to the garbage collector'
+            : `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
+              'the kernel dropped the rest, and the ones that arrived were closed')
+          : stateError('ERR_MEMFD_DATA_TRUNCATED', `a datagram was larger than the receive buffer (${length} bytes kept); its fds were closed`),
+        maxFds));
+        continue;
+      }
+      let fds = NO_FDS;
+      if (nfds > 0) {
+        const list = new Array<number>(nfds);
+        for (let k = 0; k < nfds; k++) list[k] = meta[fdAt + k]!;
+        fds = Object.freeze(list);
+        fdAt += nfds;
+      }
+      const bytes = count === 1 && offset === 0 && length === data.length ? data : data.subarray(offset, offset + length);
+      inbox.push(new Message(bytes, fds, batch, first));
+      first += nfds;
+    }
+  }
+
+  /**
+   * The next item read ahead. A message with more fds than the budget of the receive it goes to is
+   * refused as the kernel would have refused it (its fds are closed, ERR_MEMFD_FDS_TRUNCATED).
+   */
+  #shiftInbox(maxFds: number): Message | Error {
+    const item = this.#inbox[this.#inboxHead]!;
+    this.#inbox[this.#inboxHead++] = undefined as unknown as Message;
+    if (this.#inboxHead === this.#inbox.length) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+    }
+    if (item instanceof QueuedFailure) return item.error;
+    if (item.fds.length > maxFds) {
+      item.close();
+      return stateError('ERR_MEMFD_FDS_TRUNCATED', `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
+        'the ones that arrived were closed');
+    }
+    return item;
   }
 
   #takeWaiter(): Waiter | undefined {
