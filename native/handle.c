@@ -395,8 +395,9 @@ napi_value fd_batch_wrap(napi_env env, const int *fds, size_t n) {
   }
   for (size_t i = 0; i < n; i++) {
     fd_handle *h = &b->h[i];
-    /* Exposed from the start (msg.fds): the identity is recorded now. */
-    int err = fd_claim_fresh(&h->own, fds[i], true);
+    /* Not exposed yet: JS has not seen the number (msg.fds is read lazily). batchExpose records the
+     * identity when it is handed out; until then the number is as private as a MemFile's own fd. */
+    int err = fd_claim_fresh(&h->own, fds[i], false);
     if (err != 0) {
       for (size_t j = i; j < n; j++) close(fds[j]);
       throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
@@ -440,6 +441,29 @@ static fd_batch *batch_args(napi_env env, napi_callback_info info, size_t argc, 
   *index = (uint32_t)i;
   *count = (uint32_t)c;
   return b;
+}
+
+/* batchExpose(batch, index, count): the numbers of these records are being handed to JS (the first read of
+ * msg.fds): record the identity of each open one (fstat outside the lock, stored under it, as
+ * fd_claim_fresh does). From then on every close of it verifies identity first. */
+static napi_value js_batch_expose(napi_env env, napi_callback_info info) {
+  uint32_t i, c;
+  fd_batch *b = batch_args(env, info, 3, &i, &c);
+  if (b == NULL) return NULL;
+  for (uint32_t k = i; k < i + c; k++) {
+    fd_handle *h = &b->h[k];
+    if (h->closed || h->fd < 0 || h->own.exposed) continue;
+    dev_t dev;
+    ino_t ino;
+    int err = identity_of(h->fd, &dev, &ino);
+    if (err != 0) return throw_errno(env, err, "fstat");
+    pthread_mutex_lock(&owned_lock);
+    h->own.dev = dev;
+    h->own.ino = ino;
+    h->own.exposed = true;
+    pthread_mutex_unlock(&owned_lock);
+  }
+  return make_undefined(env);
 }
 
 /* batchTake(batch, index) -> the fd, which the batch forgets (the caller owns it now), or -1 when it was
@@ -643,6 +667,7 @@ bool init_handle(napi_env env, napi_value exports) {
       {"handleAdopt", js_handle_adopt},   {"handleDetach", js_handle_detach}, {"handlePin", js_handle_pin},
       {"handleUnpin", js_handle_unpin},   {"dupFd", js_dup_fd},               {"fdOwned", js_fd_owned},
       {"fdLimit", js_fd_limit},           {"batchTake", js_batch_take},       {"batchClose", js_batch_close},
+      {"batchExpose", js_batch_expose},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

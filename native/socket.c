@@ -742,7 +742,8 @@ static void close_fds(const int *fds, size_t n) {
  * T - offset, none can be truncated, and a message that arrives meanwhile is not read (the loop stops once
  * the counted bytes are in; FIFO). Zero-length messages count 0: with T == 0 the next message is sized by
  * a peek, as before. Datagram sockets: FIONREAD is the next datagram's size; one datagram per call.
- * Streams: one read sized by FIONREAD within bounds. The end of stream is reported by the next call. */
+ * Streams: one read sized by FIONREAD within bounds. The end of stream is reported by the next call.
+ * Bounds of one batch: maxMessages, the bytes FIONREAD counted, and maxFds received fds. */
 
 #define BATCH_MAX_MESSAGES 256
 #define META_PER_MESSAGE 5
@@ -880,6 +881,9 @@ static napi_value js_socket_recv_batch(napi_env env, napi_callback_info info) {
   recv_result r;
   while (count < max_messages) {
     if (count > 0 && (!counted || offset >= total)) break;
+    /* Read-ahead of fds is bounded too: a batch stops once it holds as many fds as one message may carry
+     * (the budget), so unread messages never keep more than about twice that open in this process. */
+    if (nfds > 0 && nfds >= (size_t)max_fds) break;
     err = recv_one(fd, buf + offset, total - offset, max_fds, &r);
     if (err != 0) break;
     /* End of stream: a 0-byte stream read without fds. For seqpacket, 0 bytes without fds is EOF only once

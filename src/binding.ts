@@ -49,6 +49,8 @@ export interface Binding {
   batchTake(b: NativeBatch, index: number): number;
   /** Closes the untouched fds index..index+count of a batch (after the identity check). */
   batchClose(b: NativeBatch, index: number, count: number): void;
+  /** The fds index..index+count are handed to JS: record their identity (fstat) before anyone can close them. */
+  batchExpose(b: NativeBatch, index: number, count: number): void;
   /** RLIMIT_NOFILE: [soft, hard], Infinity when unlimited. */
   fdLimit(): [soft: number, hard: number];
   // memfd.c

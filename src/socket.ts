@@ -147,12 +147,12 @@ function toData(value: unknown): ArrayBufferView | ArrayBuffer {
   throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', value);
 }
 
-interface FdItem {
-  /** A raw number to send (-1 for a MemFile, which is sent by handle). */
-  fd: number;
-  /** The native handle of a MemFile: sent as is, and pinned instead of duplicated when the send has to wait. */
-  handle?: NativeHandle;
-}
+/**
+ * What socketSend takes for each fd: a raw number, or the native handle of a MemFile (sent as is: the
+ * private fd it works on, not a number someone may have closed; pinned instead of duplicated when the
+ * send has to wait).
+ */
+type FdItem = number | NativeHandle;
 
 function toFdList(value: unknown): FdItem[] {
   if (value === undefined || value === null) return [];
@@ -160,20 +160,23 @@ function toFdList(value: unknown): FdItem[] {
   if (value.length > MAX_FDS_PER_MESSAGE) {
     throw outOfRange('fds.length', `at most ${MAX_FDS_PER_MESSAGE} (SCM_MAX_FD: the kernel refuses more fds in one message)`, value.length);
   }
-  return value.map((item: unknown, i): FdItem => {
-    if (typeof item === 'number') return { fd: toFd(item, `fds[${i}]`) };
-    // A MemFile goes by its handle: the private fd it works on, not a number someone may have closed.
-    if (item instanceof MemFile) {
+  const out = new Array<FdItem>(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (typeof item === 'number') {
+      out[i] = toFd(item, `fds[${i}]`);
+    } else if (item instanceof MemFile) {
       if (item.closed) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is a closed MemFile`);
-      return { fd: -1, handle: fileInternals(item).handle };
-    }
-    if (item !== null && typeof item === 'object' && 'fd' in item) {
+      out[i] = fileInternals(item).handle;
+    } else if (item !== null && typeof item === 'object' && 'fd' in item) {
       const fd = (item as { fd: unknown }).fd;
       if (fd === -1) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is closed (its fd is -1)`);
-      return { fd: toFd(fd, `fds[${i}].fd`) };
+      out[i] = toFd(fd, `fds[${i}].fd`);
+    } else {
+      throw invalidArgType(`fds[${i}]`, 'a number or an object with an fd', item);
     }
-    throw invalidArgType(`fds[${i}]`, 'a number or an object with an fd', item);
-  });
+  }
+  return out;
 }
 
 function byteView(data: ArrayBufferView | ArrayBuffer): Uint8Array {
@@ -194,8 +197,9 @@ export class Message implements Disposable {
    * for long and want the rest collected.
    */
   readonly data: Buffer;
-  /** The fd numbers that arrived, in order (close-on-exec set). */
-  readonly fds: readonly number[];
+  /** The numbers, frozen; not yet handed out while #exposed is false. */
+  #fds: readonly number[];
+  #exposed: boolean;
   /** The record that owns the fds of the receive batch this message came in (null: none, or closed). */
   #batch: NativeBatch | null;
   /** Index of fds[0] in the batch. */
@@ -206,9 +210,23 @@ export class Message implements Disposable {
     this.data = data;
     // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the record that owns a
     // received fd in the native owned-fd table and take the fd over from it (same thread only).
-    this.fds = fds;
+    this.#fds = fds;
     this.#batch = fds.length > 0 ? batch : null;
+    this.#exposed = this.#batch === null;
     this.#first = first;
+  }
+
+  /**
+   * The fd numbers that arrived, in order (close-on-exec set). Reading it hands the numbers out: from then
+   * on the message checks, before closing one, that it still refers to the file that arrived (one fstat
+   * per fd when first read; a message whose fds are never read skips it).
+   */
+  get fds(): readonly number[] {
+    if (!this.#exposed) {
+      this.#exposed = true;
+      if (this.#batch !== null) binding.batchExpose(this.#batch, this.#first, this.#fds.length);
+    }
+    return this.#fds;
   }
 
   /**
@@ -217,12 +235,13 @@ export class Message implements Disposable {
    * Worker). Throws `ERR_MEMFD_FD_TAKEN` if it was already taken, adopted or closed through the message.
    */
   take(index = 0): number {
-    toInt(index, 'index', 0, Math.max(0, this.fds.length - 1));
-    if (index >= this.fds.length) throw outOfRange('index', `< ${this.fds.length} (the message has ${this.fds.length} fds)`, index);
+    const n = this.#fds.length;
+    toInt(index, 'index', 0, Math.max(0, n - 1));
+    if (index >= n) throw outOfRange('index', `< ${n} (the message has ${n} fds)`, index);
     // -1 once the fd was taken, closed through the message, or adopted (MemFile.fromFd...): the native
     // hand-over emptied its record.
     const fd = this.#batch === null ? -1 : binding.batchTake(this.#batch, this.#first + index);
-    if (fd < 0) throw stateError('ERR_MEMFD_FD_TAKEN', `fd ${this.fds[index]} of this message was already taken or closed`);
+    if (fd < 0) throw stateError('ERR_MEMFD_FD_TAKEN', `fd ${this.#fds[index]} of this message was already taken or closed`);
     return fd;
   }
 
@@ -231,7 +250,7 @@ export class Message implements Disposable {
     const out: number[] = [];
     const batch = this.#batch;
     if (batch === null) return out;
-    for (let i = 0; i < this.fds.length; i++) {
+    for (let i = 0; i < this.#fds.length; i++) {
       const fd = binding.batchTake(batch, this.#first + i);
       if (fd >= 0) out.push(fd);
     }
@@ -243,7 +262,12 @@ export class Message implements Disposable {
     const batch = this.#batch;
     if (batch === null) return;
     this.#batch = null;
-    binding.batchClose(batch, this.#first, this.fds.length);
+    binding.batchClose(batch, this.#first, this.#fds.length);
+  }
+
+  /** @internal how many fds arrived (without handing them out). */
+  get fdCount(): number {
+    return this.#fds.length;
   }
 
   /** Same as {@link Message.close}: `using msg = await socket.receive()`. */
@@ -516,7 +540,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   send(data?: SendData | null, fds?: readonly FdLike[] | null): Promise<void> {
     let bytes: Uint8Array, items: FdItem[];
     try {
-      bytes = byteView(toData(data));
+      bytes = data instanceof Uint8Array ? data : byteView(toData(data));
       items = toFdList(fds);
       if (this.#closed) throw closedError('send');
       if (this.#type === 'stream' && items.length > 0 && bytes.length === 0) {
@@ -529,7 +553,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#queue.length === 0 && this.#connecting === null) {
       let n: number;
       try {
-        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items.map((i) => i.handle ?? i.fd) : null);
+        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items : null);
       } catch (e) {
         return Promise.reject(this.#sendError(e));
       }
@@ -547,12 +571,12 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     const pinned: boolean[] = [];
     try {
       for (const item of items) {
-        if (item.handle) {
-          binding.handlePin(item.handle);
-          handles.push(item.handle);
+        if (typeof item !== 'number') {
+          binding.handlePin(item);
+          handles.push(item);
           pinned.push(true);
         } else {
-          handles.push(binding.dupFd(item.fd));
+          handles.push(binding.dupFd(item));
           pinned.push(false);
         }
       }
@@ -892,7 +916,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       this.#inboxHead = 0;
     }
     if (item instanceof QueuedFailure) return item.error;
-    if (item.fds.length > maxFds) {
+    if (item.fdCount > maxFds) {
       item.close();
       return stateError('ERR_MEMFD_FDS_TRUNCATED', `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
         'the ones that arrived were closed');
