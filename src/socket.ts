@@ -14,7 +14,15 @@
  *   nor closed, and a message dropped without that is closed by the garbage collector (with a
  *   `MEMFD_CLOSED_BY_GC` warning). So do not keep using a raw `msg.fds[i]` after dropping `msg`.
  * Before closing, the message checks that each number still refers to the file that arrived: an fd you
- * closed by hand is left alone, even after the kernel has given its number to another file.
+ * closed by hand is left alone, even after the kernel has given its number to another file. (The identity
+ * is recorded when the numbers are handed out: the first read of `msg.fds`.)
+ *
+ * ## Batches
+ * A seqpacket socket reads every queued message in one native call (at most 64, the bytes FIONREAD
+ * counted, `maxFds` received fds) and serves receive(), iteration and 'message' from that batch: the
+ * read-ahead is one batch, only while someone wants data. The small messages of one batch share one
+ * buffer, and one native record owns the fds of a batch (a dropped message's untouched fds are closed by
+ * the GC once every message of its batch is gone).
  * `msg.take(i)` makes the message forget an fd without closing it (for example to post it to a Worker).
  * @module
  */
@@ -154,8 +162,10 @@ function toData(value: unknown): ArrayBufferView | ArrayBuffer {
  */
 type FdItem = number | NativeHandle;
 
-function toFdList(value: unknown): FdItem[] {
-  if (value === undefined || value === null) return [];
+const NO_FD_ITEMS: readonly FdItem[] = Object.freeze([]);
+
+function toFdList(value: unknown): readonly FdItem[] {
+  if (value === undefined || value === null) return NO_FD_ITEMS;
   if (!Array.isArray(value)) throw invalidArgType('fds', 'an array of fds (numbers or objects with an fd)', value);
   if (value.length > MAX_FDS_PER_MESSAGE) {
     throw outOfRange('fds.length', `at most ${MAX_FDS_PER_MESSAGE} (SCM_MAX_FD: the kernel refuses more fds in one message)`, value.length);
@@ -538,7 +548,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
    * On a stream socket a partial write keeps the rest queued; the fds travel with the first byte.
    */
   send(data?: SendData | null, fds?: readonly FdLike[] | null): Promise<void> {
-    let bytes: Uint8Array, items: FdItem[];
+    let bytes: Uint8Array, items: readonly FdItem[];
     try {
       bytes = data instanceof Uint8Array ? data : byteView(toData(data));
       items = toFdList(fds);
@@ -561,7 +571,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       if (n >= 0) {
         // Partial stream write: the fds went with the bytes the kernel took; queue only the rest.
         offset = n;
-        items = [];
+        items = NO_FD_ITEMS;
       }
     }
     // The send has to wait. Keep the files alive on our side: the caller may close its fds (and the kernel
@@ -898,7 +908,8 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
         fds = Object.freeze(list);
         fdAt += nfds;
       }
-      const bytes = count === 1 && offset === 0 && length === data.length ? data : data.subarray(offset, offset + length);
+      // Buffer.from(arrayBuffer, offset, length) is a view, cheaper than subarray() (no species lookup).
+      const bytes = count === 1 && offset === 0 && length === data.length ? data : Buffer.from(data.buffer, data.byteOffset + offset, length);
       inbox.push(new Message(bytes, fds, batch, first));
       first += nfds;
     }
