@@ -834,6 +834,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#reading) return; // a 'message' listener called receive(): the running loop serves it
     this.#reading = true;
     let resetSeen = false;
+    let batches = 0;
     try {
       while (!this.#closed && this.#wantsData()) {
         if (this.#inboxHead < this.#inbox.length) {
@@ -844,6 +845,10 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
           continue;
         }
         if (this.#ended) break;
+        // One batch per call: the poll is level-triggered, so what is still queued (or arrives) wakes us
+        // again. Trying again at once would cost a FIONREAD and a peek that mostly say EAGAIN.
+        if (batches > 0) break;
+        batches++;
         const maxFds = this.#waiters[0]?.maxFds ?? this.#maxFds;
         let r: ReturnType<typeof binding.socketRecvBatch>;
         try {
@@ -855,6 +860,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
             // consumed by this recvmsg) and then still delivers every message the peer had sent us, then
             // end of stream: keep reading, or those messages would be lost.
             resetSeen = true;
+            batches = 0;
             continue;
           }
           if (e instanceof SystemError && PEER_GONE.has(e.code)) {
