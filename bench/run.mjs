@@ -375,31 +375,57 @@ function bestMemfd(bySize) {
   return { name, ...bySize[name], cName: name === 'memfd' ? 'c-map' : 'c-write' };
 }
 
+// The message-rate case: every compared loop in C, Python and Node (three receiving APIs), with one memfd per
+// message (received fds closed) and data only.
+const FD_APIS = [
+  ['receive', 'await receive()'],
+  ['iter', 'for await (iterator.next())'],
+  ['event', "'message' events"],
+];
 function caseFdpass(o, env) {
-  const variants = [
-    { name: 'c', run: () => c('fdpass', o.fdMessages * 2, 32) },
-    // The same with a recv(MSG_PEEK|MSG_TRUNC) sizing call before each recvmsg, as the library does.
-    { name: 'c-peek', run: () => c('fdpass', o.fdMessages * 2, 32, 'peek') },
-  ];
-  if (env.socket) {
-    variants.push({ name: 'node', run: () => node('fdpass.mjs', o.fdMessages, 32) });
-    variants.push({ name: 'node-tight', run: () => node('fdpass.mjs', o.fdMessages, 32, 'tight') });
+  const n = o.fdMessages;
+  const variants = [];
+  for (const fds of ['fd', 'nofd']) {
+    variants.push({ name: `c ${fds}`, run: () => c('fdpass', n * 2, 32, ...(fds === 'nofd' ? ['nofd'] : [])) });
+    if (env.python) variants.push({ name: `python ${fds}`, run: () => py('fdpass.py', n, 32, fds) });
+    if (env.socket) for (const [api] of FD_APIS) variants.push({ name: `node-${api} ${fds}`, run: () => node('fdpass.mjs', n, 32, api, fds) });
   }
+  // The same with a recv(MSG_PEEK|MSG_TRUNC) sizing call before each recvmsg, as the library did before batching.
+  variants.push({ name: 'c-peek fd', run: () => c('fdpass', n * 2, 32, 'peek') });
+  if (env.socket) variants.push({ name: 'node-tight fd', run: () => node('fdpass.mjs', n, 32, 'receive', 'fd', 'tight') });
   const rounds = o.runs ?? (o.quick ? 3 : 5);
-  const { samples, errors } = interleave(variants, rounds, 'fd passing');
-  const cs = summarize(samples.get('c'), 'perSecond');
-  const ns = env.socket ? summarize(samples.get('node'), 'perSecond') : null;
+  const { samples, errors } = interleave(variants, rounds, 'message rate');
+  const result = {};
   const body = [];
-  if (ns) body.push(['node', 'UnixSocket seqpacket pair: send(8 B, [memfd]) x32, receive() x32, close fds; event loop turns once per 32', fmtRate(ns.median), spread(ns, fmtRate), cs ? `${(ns.median / cs.median).toFixed(2)}x` : '', ns.n]);
-  const nt = env.socket ? summarize(samples.get('node-tight'), 'perSecond') : null;
-  if (nt) body.push(['node-tight', 'the same without ever yielding (one microtask checkpoint for the whole run)', fmtRate(nt.median), spread(nt, fmtRate), cs ? `${(nt.median / cs.median).toFixed(2)}x` : '', nt.n]);
-  else body.push(['node', 'UnixSocket', 'n/a', errors.get('node') ?? 'UnixSocket not built yet', '', 0]);
-  if (cs) body.push(['c', 'socketpair seqpacket: sendmsg x32, recvmsg x32, close fds', fmtRate(cs.median), spread(cs, fmtRate), '1.00x', cs.n]);
-  const cp = summarize(samples.get('c-peek'), 'perSecond');
-  if (cp) body.push(['c-peek', 'the same, each recvmsg preceded by recv(MSG_PEEK|MSG_TRUNC) to size it', fmtRate(cp.median), spread(cp, fmtRate), cs ? `${(cp.median / cs.median).toFixed(2)}x` : '', cp.n]);
-  printTable('4. fd passing: messages per second, one fd each (window of 32)', ['side', 'how', 'median', 'min .. max', 'vs C', 'runs'], body);
+  for (const fds of ['fd', 'nofd']) {
+    const cs = summarize(samples.get(`c ${fds}`) ?? [], 'perSecond');
+    const ps = summarize(samples.get(`python ${fds}`) ?? [], 'perSecond');
+    result[fds] = { c: cs, python: ps };
+    const what = fds === 'fd' ? '8 B + 1 memfd, fds closed' : '8 B, data only';
+    const row = (side, how, st) => body.push([fds === 'fd' ? 'fd' : 'data', side, how, fmtRate(st.median), spread(st, fmtRate),
+      ps ? `${(st.median / ps.median).toFixed(2)}x` : '', cs ? `${(st.median / cs.median).toFixed(2)}x` : '', st.n]);
+    for (const [api, how] of FD_APIS) {
+      const st = summarize(samples.get(`node-${api} ${fds}`) ?? [], 'perSecond');
+      result[fds][api] = st;
+      if (st) row(`node-${api}`, `UnixSocket seqpacket pair, ${what}: send x32, ${how} x32`, st);
+      else if (env.socket) body.push([fds, `node-${api}`, 'n/a', errors.get(`node-${api} ${fds}`) ?? '', '', '', '', 0]);
+    }
+    if (fds === 'fd') {
+      const nt = summarize(samples.get('node-tight fd') ?? [], 'perSecond');
+      result.fd.tight = nt;
+      if (nt) row('node-tight', 'await receive() without ever yielding to the event loop', nt);
+    }
+    if (ps) row('python', fds === 'fd' ? 'socket.send_fds / socket.recv_fds(4096, 253), os.close' : 'sock.send / sock.recv(4096)', ps);
+    if (cs) row('c', fds === 'fd' ? 'sendmsg x32, recvmsg x32 (control room for 253 fds), close' : 'send x32, recvmsg x32', cs);
+    if (fds === 'fd') {
+      const cp = summarize(samples.get('c-peek fd') ?? [], 'perSecond');
+      result.fd.cPeek = cp;
+      if (cp) row('c-peek', 'the same, each recvmsg preceded by recv(MSG_PEEK|MSG_TRUNC) to size it', cp);
+    }
+  }
+  printTable('4. Message rate: seqpacket messages per second (window of 32)',
+    ['case', 'side', 'how', 'median', 'min .. max', 'vs Python', 'vs C', 'runs'], body);
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
-  const result = { c: cs, node: ns, nodeTight: nt, cPeek: cp };
   caseErrors.fdpass = Object.fromEntries(errors);
   return result;
 }
@@ -483,7 +509,13 @@ function targets(res, o) {
     const g = ratio('getSeals', 'node', 'c');
     add('getSeals within 1.6x of C', g?.cpu ?? null, g ? g.cpu <= 1.6 : null, g ? show(g, 'C') : 'not measured');
     const p = ratio('getSeals', 'node', 'python');
-    add('getSeals faster than Python', p?.cpu ?? null, p ? p.cpu < 1 : null, p ? show(p, 'Python') : 'python3 not available');
+    add('getSeals no slower than Python', p?.cpu ?? null, p ? p.cpu <= 1 : null, p ? show(p, 'Python') : 'python3 not available');
+    const cp = ratio('createClose', 'node', 'python');
+    add('create+close within 1.1x of Python', cp?.cpu ?? null, cp ? cp.cpu <= 1.1 : null, cp ? show(cp, 'Python') : 'python3 not available');
+    for (const op of ['addSeals', 'truncate']) {
+      const q = ratio(op, 'node', 'python');
+      add(`${op} no slower than Python`, q?.cpu ?? null, q ? q.cpu <= 1 : null, q ? show(q, 'Python') : 'python3 not available');
+    }
   }
   const ho = res.handoff;
   if (ho) {
@@ -517,8 +549,17 @@ function targets(res, o) {
   }
   const fd = res.fdpass;
   if (fd) {
-    const r = fd.node && fd.c ? fd.node.median / fd.c.median : null;
-    add('fd passing >= half the C message rate', r, r === null ? null : r >= 0.5, r === null ? 'UnixSocket not built yet' : `${r.toFixed(2)}x C`);
+    for (const fds of ['fd', 'nofd']) {
+      const what = fds === 'fd' ? 'one fd each' : 'data only';
+      for (const [api, how] of FD_APIS) {
+        const st = fd[fds]?.[api];
+        const py = fd[fds]?.python, cs = fd[fds]?.c;
+        const rp = st && py ? st.median / py.median : null;
+        const rc = st && cs ? st.median / cs.median : null;
+        add(`messages (${what}, ${how}) >= 1.2x Python`, rp, rp === null ? null : rp >= 1.2, rp === null ? 'not measured' : `${rp.toFixed(2)}x Python`);
+        add(`messages (${what}, ${how}) >= 0.7x C`, rc, rc === null ? null : rc >= 0.7, rc === null ? 'not measured' : `${rc.toFixed(2)}x C`);
+      }
+    }
   }
   const sn = res.snapshot?.results?.snapshot;
   if (sn && !sn.error) {

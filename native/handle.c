@@ -365,6 +365,169 @@ void fd_handle_unpin(fd_handle *h) {
   if (h->pins == 0 && h->in_flight == 0 && h->closed) close_and_notify(h, false);
 }
 
+/* ---------- receive batches ---------- */
+
+static const napi_type_tag FD_BATCH_TAG = {0x6d656d6664626174ULL, 0x2c71d0a95e3b86f4ULL};
+
+struct fd_batch {
+  napi_env env;
+  uint32_t count;
+  fd_handle h[]; /* embedded records: the owned-fd table may point at their `own` claims */
+};
+
+static void finalize_batch(napi_env env, void *data, void *hint) {
+  fd_batch *b = data;
+  int forgotten_fd = -1;
+  for (uint32_t i = 0; i < b->count; i++) {
+    fd_handle *h = &b->h[i];
+    bool forgotten = !h->closed;
+    int report = h->fd;
+    h->closed = true;
+    h->finalized = true;
+    bool closed_any = false;
+    really_close(h, &closed_any); /* received fds closed by hand are the contract: never reported */
+    if (forgotten && closed_any && forgotten_fd < 0) forgotten_fd = report;
+  }
+  /* One notice per batch (warnings.ts shows one per kind and thread anyway). */
+  if (forgotten_fd >= 0) notice_post(b->env, NOTICE_GC_CLOSED, FD_KIND_RECEIVED, forgotten_fd);
+  free(b);
+}
+
+napi_value fd_batch_wrap(napi_env env, const int *fds, size_t n) {
+  fd_batch *b = calloc(1, sizeof *b + n * sizeof b->h[0]);
+  if (b == NULL) {
+    for (size_t i = 0; i < n; i++) close(fds[i]);
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  b->env = env;
+  b->count = (uint32_t)n;
+  for (size_t i = 0; i < n; i++) {
+    fd_handle *h = &b->h[i];
+    h->fd = -1;
+    h->closed = true; /* until it owns its number */
+    h->kind = FD_KIND_RECEIVED;
+    h->env = env;
+    fd_claim_init(&h->own, FD_KIND_RECEIVED, env, h);
+    fd_claim_init(&h->shown, FD_KIND_RECEIVED, env, h);
+  }
+  napi_value external;
+  if (napi_create_external(env, b, finalize_batch, NULL, &external) != napi_ok) {
+    free(b);
+    for (size_t i = 0; i < n; i++) close(fds[i]);
+    throw_napi_failure(env, napi_generic_failure, "napi_create_external");
+    return NULL;
+  }
+  /* From here the finalizer owns b and closes whatever records own. */
+  if (napi_type_tag_object(env, external, &FD_BATCH_TAG) != napi_ok) {
+    for (size_t i = 0; i < n; i++) close(fds[i]);
+    throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    fd_handle *h = &b->h[i];
+    /* Not exposed yet: JS has not seen the number (msg.fds is read lazily). batchExpose records the
+     * identity when it is handed out; until then the number is as private as a MemFile's own fd. */
+    int err = fd_claim_fresh(&h->own, fds[i], false, -1);
+    if (err != 0) {
+      for (size_t j = i; j < n; j++) close(fds[j]);
+      throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
+      return NULL;
+    }
+    h->fd = fds[i];
+    h->closed = false;
+  }
+  return external;
+}
+
+static fd_batch *batch_unwrap(napi_env env, napi_value v) {
+  bool ok = false;
+  void *data = NULL;
+  if (napi_check_object_type_tag(env, v, &FD_BATCH_TAG, &ok) == napi_ok && ok &&
+      napi_get_value_external(env, v, &data) == napi_ok) {
+    return data;
+  }
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd receive batch");
+  return NULL;
+}
+
+/* Arguments (batch, index[, count]) with index..index+count inside the batch. */
+static fd_batch *batch_args(napi_env env, napi_callback_info info, size_t argc, uint32_t *index, uint32_t *count) {
+  napi_value argv[3];
+  if (!get_args(env, info, argc, argv, NULL)) return NULL;
+  fd_batch *b = batch_unwrap(env, argv[0]);
+  if (b == NULL) return NULL;
+  int32_t i = 0, c = 1;
+  if (!get_int32_arg(env, argv[1], &i, "index")) return NULL;
+  if (argc > 2 && !get_int32_arg(env, argv[2], &c, "count")) return NULL;
+  if (i < 0 || c < 0 || (uint32_t)i > b->count || (uint32_t)c > b->count - (uint32_t)i) {
+    throw_range_error(env, "ERR_OUT_OF_RANGE", "index outside the receive batch");
+    return NULL;
+  }
+  *index = (uint32_t)i;
+  *count = (uint32_t)c;
+  return b;
+}
+
+/* batchExpose(batch, index, count): the numbers of these records are being handed to JS (the first read of
+ * msg.fds): record the identity of each open one (fstat outside the lock, stored under it, as
+ * fd_claim_fresh does). From then on every close of it verifies identity first. */
+static napi_value js_batch_expose(napi_env env, napi_callback_info info) {
+  uint32_t i, c;
+  fd_batch *b = batch_args(env, info, 3, &i, &c);
+  if (b == NULL) return NULL;
+  for (uint32_t k = i; k < i + c; k++) {
+    fd_handle *h = &b->h[k];
+    if (h->closed || h->fd < 0 || h->own.exposed) continue;
+    dev_t dev;
+    ino_t ino;
+    int err = identity_of(h->fd, &dev, &ino);
+    if (err != 0) return throw_errno(env, err, "fstat");
+    pthread_mutex_lock(&owned_lock);
+    h->own.dev = dev;
+    h->own.ino = ino;
+    h->own.exposed = true;
+    pthread_mutex_unlock(&owned_lock);
+  }
+  return make_undefined(env);
+}
+
+/* batchTake(batch, index) -> the fd, which the batch forgets (the caller owns it now), or -1 when it was
+ * already taken, adopted (MemFile.fromFd...) or closed through its message. */
+static napi_value js_batch_take(napi_env env, napi_callback_info info) {
+  uint32_t i, c;
+  fd_batch *b = batch_args(env, info, 2, &i, &c);
+  if (b == NULL) return NULL;
+  if (i >= b->count) return throw_range_error(env, "ERR_OUT_OF_RANGE", "index outside the receive batch");
+  fd_handle *h = &b->h[i];
+  if (h->closed || h->fd < 0) return make_int32(env, -1);
+  int fd = h->fd;
+  fd_claim_forget(&h->own);
+  h->fd = -1;
+  h->closed = true;
+  return make_int32(env, fd);
+}
+
+/* batchClose(batch, index, count): closes the fds of one message that nobody took, adopted or closed by
+ * hand (after the identity check: a number closed by hand and reused is left alone). */
+static napi_value js_batch_close(napi_env env, napi_callback_info info) {
+  uint32_t i, c;
+  fd_batch *b = batch_args(env, info, 3, &i, &c);
+  if (b == NULL) return NULL;
+  for (uint32_t k = i; k < i + c; k++) {
+    fd_handle *h = &b->h[k];
+    if (h->closed) continue;
+    h->closed = true;
+    really_close(h, NULL);
+  }
+  return make_undefined(env);
+}
+
 /* ---------- JS functions ---------- */
 
 /* handleFd(handle) -> the number JS may see and give away, or -1 once closed. A MemFile's is a duplicate
@@ -541,7 +704,8 @@ bool init_handle(napi_env env, napi_value exports) {
       {"handleFd", js_handle_fd},         {"handleOwnFd", js_handle_own_fd}, {"handleClose", js_handle_close},
       {"handleAdopt", js_handle_adopt},   {"handleDetach", js_handle_detach}, {"handlePin", js_handle_pin},
       {"handleUnpin", js_handle_unpin},   {"dupFd", js_dup_fd},               {"fdOwned", js_fd_owned},
-      {"fdLimit", js_fd_limit},
+      {"fdLimit", js_fd_limit},           {"batchTake", js_batch_take},       {"batchClose", js_batch_close},
+      {"batchExpose", js_batch_expose},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

@@ -101,4 +101,21 @@ void fd_handle_release(fd_handle *h);
  * Worker) nobody can send it any more, so the finalizer closes the fd whatever the pin count. */
 bool fd_handle_pin(napi_env env, fd_handle *h, const char *syscall);
 void fd_handle_unpin(fd_handle *h);
+
+/* The received fds of one receive batch (socketRecvBatch): ONE tagged external with one finalizer owns the
+ * records of every fd that arrived in the batch, instead of one finalizable external per fd. Each record is
+ * an fd_handle of kind FD_KIND_RECEIVED embedded in the batch, so every rule above holds per fd: its claim
+ * is in the owned-fd table (marked under the lock), its identity is recorded when it is handed out (the
+ * numbers are in msg.fds from the start), adoption (fd_claim_adopt) finds and empties the record under the
+ * lock exactly as for a standalone handle, and closing verifies identity first. A number is handed out
+ * when JS first reads msg.fds (batchExpose records the identity then, one fstat per fd); a message whose
+ * fds are never read (msg.close() right away, or take(), which gives the number away) costs no fstat at
+ * all: its numbers were never shown, so only the table decides, as for any private fd. The records stay valid
+ * (the table may point at them) until the finalizer has unlinked every claim. Messages refer to
+ * (batch, first index, count); the batch is collected when the last Message of it is, and its finalizer
+ * closes the fds nobody took, adopted or closed (MEMFD_CLOSED_BY_GC), once. Env teardown runs it too. */
+typedef struct fd_batch fd_batch;
+/* Takes ownership of fds[0..n) (fresh from recvmsg). On failure returns NULL with an exception pending and
+ * every fd closed (by the batch's finalizer or here). */
+napi_value fd_batch_wrap(napi_env env, const int *fds, size_t n);
 #endif
