@@ -181,7 +181,8 @@ describe('the memfd command', { skip: noPython }, () => {
     assert.equal(secret.unknown.code, 'EINVAL');
     assert.equal(secret.maps.length, 1);
     const text = await cli(['ls', '--pid', String(node.pid)]);
-    assert.match(text.stdout, new RegExp(`^ *${node.pid}  node +${node.secretFd}  8\\.0K +0  - +1  \\[secretmem\\]$`, 'm'));
+    // The command is the thread name of the main thread: 'node' on Node 20 and 22, 'node-MainThread' on 26.
+    assert.match(text.stdout, new RegExp(`^ *${node.pid}  node\\S* +${node.secretFd}  8\\.0K +0  - +1  \\[secretmem\\]$`, 'm'));
     const cat = await cli(['cat', `${node.pid}:${node.secretFd}`]);
     assert.equal(cat.code, 1);
     oneLine(cat);
