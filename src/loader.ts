@@ -21,16 +21,16 @@ const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const buildFromSourceHint = `build it from source (needs a C compiler, make and python3): npm run build:native --prefix ${packageRoot}`;
 
 /**
- * Which C library this process runs on. The mapped files of the process say it directly: musl's libc is its
- * dynamic loader (`ld-musl-<arch>.so.1`), glibc's is `libc.so.6`. That beats looking for files on disk: Debian
- * with the musl package installed has /lib/ld-musl-x86_64.so.1 too. When the maps name neither (a static
- * Node), Node's own report decides: it carries `glibcVersionRuntime` only when Node was built against glibc.
+ * Which C library this process runs on, from the files it has mapped (/proc/self/maps). musl's libc is its
+ * own dynamic loader: Alpine maps /lib/ld-musl-<arch>.so.1, Debian's musl maps the file that name links to,
+ * /usr/lib/<arch>-linux-musl/libc.so. glibc maps libc.so.6. Asking the process beats looking for files on
+ * disk: Debian with the musl package installed has /lib/ld-musl-x86_64.so.1 too. When the maps name neither
+ * (a statically linked Node), Node's report decides: it carries `glibcVersionRuntime` only on glibc.
  */
 export function libcOf(maps: string | undefined, glibcVersionRuntime: () => string | undefined): Libc {
-  if (maps !== undefined) {
-    if (/\/(ld-musl-[^/\s]*\.so|libc\.musl-[^/\s]*\.so)/.test(maps)) return 'musl';
-    if (/\/libc\.so\.6\b|\/libc-2\.\d+\.so\b/.test(maps)) return 'glibc';
-  }
+  const paths = (maps ?? '').split('\n').map((line) => line.split(/\s+/)[5] ?? '').filter((p) => p.startsWith('/'));
+  if (paths.some((p) => /\/(ld-musl-|libc\.musl-)[^/]*$/.test(p) || /musl[^/]*\/libc\.so$/.test(p))) return 'musl';
+  if (paths.some((p) => /\/(libc\.so\.6|libc-2\.\d+\.so)$/.test(p))) return 'glibc';
   return glibcVersionRuntime() ? 'glibc' : 'musl';
 }
 

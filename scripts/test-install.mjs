@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// npm run test:install [-- --no-clone]
+//
+// What a user gets from the published package, tested with the real tarball: `npm pack` (which runs prepack,
+// i.e. build:prebuilds), then the tarball installed into fresh scratch projects
+//   1. npm install --ignore-scripts <tarball>
+//   2. npm install <tarball> with PATH holding only node and npm (no compiler, make or python3 to find)
+//   3. npx npm@12 install <tarball> (npm 12 runs no dependency install scripts at all)
+// and in each scripts/smoke.mjs must work (create, seal, map, fd pass) with the prebuilt binary, nothing
+// may have been compiled (no build/ in node_modules/memfd), and npm's output must show no gyp output and no
+// warning about memfd or its scripts (npm 11 warns about install scripts not covered by allowScripts).
+// 4. A clone of the repository (git clone of HEAD) still builds the addon from source with `npm install`
+//    under npm 12: the root project's `prepare` runs there, never for a dependency.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const withClone = !process.argv.includes('--no-clone');
+const scratch = mkdtempSync(join(tmpdir(), 'memfd-install-'));
+const npmCli = process.env.npm_execpath && existsSync(process.env.npm_execpath)
+  ? process.env.npm_execpath
+  : realpathSync(spawnSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).stdout.trim());
+let failures = 0;
+
+function fail(message) {
+  console.error(`test:install: ${message}`);
+  process.exit(1);
+}
+
+function check(ok, message) {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${message}`);
+  if (!ok) failures++;
+}
+
+function baseEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  // Variables npm sets for the script running us would leak into the nested npm and change what it does.
+  for (const key of Object.keys(env)) if (key.startsWith('npm_') || key === 'INIT_CWD') delete env[key];
+  delete env.MEMFD_BINDING;
+  delete env.MEMFD_PREBUILT;
+  return env;
+}
+
+function sh(cmd, args, options = {}) {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, env: baseEnv(), ...options });
+  return { status: r.status, output: `${r.stdout ?? ''}${r.stderr ?? ''}`, error: r.error };
+}
+
+/** npm's output must not show a compiler at work nor a warning caused by memfd. */
+function checkQuiet(label, output) {
+  const gyp = output.split('\n').filter((l) => /\bgyp\b|node-gyp|\bmake\b|\bcc1\b|\bgcc\b/.test(l));
+  check(gyp.length === 0, `${label}: no gyp or compiler output${gyp.length ? `: ${gyp.slice(0, 3).join(' | ')}` : ''}`);
+  const warnings = output.split('\n').filter((l) => /\bwarn/i.test(l));
+  const ours = warnings.filter((l) => /memfd|allowScripts|install-scripts|install script|gyp/i.test(l));
+  check(ours.length === 0, `${label}: no npm warning about memfd${ours.length ? `: ${ours.join(' | ')}` : ''}`);
+  const others = warnings.filter((l) => !ours.includes(l));
+  if (others.length) console.log(`     (other npm warnings, not about this package: ${others.join(' | ')})`);
+}
+
+function project(name) {
+  const dir = join(scratch, name);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `scratch-${name}`, private: true, type: 'module' }));
+  copyFileSync(join(root, 'scripts', 'smoke.mjs'), join(dir, 'smoke.mjs'));
+  return dir;
+}
+
+function checkWorks(label, dir, env) {
+  const installed = join(dir, 'node_modules', 'memfd');
+  check(existsSync(join(installed, 'package.json')), `${label}: node_modules/memfd installed`);
+  check(!existsSync(join(installed, 'build')), `${label}: nothing compiled (no node_modules/memfd/build/)`);
+  const r = sh(process.execPath, ['smoke.mjs'], { cwd: dir, env });
+  const expected = join(installed, 'prebuilds', `linux-${process.arch}`, 'node.napi.glibc.node');
+  check(r.status === 0 && r.output.includes(expected), `${label}: smoke.mjs works with ${expected.slice(dir.length + 1)}` +
+    (r.status === 0 ? '' : `\n${r.output}`));
+}
+
+// 0. The tarball, packed the way a release is.
+console.log(`== npm pack (prepack builds the prebuilds) into ${scratch}`);
+const packed = sh(process.execPath, [npmCli, 'pack', '--json', '--pack-destination', scratch], { cwd: root });
+if (packed.status !== 0) fail(`npm pack failed:\n${packed.output}`);
+const info = JSON.parse(packed.output.slice(packed.output.indexOf('[\n')))[0];
+const tarball = join(scratch, info.filename);
+console.log(`${info.filename}: ${info.size} bytes packed, ${info.unpackedSize} unpacked, ${info.entryCount} files`);
+
+// 1. --ignore-scripts.
+{
+  const dir = project('ignore-scripts');
+  const r = sh(process.execPath, [npmCli, 'install', '--ignore-scripts', tarball], { cwd: dir });
+  check(r.status === 0, `npm install --ignore-scripts: exit ${r.status}`);
+  checkQuiet('npm install --ignore-scripts', r.output);
+  checkWorks('--ignore-scripts', dir, baseEnv());
+}
+
+// 2. PATH = a folder with node and npm only.
+{
+  const bin = join(scratch, 'only-node-and-npm');
+  mkdirSync(bin);
+  symlinkSync(process.execPath, join(bin, 'node'));
+  symlinkSync(npmCli, join(bin, 'npm'));
+  const env = baseEnv({ PATH: bin });
+  const found = sh('/bin/sh', ['-c', 'command -v cc gcc make python3 g++ node-gyp'], { env });
+  check(found.output.trim() === '', `PATH=${bin} finds no compiler, make, python3 or node-gyp`);
+  const dir = project('no-compiler');
+  const r = sh(join(bin, 'npm'), ['install', tarball], { cwd: dir, env });
+  check(r.status === 0, `npm install with PATH holding only node and npm: exit ${r.status}` + (r.status ? `\n${r.output}` : ''));
+  checkQuiet('npm install (no compiler)', r.output);
+  checkWorks('no compiler on PATH', dir, env);
+}
+
+// 3. npm 12.
+{
+  const dir = project('npm12');
+  const r = sh(process.execPath, [npmCli, 'exec', '--yes', '--package=npm@12', '--', 'npm', 'install', tarball], { cwd: dir });
+  const version = sh(process.execPath, [npmCli, 'exec', '--yes', '--package=npm@12', '--', 'npm', '--version'], { cwd: dir }).output.trim();
+  check(r.status === 0 && version.startsWith('12.'), `npx npm@12 install (npm ${version}): exit ${r.status}` + (r.status ? `\n${r.output}` : ''));
+  checkQuiet(`npm ${version} install`, r.output);
+  checkWorks(`npm ${version}`, dir, baseEnv());
+}
+
+// 4. A clone builds from source.
+if (withClone) {
+  const clone = join(scratch, 'clone');
+  const c = sh('git', ['clone', '--quiet', root, clone]);
+  check(c.status === 0, `git clone of ${root}: exit ${c.status}`);
+  const started = Date.now();
+  const r = sh(process.execPath, [npmCli, 'exec', '--yes', '--package=npm@12', '--', 'npm', 'install', '--no-audit', '--no-fund'], { cwd: clone });
+  check(r.status === 0 && existsSync(join(clone, 'build', 'Release', 'memfd.node')) && existsSync(join(clone, 'dist', 'index.js')),
+    `npm 12 install in a clone builds build/Release/memfd.node and dist/ from source (${Math.round((Date.now() - started) / 1000)} s)` +
+    (r.status ? `\n${r.output.slice(-2000)}` : ''));
+  check(!existsSync(join(clone, 'prebuilds')), 'the clone has no prebuilds/ (binaries are built, never committed)');
+  const s = sh(process.execPath, ['scripts/smoke.mjs'], { cwd: clone });
+  check(s.status === 0 && s.output.includes(join(clone, 'build', 'Release', 'memfd.node')), 'the clone loads its own build' +
+    (s.status ? `\n${s.output}` : ''));
+}
+
+console.log(`tarball size: ${statSync(tarball).size} bytes (${(statSync(tarball).size / 1024).toFixed(0)} KiB)`);
+rmSync(scratch, { recursive: true, force: true });
+if (failures) fail(`${failures} check(s) failed`);
+console.log('test:install: all checks passed');
