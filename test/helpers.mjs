@@ -71,3 +71,27 @@ export function own(t, resource) {
   t.after(() => resource[Symbol.dispose]());
   return resource;
 }
+
+/**
+ * Is this process run by qemu-user on a CPU of another architecture (npm run test:arm64)? The script that
+ * starts qemu says so (MEMFD_TEST_EMULATOR=qemu-user), and the CPU must disagree with process.arch:
+ * qemu-user passes the host's /proc/cpuinfo through, so an x86 vendor_id under a non-x86 process.arch can
+ * only be emulation. Both are required, so that the skips below can never fire on real hardware.
+ */
+export const underEmulation = process.env.MEMFD_TEST_EMULATOR === 'qemu-user' &&
+  !['x64', 'ia32'].includes(process.arch) &&
+  /^vendor_id\s*:\s*(GenuineIntel|AuthenticAMD)/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+
+/** What qemu-user does differently from a kernel; each test that meets one skips under emulation only. */
+export const EMULATION_SKIPS = {
+  fdBudget: 'qemu-user receives control data into a buffer of its own: fds beyond the receiver\'s budget stay ' +
+    'open in the process and MSG_CTRUNC is not raised',
+  memfdSecret: 'memfd_secret(2) is unknown to qemu-user (ENOSYS)',
+  madvise: 'qemu-user handles madvise itself: MADV_FREE on a shared mapping succeeds instead of EINVAL',
+};
+
+/** For a test's options: `{ skip: emulationSkip('fdBudget') }` skips under qemu-user, with the reason. */
+export function emulationSkip(key) {
+  if (!EMULATION_SKIPS[key]) throw new Error(`unknown emulation skip ${key}`);
+  return underEmulation ? `under qemu-user: ${EMULATION_SKIPS[key]}` : false;
+}
