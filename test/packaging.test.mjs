@@ -156,6 +156,8 @@ test('npm pack ships dist, the prebuilds, the sources for a build from source, a
   }
   const allowed = /^(dist\/|native\/|examples\/|docs\/[^/]+\.(md|svg)$|prebuilds\/(linux-x64\/node\.napi\.(glibc|musl)\.node|linux-arm64\/node\.napi\.glibc\.node|build-info\.json)$|(binding\.gyp|README\.md|LICENSE|package\.json|scripts\/build-native\.mjs|scripts\/node-gyp\.mjs)$)/;
   assert.deepEqual(files.filter((f) => !allowed.test(f)), [], 'files outside the published set (tests, build/, dev scripts)');
+  // Source maps point at src/*.ts, which is not published: maps that cannot resolve stay out.
+  assert.deepEqual(files.filter((f) => f.endsWith('.map')), []);
   const shipped = files.filter((f) => f.startsWith('prebuilds/')).sort();
   if (!shipped.length && !requirePrebuilds) { t.skip('prebuilds/ not built here (npm run build:prebuilds)'); return; }
   assert.deepEqual(shipped, ['prebuilds/build-info.json', 'prebuilds/linux-arm64/node.napi.glibc.node',
