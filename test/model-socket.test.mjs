@@ -12,10 +12,11 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import fc from 'fast-check';
 import * as lib from '../dist/index.js';
 import { assertError, assertOk, count, fdCount, fuzzParams, outcome, tally } from './model-harness.mjs';
-import { collectGarbage } from './helpers.mjs';
+import { collectGarbage, emulationSkip } from './helpers.mjs';
 
 const { MemFile, UnixSocket } = lib;
-const skip = UnixSocket ? false : 'UnixSocket is not exported yet (issue 4); this model runs as soon as it is';
+// The model predicts ERR_MEMFD_FDS_TRUNCATED for a budget smaller than a message's fds: qemu-user never reports it.
+const skip = UnixSocket ? emulationSkip('fdBudget') : 'UnixSocket is not exported yet (issue 4); this model runs as soon as it is';
 const MAX_QUEUE = 12; // unreceived messages per direction: far below the socket buffer, so sends never wait
 
 /** Pool entries that can be attached: memfds (as MemFile or raw number), and /dev/null (not a memfd). */
