@@ -90,16 +90,22 @@ function smoke(node) {
 }
 
 function registerBinfmt() {
+  let mounted = false;
   if (!existsSync(join(BINFMT, 'register'))) {
     const m = spawnSync('mount', ['-t', 'binfmt_misc', 'binfmt_misc', BINFMT], { encoding: 'utf8' });
     if (m.status !== 0) fail(`binfmt_misc is not mounted and cannot be (${m.stderr.trim()}); run as root or use --smoke-only`);
+    mounted = true;
   }
   if (existsSync(join(BINFMT, ENTRY))) writeFileSync(join(BINFMT, ENTRY), '-1'); // left over by a killed run
   // aarch64 ELF executables; F opens the interpreter now (works in any mount namespace), P keeps argv[0].
   const magic = '\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00';
   const mask = '\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff';
   writeFileSync(join(BINFMT, 'register'), `:${ENTRY}:M::${magic}:${mask}:${QEMU}:FP`);
-  const unregister = () => { if (existsSync(join(BINFMT, ENTRY))) writeFileSync(join(BINFMT, ENTRY), '-1'); };
+  // The machine is left as found: our entry removed, binfmt_misc unmounted again if we mounted it.
+  const unregister = () => {
+    if (existsSync(join(BINFMT, ENTRY))) writeFileSync(join(BINFMT, ENTRY), '-1');
+    if (mounted) spawnSync('umount', [BINFMT]);
+  };
   process.on('exit', unregister);
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
 }
