@@ -104,7 +104,7 @@ test('futexWaitAsync: ok on wake, not-equal, timed-out, and the event loop keeps
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 1);
     const waiting = futexWaitAsync(v, 1, 0);
-    await delay(30);
+    await delay(30 * timeScale);
     assert.ok(ticks > 3, `event loop ran (${ticks} ticks) while waiting`);
     Atomics.store(v, 1, 1);
     await wakeAll(v, 1, 1);
