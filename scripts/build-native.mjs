@@ -19,11 +19,11 @@ if (process.platform !== 'linux') {
   process.exit(0);
 }
 
+// Without local headers (some distribution packages of Node leave them out) node-gyp downloads them.
 const nodedir = findNodeDir();
 if (!nodedir) {
-  console.error('memfd: cannot find Node headers (include/node/node_api.h) next to ' + process.execPath +
-    '; set MEMFD_NODEDIR to a Node install prefix');
-  process.exit(1);
+  console.error(`memfd: no Node headers (include/node/node_api.h) next to ${process.execPath}; node-gyp will ` +
+    'download them (set MEMFD_NODEDIR to a Node install prefix that has them to build offline)');
 }
 const nodeGyp = findNodeGyp();
 if (!nodeGyp) {
@@ -31,7 +31,7 @@ if (!nodeGyp) {
   process.exit(1);
 }
 
-const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, ...extraArgs],
+const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : []), ...extraArgs],
   { cwd: root, stdio: 'inherit', env: nodeGypEnv() });
 if (result.status !== 0) {
   console.error(`memfd: native build failed (node-gyp exited with ${result.status ?? result.signal}); ` +

@@ -129,6 +129,7 @@ function suite(node) {
         `(${emulationSkips.length} because of qemu; ${checksLeftOut.length} single checks left out under qemu) ` +
         `in ${Math.round((Date.now() - started) / 1000)} s`);
       for (const l of [...emulationSkips, ...checksLeftOut]) console.log(`   ${l.trim()}`);
+      if (code !== 0 || signal) console.log(`   the test runner exited with ${signal ?? `code ${code}`}`);
       resolvePromise(code === 0 && !signal && count('fail') === 0);
     });
   });

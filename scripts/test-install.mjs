@@ -10,6 +10,7 @@
 // and in each scripts/smoke.mjs must work (create, seal, map, fd pass) with the prebuilt binary, nothing
 // may have been compiled (no build/ in node_modules/memfd), and npm's output must show no gyp output and no
 // warning about memfd or its scripts (npm 11 warns about install scripts not covered by allowScripts).
+// 1b. In the first project, the README's build-from-source command must work from the installed package.
 // 4. A clone of the repository (git clone of HEAD) still builds the addon from source with `npm install`
 //    under npm 12: the root project's `prepare` runs there, never for a dependency.
 import { spawnSync } from 'node:child_process';
@@ -120,6 +121,13 @@ check(!entries.some((e) => /^package\/(build|test|build-prebuilds|src)\//.test(e
   check(r.status === 0, `npm install --ignore-scripts: exit ${r.status}`);
   checkQuiet('npm install --ignore-scripts', r.output);
   checkWorks('--ignore-scripts', dir, baseEnv());
+  // The README's one command for platforms without a binary (musl elsewhere than x64, other CPUs), run here
+  // on glibc: it compiles the shipped sources into node_modules/memfd/build/, which the loader then prefers.
+  const built = sh(process.execPath, [npmCli, 'run', 'build:native', '--prefix', 'node_modules/memfd'], { cwd: dir });
+  const smoke = sh(process.execPath, ['smoke.mjs'], { cwd: dir });
+  check(built.status === 0 && smoke.output.includes(join(dir, 'node_modules', 'memfd', 'build', 'Release', 'memfd.node')),
+    'npm run build:native --prefix node_modules/memfd builds from the shipped sources, and that build is loaded' +
+    (built.status ? `\n${built.output.slice(-1500)}` : smoke.status ? `\n${smoke.output}` : ''));
 }
 
 // 2. PATH = a folder with node and npm only.
