@@ -10,10 +10,11 @@
 //    ELF), so qemu is registered in binfmt_misc under our own name for the run and unregistered afterwards.
 //    MEMFD_TEST_EMULATOR=qemu-user tells test/helpers.mjs that qemu runs us; `underEmulation` also checks
 //    that the CPU in /proc/cpuinfo is not what process.arch claims, so the skips cannot fire on real arm64.
-//    Tests that qemu cannot emulate skip under it, each with its reason (EMULATION_SKIPS in test/helpers.mjs):
-//      - MSG_CTRUNC: qemu-user does not report truncated SCM_RIGHTS control data;
-//      - memfd_secret: the syscall is unknown to qemu-user (ENOSYS);
-//      - madvise(MADV_FREE) on a shared mapping succeeds under qemu instead of failing with EINVAL.
+//    What qemu-user does differently is handled under it only (test/helpers.mjs: EMULATION_SKIPS, timeScale;
+//    docs/testing.md lists each case): fds beyond a receive budget stay open and MSG_CTRUNC is not raised;
+//    madvise(MADV_FREE) on a shared mapping succeeds; processes run ~7x slower, so promptness limits scale;
+//    memfd_secret is ENOSYS, so capabilities() reports it missing and its tests skip as on an older kernel.
+//    `-- test/x.test.mjs ...` runs only those files.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
