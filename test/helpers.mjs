@@ -93,7 +93,9 @@ export const timeScale = underEmulation ? 10 : 1;
 export const EMULATION_SKIPS = {
   fdBudget: 'qemu-user receives control data into a buffer of its own: fds beyond the receiver\'s budget stay ' +
     'open in the process and MSG_CTRUNC is not raised',
-  madvise: 'qemu-user handles madvise itself: MADV_FREE on a shared mapping succeeds instead of EINVAL',
+  madvise: 'qemu-user handles madvise itself and passes little to the kernel: MADV_REMOVE frees nothing, ' +
+    'MADV_FREE on a shared mapping succeeds instead of EINVAL',
+  rss: 'the RSS of a qemu-user process includes its cache of translated code, which grows as new code runs',
 };
 
 /** For a test's options: `{ skip: emulationSkip('fdBudget') }` skips under qemu-user, with the reason. */

@@ -385,7 +385,7 @@ test('populate, advise, sync, lock', (t) => {
   // 'remove' frees the pages: the contents read back as zeros.
   m.bytes[PAGE] = 5;
   m.advise('remove', { offset: PAGE, length: PAGE });
-  assert.equal(m.bytes[PAGE], 0);
+  if (checkedOutsideEmulation(t, 'madvise')) assert.equal(m.bytes[PAGE], 0);
   m.sync();
   m.sync({ async: true });
   m.sync({ invalidate: true, offset: 5, length: 100 });
