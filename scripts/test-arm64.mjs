@@ -78,6 +78,7 @@ function arm64Node() {
   return bin;
 }
 
+let runner; // the test runner's process, leader of its own process group
 const env = { ...process.env, QEMU_LD_PREFIX: SYSROOT, MEMFD_PREBUILT: '1', MEMFD_TEST_EMULATOR: 'qemu-user' };
 delete env.MEMFD_BINDING;
 
@@ -108,7 +109,13 @@ function registerBinfmt() {
     if (mounted) spawnSync('umount', [BINFMT]);
   };
   process.on('exit', unregister);
-  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      // The runner and its children would go on without their binfmt entry: stop the whole group.
+      if (runner?.pid) try { process.kill(-runner.pid, 'SIGKILL'); } catch { /* already gone */ }
+      process.exit(130);
+    });
+  }
 }
 
 function suite(node) {
@@ -118,7 +125,8 @@ function suite(node) {
   const started = Date.now();
   return new Promise((resolvePromise) => {
     const child = spawn(node, ['--expose-gc', '--test', '--test-concurrency=1', '--test-reporter=tap', ...files],
-      { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+      { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+    runner = child;
     let output = '';
     child.stdout.on('data', (d) => { output += d; process.stdout.write(d); });
     child.on('close', (code, signal) => {
