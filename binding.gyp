@@ -10,7 +10,9 @@
         "native/io.c",
         "native/mapping.c",
         "native/futex.c",
-        "native/socket.c"
+        "native/socket.c",
+        "native/notice.c",
+        "native/pidfd.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wshadow", "-Wno-unused-parameter", "-Werror=implicit-function-declaration", "-fvisibility=hidden"],

@@ -36,7 +36,9 @@ static napi_value init(napi_env env, napi_value exports) {
   static const export_entry entries[] = {{"setErrorFactory", js_set_error_factory}};
   if (!export_functions(env, exports, entries, 1)) return throw_napi_failure(env, napi_generic_failure, "export");
   if (!init_handle(env, exports) || !init_memfd(env, exports) || !init_io(env, exports) ||
-      !init_mapping(env, exports) || !init_futex(env, exports) || !init_socket(env, exports)) {
+      !init_mapping(env, exports) || !init_futex(env, exports) || !init_socket(env, exports) ||
+      !init_notice(env, exports) ||
+      !init_pidfd(env, exports)) {
     return throw_napi_failure(env, napi_generic_failure, "module init");
   }
   return exports;

@@ -23,7 +23,22 @@ typedef struct addon_data {
   struct futex_registry *futex_waiters; /* pending async futex waits of this env (futex.c) */
   struct map_env *mapping_env; /* this env's mapping state (mapping.c) */
   napi_ref futex_poll; /* no-op JS function a synchronous futex wait calls between slices (futex.c) */
+  struct notice_queue *notices; /* warnings posted where JS cannot run (notice.c) */
 } addon_data;
+
+typedef struct notice_queue notice_queue;
+
+/* What a notice reports (mirrored in src/warnings.ts). */
+typedef enum notice_what {
+  NOTICE_GC_CLOSED = 0, /* the garbage collector closed a resource the program forgot */
+  NOTICE_NOT_OURS = 1,  /* a number we handed out no longer referred to our file: left alone */
+} notice_what;
+/* Resource kinds of notices: the fd kinds of handle.h, plus mappings. */
+#define NOTICE_KIND_MAPPING 4
+
+/* Records a notice for the env's JS warning handler; callable from finalizers and libuv callbacks of the
+ * env's thread. Dropped silently once the env is going away. */
+void notice_post(napi_env env, notice_what what, int kind, int fd);
 
 addon_data *addon_get_data(napi_env env);
 
@@ -81,5 +96,7 @@ bool init_io(napi_env env, napi_value exports);
 bool init_mapping(napi_env env, napi_value exports);
 bool init_futex(napi_env env, napi_value exports);
 bool init_socket(napi_env env, napi_value exports);
+bool init_notice(napi_env env, napi_value exports);
+bool init_pidfd(napi_env env, napi_value exports);
 
 #endif

@@ -19,6 +19,7 @@
  *    thread, and the thread never touches a destroyed threadsafe function.
  * The cancelling wakes are visible to other waiters on the same word (other processes too) as spurious
  * wakeups, which futex users must tolerate anyway: a woken waiter re-checks the value. */
+#include "constants.h"
 #include "mapping.h"
 
 #include <errno.h>
@@ -71,7 +72,8 @@ static int classify(long rc, int err) {
 }
 
 static napi_value result_string(napi_env env, int result) {
-  static const char *names[] = {"ok", "not-equal", "timed-out", "unmapped"};
+  static const char *names[] = {[FW_OK] = MEMFD_FUTEX_RESULT_OK, [FW_NOT_EQUAL] = MEMFD_FUTEX_RESULT_NOT_EQUAL,
+                                [FW_TIMED_OUT] = MEMFD_FUTEX_RESULT_TIMED_OUT, [FW_CANCELLED] = MEMFD_FUTEX_RESULT_UNMAPPED};
   napi_value s = NULL;
   napi_create_string_utf8(env, names[result], NAPI_AUTO_LENGTH, &s);
   return s;
@@ -145,27 +147,31 @@ static int timespec_cmp(const struct timespec *a, const struct timespec *b) {
   return a->tv_nsec < b->tv_nsec ? -1 : a->tv_nsec > b->tv_nsec;
 }
 
-/* Calls a cached no-op JS function (bytecode, so that V8 handles pending interrupts on entry): false
- * when the env is being terminated or otherwise cannot run JS any more, and the wait must end now.
- * Worker.terminate() first marks the env as stopping, and Node-API then refuses to call JS at all
- * (napi_pending_exception with nothing pending); V8's termination itself is only handled once JS runs. */
-static bool env_still_running(napi_env env) {
-  addon_data *d = addon_get_data(env);
-  if (d == NULL) return true;
+/* Calls the no-op JS function registered by src/binding.ts (setFutexPoll): JS bytecode, so that V8 handles
+ * pending interrupts on entry. False when the env is being terminated or otherwise cannot run JS any
+ * more, and the wait must end now. Worker.terminate() first marks the env as stopping, and Node-API then
+ * refuses to call JS at all (napi_pending_exception with nothing pending); V8's termination itself is
+ * only handled once JS runs. */
+static bool env_still_running(napi_env env, napi_ref poll) {
   napi_value fn, global, ignored;
-  if (d->futex_poll == NULL) {
-    napi_value src;
-    if (napi_create_string_utf8(env, "(function memfdFutexWaitPoll() {})", NAPI_AUTO_LENGTH, &src) != napi_ok ||
-        napi_run_script(env, src, &fn) != napi_ok)
-      return false;
-    if (napi_create_reference(env, fn, 1, &d->futex_poll) != napi_ok) {
-      d->futex_poll = NULL;
-      return false;
-    }
-  } else if (napi_get_reference_value(env, d->futex_poll, &fn) != napi_ok || fn == NULL) {
-    return false;
-  }
+  if (napi_get_reference_value(env, poll, &fn) != napi_ok || fn == NULL) return false;
   return napi_get_global(env, &global) == napi_ok && napi_call_function(env, global, fn, 0, NULL, &ignored) == napi_ok;
+}
+
+/* setFutexPoll(fn): the function a synchronous wait calls between slices (see env_still_running). Handed
+ * over from JS, like the error factory, rather than compiled here from source. */
+static napi_value js_set_futex_poll(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  napi_valuetype type = napi_undefined;
+  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[0], &type));
+  if (type != napi_function) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a function");
+  addon_data *d = addon_get_data(env);
+  if (d == NULL) return throw_napi_failure(env, napi_generic_failure, "addon data");
+  if (d->futex_poll) napi_delete_reference(env, d->futex_poll);
+  d->futex_poll = NULL;
+  NAPI_OK_OR_THROW(env, napi_create_reference(env, argv[0], 1, &d->futex_poll));
+  return make_undefined(env);
 }
 
 /* The arguments both waits share: (mapping, view, index, expected, timeoutMs). */
@@ -193,6 +199,11 @@ static bool get_wait_args(napi_env env, napi_callback_info info, wait_args *a) {
 
 /* futexWait(mapping, view, index, expected, timeoutMs) -> 'ok' | 'not-equal' | 'timed-out' (blocking) */
 static napi_value js_futex_wait(napi_env env, napi_callback_info info) {
+  addon_data *d = addon_get_data(env);
+  if (d == NULL || d->futex_poll == NULL) {
+    /* Without it a wait in a Worker could not notice Worker.terminate(): refuse rather than hang. */
+    return throw_type_error(env, "ERR_MEMFD_INTERNAL", "futexWait needs setFutexPoll() first (src/binding.ts)");
+  }
   wait_args args;
   if (!get_wait_args(env, info, &args)) return NULL;
   map_record *r = args.rec;
@@ -219,7 +230,7 @@ static napi_value js_futex_wait(napi_env env, napi_callback_info info) {
     if (rc != 0 && err == ETIMEDOUT && !last) {
       /* Terminating: return undefined (src/futex.ts throws, so no caller carries on as if woken), or
        * NULL with the termination pending if V8 raised it in the poll. */
-      if (!env_still_running(env)) return NULL;
+      if (!env_still_running(env, d->futex_poll)) return NULL;
       if (!r->mapped) { /* JS run by an interrupt unmapped it meanwhile */
         napi_throw_error(env, "ERR_MEMFD_UNMAPPED", "The mapping was unmapped while futexWait was waiting");
         return NULL;
@@ -398,6 +409,7 @@ bool init_futex(napi_env env, napi_value exports) {
       {"futexWait", js_futex_wait},
       {"futexWake", js_futex_wake},
       {"futexWaitAsync", js_futex_wait_async},
+      {"setFutexPoll", js_set_futex_poll},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

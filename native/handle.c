@@ -1,33 +1,32 @@
+/* Owned fds: the process-wide owned-fd table, and fd handles. The lifetime rules are in handle.h. */
 #include "handle.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const napi_type_tag FD_HANDLE_TAG = {0x6d656d6664686e64ULL, 0x9b1f5e0c2a7d4431ULL};
 
-/* Which fd numbers are owned by a handle, process-wide (fds are per process, handles live in any
- * env/thread). It lets adoption refuse an fd that a handle already owns: two owners would mean two
- * close() calls, and the second would close whatever file reused the number in between.
- * An entry is NULL (not owned), OWNED_ANON (owned by something that is not an fd handle: a socket), or
- * the fd_handle that owns the number. A handle is freed only after its entry has been cleared or
- * overwritten under owned_lock (really_close, detach, hand-over), so an entry never dangles. Another
- * thread may read only the immutable fields (env, claimable) of a handle found here. */
+/* ---------- the owned-fd table ----------
+ * fd number -> the claim that owns it, process-wide (fds are per process; owners live in any env/thread).
+ * Another thread may read only the immutable fields of a claim it finds here (kind, env, handle), and the
+ * mutable fields of a handle only once it knows the handle belongs to its own env. */
 static pthread_mutex_t owned_lock = PTHREAD_MUTEX_INITIALIZER;
-static fd_handle **owned_fds;
+static fd_claim **owned_fds;
 static size_t owned_capacity;
-static fd_handle owned_anon_marker;
-#define OWNED_ANON (&owned_anon_marker)
 
 /* Caller holds owned_lock. */
-static bool owned_set(int fd, fd_handle *owner) {
+static bool table_set(int fd, fd_claim *owner) {
   if ((size_t)fd >= owned_capacity) {
     if (owner == NULL) return true;
     size_t capacity = owned_capacity ? owned_capacity : 1024;
     while (capacity <= (size_t)fd) capacity *= 2;
-    fd_handle **grown = realloc(owned_fds, capacity * sizeof *grown);
+    fd_claim **grown = realloc(owned_fds, capacity * sizeof *grown);
     if (grown == NULL) return false;
     memset(grown + owned_capacity, 0, (capacity - owned_capacity) * sizeof *grown);
     owned_fds = grown;
@@ -38,75 +37,185 @@ static bool owned_set(int fd, fd_handle *owner) {
 }
 
 /* Caller holds owned_lock. */
-static fd_handle *owned_get(int fd) {
+static fd_claim *table_get(int fd) {
   return fd >= 0 && (size_t)fd < owned_capacity ? owned_fds[fd] : NULL;
 }
 
-/* Caller holds owned_lock. The received handle of `env` that owns fd and may hand it over, or NULL. env
- * and claimable are immutable, so checking them is safe whatever thread owns the handle; the other fields
- * are read only once we know the handle belongs to the calling thread's env. */
-static fd_handle *claimable_locked(napi_env env, int fd) {
-  fd_handle *h = owned_get(fd);
-  if (h == NULL || h == OWNED_ANON || h->env != env || !h->claimable) return NULL;
-  if (h->closed || h->fd != fd || h->in_flight > 0 || h->pins > 0) return NULL;
+static int identity_of(int fd, dev_t *dev, ino_t *ino) {
+  struct stat st;
+  if (sys_fstat(fd, &st) != 0) return errno;
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return 0;
+}
+
+/* Caller holds owned_lock. True when `c` (found in the table for its number) still owns what the number
+ * refers to now. A private number was never handed out, so only the table can say otherwise. */
+static bool claim_still_ours(const fd_claim *c) {
+  if (table_get(c->fd) != c) return false;
+  if (!c->exposed) return true;
+  dev_t dev;
+  ino_t ino;
+  return identity_of(c->fd, &dev, &ino) == 0 && dev == c->dev && ino == c->ino;
+}
+
+void fd_claim_init(fd_claim *c, fd_kind kind, napi_env env, fd_handle *handle) {
+  memset(c, 0, sizeof *c);
+  c->fd = -1;
+  c->kind = (uint8_t)kind;
+  c->env = env;
+  c->handle = handle;
+}
+
+int fd_claim_fresh(fd_claim *c, int fd, bool exposed) {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  /* Outside the lock: a fresh number is ours, nobody else can close it before we return it to JS. */
+  if (exposed) {
+    int err = identity_of(fd, &dev, &ino);
+    if (err != 0) return err;
+  }
+  pthread_mutex_lock(&owned_lock);
+  bool marked = table_set(fd, c);
+  if (marked) {
+    c->fd = fd;
+    c->exposed = exposed;
+    c->dev = dev;
+    c->ino = ino;
+  }
+  pthread_mutex_unlock(&owned_lock);
+  return marked ? 0 : ENOMEM;
+}
+
+/* Caller holds owned_lock. The received handle of `env` that owns fd through `cur` and may hand it over. */
+static fd_handle *claimable_locked(napi_env env, fd_claim *cur, int fd) {
+  if (cur->kind != FD_KIND_RECEIVED || cur->env != env || cur->handle == NULL) return NULL;
+  fd_handle *h = cur->handle; /* same env: its mutable fields are ours to read */
+  if (h->closed || h->fd != fd || &h->own != cur || h->in_flight > 0 || h->pins > 0) return NULL;
   return h;
 }
 
-fd_handle *fd_owned_claim(napi_env env, int fd) {
+bool fd_claim_adopt(napi_env env, fd_claim *c, int fd) {
+  dev_t dev;
+  ino_t ino;
+  int err = identity_of(fd, &dev, &ino);
+  if (err != 0) {
+    throw_errno(env, err, "fstat");
+    return false;
+  }
   pthread_mutex_lock(&owned_lock);
-  fd_handle *h = claimable_locked(env, fd);
-  /* Still owned (by the claimer now): no other thread can adopt the number in between. */
-  if (h != NULL) owned_fds[fd] = OWNED_ANON;
+  fd_claim *cur = table_get(fd);
+  fd_handle *from = NULL;
+  if (cur != NULL) {
+    from = claimable_locked(env, cur, fd);
+    /* An exposed entry whose file is gone is stale: its owner lost the number (closed by hand) and the
+     * caller now holds something else under it, which is the caller's to give. */
+    bool stale = from == NULL && cur->exposed && (cur->dev != dev || cur->ino != ino);
+    if (from == NULL && !stale) {
+      pthread_mutex_unlock(&owned_lock);
+      napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED",
+                       "This fd is already owned by another memfd object in this process; to give a file to a "
+                       "Worker, send it file.dup().releaseFd() (or msg.take() for a received fd) instead");
+      return false;
+    }
+  }
+  if (!table_set(fd, c)) {
+    pthread_mutex_unlock(&owned_lock);
+    throw_errno(env, ENOMEM, "malloc");
+    return false;
+  }
+  c->fd = fd;
+  c->exposed = true;
+  c->dev = dev;
+  c->ino = ino;
+  if (from != NULL) {
+    /* The message's handle no longer owns anything: its close and finalizer become no-ops. */
+    from->own.fd = -1;
+    from->fd = -1;
+    from->closed = true;
+  }
   pthread_mutex_unlock(&owned_lock);
-  return h;
+  return true;
 }
 
-void fd_owned_unclaim(fd_handle *h, int fd) {
+claim_close_result fd_claim_close(fd_claim *c) {
+  if (c->fd < 0) return CLAIM_EMPTY;
+  claim_close_result result = CLAIM_NOT_OURS;
+  /* Check and close under one lock, so a number the kernel hands out again right after close() is only
+   * ever marked by its new owner after we unmarked it. */
   pthread_mutex_lock(&owned_lock);
-  owned_fds[fd] = h;
+  if (claim_still_ours(c)) {
+    /* Linux always releases the descriptor, even when close reports EINTR: never retry. */
+    close(c->fd);
+    result = CLAIM_CLOSED;
+  }
+  if (table_get(c->fd) == c) table_set(c->fd, NULL);
+  c->fd = -1;
+  pthread_mutex_unlock(&owned_lock);
+  return result;
+}
+
+void fd_claim_forget(fd_claim *c) {
+  if (c->fd < 0) return;
+  pthread_mutex_lock(&owned_lock);
+  if (table_get(c->fd) == c) table_set(c->fd, NULL);
+  c->fd = -1;
   pthread_mutex_unlock(&owned_lock);
 }
 
-void fd_handle_empty(fd_handle *h) {
-  h->fd = -1;
-  h->closed = true;
+/* Hands the number of `c` to the caller if it is still ours: returns it (unlinked), or -1. */
+static int fd_claim_give(fd_claim *c) {
+  if (c->fd < 0) return -1;
+  pthread_mutex_lock(&owned_lock);
+  int fd = claim_still_ours(c) ? c->fd : -1;
+  if (table_get(c->fd) == c) table_set(c->fd, NULL);
+  c->fd = -1;
+  pthread_mutex_unlock(&owned_lock);
+  return fd;
 }
 
-void fd_owned_close(int fd) {
-  /* close and forget under one lock, so a number the kernel hands out again right after close() is
-   * only ever marked by its new owner after we have unmarked it. */
+bool fd_received_here(napi_env env, int fd) {
   pthread_mutex_lock(&owned_lock);
-  /* Linux always releases the descriptor, even when close reports EINTR: never retry. */
-  close(fd);
-  owned_set(fd, NULL);
+  fd_claim *cur = table_get(fd);
+  bool claimable = cur != NULL && claimable_locked(env, cur, fd) != NULL;
   pthread_mutex_unlock(&owned_lock);
+  return claimable;
 }
 
 bool fd_owned_is(int fd) {
   pthread_mutex_lock(&owned_lock);
-  bool is_owned = owned_get(fd) != NULL;
+  fd_claim *c = table_get(fd);
+  bool owned = c != NULL && claim_still_ours(c);
   pthread_mutex_unlock(&owned_lock);
-  return is_owned;
+  return owned;
 }
 
-bool fd_owned_mark(int fd) {
-  pthread_mutex_lock(&owned_lock);
-  bool ok = owned_set(fd, OWNED_ANON);
-  pthread_mutex_unlock(&owned_lock);
-  return ok;
+/* ---------- fd handles ---------- */
+
+static int handle_report_fd(const fd_handle *h) { return h->shown.fd >= 0 ? h->shown.fd : h->fd; }
+
+/* Closes both numbers of a handle. Returns the handed-out number that was left alone because it was no
+ * longer ours, or -1. A received fd closed by hand is the contract (msg.fds are the caller's), not a
+ * mistake, so it is not reported. */
+static int really_close(fd_handle *h, bool *closed_any) {
+  int not_ours = -1;
+  int shown = h->shown.fd;
+  if (fd_claim_close(&h->shown) == CLAIM_NOT_OURS) not_ours = shown;
+  int own = h->fd;
+  claim_close_result r = fd_claim_close(&h->own);
+  if (r == CLAIM_NOT_OURS && h->kind != FD_KIND_RECEIVED && not_ours < 0) not_ours = own;
+  if (closed_any) *closed_any = r == CLAIM_CLOSED;
+  h->fd = -1;
+  return h->kind == FD_KIND_INTERNAL ? -1 : not_ours;
 }
 
-void fd_owned_forget(int fd) {
-  pthread_mutex_lock(&owned_lock);
-  owned_set(fd, NULL);
-  pthread_mutex_unlock(&owned_lock);
-}
-
-static void really_close(fd_handle *h) {
-  if (h->fd >= 0) {
-    fd_owned_close(h->fd);
-    h->fd = -1;
-  }
+/* A close that happens outside a JS call (deferred until pool work ends, or a finalizer). */
+static void close_and_notify(fd_handle *h, bool forgotten) {
+  int report = handle_report_fd(h);
+  bool closed_any = false;
+  int not_ours = really_close(h, &closed_any);
+  if (not_ours >= 0) notice_post(h->env, NOTICE_NOT_OURS, h->kind, not_ours);
+  if (forgotten && closed_any && h->kind != FD_KIND_INTERNAL) notice_post(h->env, NOTICE_GC_CLOSED, h->kind, report);
 }
 
 static void maybe_free(fd_handle *h) {
@@ -115,75 +224,55 @@ static void maybe_free(fd_handle *h) {
 
 static void finalize_handle(napi_env env, void *data, void *hint) {
   fd_handle *h = data;
+  bool forgotten = !h->closed;
   h->closed = true;
   h->finalized = true;
-  if (h->in_flight == 0) really_close(h);
+  if (h->in_flight == 0) close_and_notify(h, forgotten);
   maybe_free(h);
 }
 
-/* Gives the table entry of fd back to whoever owned it before a failed wrap. */
-static void give_back(int fd, fd_handle *previous) {
-  pthread_mutex_lock(&owned_lock);
-  owned_set(fd, previous);
-  pthread_mutex_unlock(&owned_lock);
-}
-
-static napi_value wrap(napi_env env, int fd, fd_handle **out, bool adopting, bool claimable) {
+/* A handle with no fd yet, behind a tagged external. NULL with an exception pending on failure. */
+static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
   fd_handle *h = calloc(1, sizeof *h);
   if (h == NULL) {
     throw_errno(env, ENOMEM, "malloc");
     return NULL;
   }
-  h->fd = fd;
+  h->fd = -1;
+  h->kind = (uint8_t)kind;
   h->env = env;
-  h->claimable = claimable;
-  /* A received fd still owned by its message in this env is handed over: the message's handle is
-   * emptied on success, so its later close or finalizer does nothing. */
-  fd_handle *previous = NULL;
-  pthread_mutex_lock(&owned_lock);
-  if (adopting && owned_get(fd) != NULL) {
-    previous = claimable_locked(env, fd);
-    if (previous == NULL) {
-      pthread_mutex_unlock(&owned_lock);
-      free(h);
-      napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED",
-                       "This fd is already owned by another memfd object in this process; use its dup() instead");
-      return NULL;
-    }
-  }
-  /* A fresh fd from the kernel is ours whatever the table says: if it was marked, its previous owner's
-   * fd was closed behind its back (e.g. fs.closeSync(file.fd)), which nothing here can undo. */
-  bool marked = owned_set(fd, h);
-  pthread_mutex_unlock(&owned_lock);
-  if (!marked) {
-    free(h);
-    throw_errno(env, ENOMEM, "malloc");
-    return NULL;
-  }
+  fd_claim_init(&h->own, kind, env, h);
+  fd_claim_init(&h->shown, kind, env, h);
   napi_value external;
   if (napi_create_external(env, h, finalize_handle, NULL, &external) != napi_ok) {
-    give_back(fd, previous);
     free(h);
     throw_napi_failure(env, napi_generic_failure, "napi_create_external");
     return NULL;
   }
   if (napi_type_tag_object(env, external, &FD_HANDLE_TAG) != napi_ok) {
-    /* The finalizer owns h now; make sure it does not close the caller's fd. */
-    give_back(fd, previous);
-    fd_handle_empty(h);
+    h->closed = true; /* the finalizer owns h and finds nothing to close */
     throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
     return NULL;
   }
-  if (previous != NULL) fd_handle_empty(previous);
-  if (out) *out = h;
+  *out = h;
   return external;
 }
 
-napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out) { return wrap(env, fd, out, false, false); }
-
-napi_value fd_handle_wrap_received(napi_env env, int fd) { return wrap(env, fd, NULL, false, true); }
-
-napi_value fd_handle_adopt(napi_env env, int fd, fd_handle **out) { return wrap(env, fd, out, true, false); }
+napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, fd_handle **out) {
+  fd_handle *h;
+  napi_value external = new_handle(env, kind, &h);
+  if (external == NULL) return NULL;
+  /* A received fd is in msg.fds from the start: it is exposed, so its identity is recorded. */
+  int err = fd_claim_fresh(&h->own, fd, kind == FD_KIND_RECEIVED);
+  if (err != 0) {
+    h->closed = true;
+    throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
+    return NULL;
+  }
+  h->fd = fd;
+  if (out) *out = h;
+  return external;
+}
 
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v) {
   bool ok = false;
@@ -206,11 +295,19 @@ fd_handle *fd_handle_unwrap(napi_env env, napi_value v) {
 }
 
 int fd_handle_open_fd(napi_env env, fd_handle *h, const char *syscall) {
-  if (h->closed) {
+  if (h->closed || h->fd < 0) {
     throw_errno(env, EBADF, syscall);
     return -1;
   }
   return h->fd;
+}
+
+int fd_handle_args(napi_env env, napi_callback_info info, size_t argc, napi_value *argv, fd_handle **h,
+                   const char *syscall) {
+  if (!get_args(env, info, argc, argv, NULL)) return -1;
+  *h = fd_handle_unwrap(env, argv[0]);
+  if (*h == NULL) return -1;
+  return fd_handle_open_fd(env, *h, syscall);
 }
 
 int fd_handle_acquire(napi_env env, fd_handle *h, const char *syscall) {
@@ -221,7 +318,7 @@ int fd_handle_acquire(napi_env env, fd_handle *h, const char *syscall) {
 
 void fd_handle_release(fd_handle *h) {
   h->in_flight--;
-  if (h->in_flight == 0 && (h->pins == 0 || h->finalized) && h->closed) really_close(h);
+  if (h->in_flight == 0 && (h->pins == 0 || h->finalized) && h->closed) close_and_notify(h, false);
   maybe_free(h);
 }
 
@@ -234,11 +331,39 @@ bool fd_handle_pin(napi_env env, fd_handle *h, const char *syscall) {
 void fd_handle_unpin(fd_handle *h) {
   if (h->pins == 0) return;
   h->pins--;
-  if (h->pins == 0 && h->in_flight == 0 && h->closed) really_close(h);
+  if (h->pins == 0 && h->in_flight == 0 && h->closed) close_and_notify(h, false);
 }
 
-/* handleFd(handle) -> fd number, or -1 once closed */
+/* ---------- JS functions ---------- */
+
+/* handleFd(handle) -> the number JS may see and give away, or -1 once closed. A MemFile's is a duplicate
+ * made on first use: closing it by hand (fs.closeSync) cannot touch the fd the library works with. It
+ * keeps the close-on-exec flag the file was created with; the private fd is close-on-exec from then on. */
 static napi_value js_handle_fd(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (h->closed || h->fd < 0) return make_int32(env, -1);
+  if (h->own.exposed) return make_int32(env, h->fd);
+  if (h->shown.fd >= 0) return make_int32(env, h->shown.fd);
+  int flags = fcntl(h->fd, F_GETFD);
+  if (flags < 0) return throw_errno(env, errno, "fcntl");
+  bool cloexec = (flags & FD_CLOEXEC) != 0;
+  int shown = fcntl(h->fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+  if (shown < 0) return throw_errno(env, errno, "fcntl");
+  int err = fd_claim_fresh(&h->shown, shown, true);
+  if (err != 0) {
+    close(shown);
+    return throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
+  }
+  if (!cloexec) fcntl(h->fd, F_SETFD, flags | FD_CLOEXEC);
+  return make_int32(env, shown);
+}
+
+/* handleOwnFd(handle) -> the private fd, or -1 once closed. For the library's own synchronous fast paths
+ * (getSealsFd); never returned to users. */
+static napi_value js_handle_own_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   fd_handle *h = fd_handle_unwrap(env, argv[0]);
@@ -246,48 +371,139 @@ static napi_value js_handle_fd(napi_env env, napi_callback_info info) {
   return make_int32(env, h->closed ? -1 : h->fd);
 }
 
-/* handleClose(handle) -> true when this call closed it, false when it was already closed */
+/* handleClose(handle) -> -1 already closed; -2 closed (or closing once pool work ends); n >= 0 closed, but
+ * the handed-out number n no longer referred to this file (closed by hand, maybe reused) and was left
+ * alone: JS warns. */
 static napi_value js_handle_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   fd_handle *h = fd_handle_unwrap(env, argv[0]);
   if (h == NULL) return NULL;
-  if (h->closed) return make_bool(env, false);
+  if (h->closed) return make_int32(env, -1);
   h->closed = true;
-  if (h->in_flight == 0 && h->pins == 0) really_close(h);
-  return make_bool(env, true);
+  int not_ours = -1;
+  if (h->in_flight == 0 && h->pins == 0) {
+    not_ours = really_close(h, NULL);
+  } else if (h->shown.fd >= 0) {
+    /* Pool work and queued sends use the private fd: the handed-out number can go now. */
+    int shown = h->shown.fd;
+    if (fd_claim_close(&h->shown) == CLAIM_NOT_OURS && h->kind != FD_KIND_INTERNAL) not_ours = shown;
+  }
+  return make_int32(env, not_ours >= 0 ? not_ours : -2);
 }
 
-/* handleAdopt(fd) -> handle that owns fd (the caller has checked that fd is open) */
+/* handleAdopt(fd) -> handle that owns fd, which JS has checked to be a memfd. The handle works on a
+ * private duplicate; fd stays the number JS sees. A received fd still owned by its message in this env
+ * is handed over (the message lets go only on success); any other owned fd is refused. */
 static napi_value js_handle_adopt(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   int32_t fd;
   if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
   if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
-  return fd_handle_adopt(env, fd, NULL);
+  fd_handle *h;
+  napi_value external = new_handle(env, FD_KIND_FILE, &h);
+  if (external == NULL) return NULL;
+  h->closed = true; /* until it owns both numbers */
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return throw_errno(env, errno, "fcntl");
+  int err = fd_claim_fresh(&h->own, own, false);
+  if (err != 0) {
+    close(own);
+    return throw_errno(env, err, "malloc");
+  }
+  h->fd = own;
+  if (!fd_claim_adopt(env, &h->shown, fd)) {
+    fd_claim_close(&h->own);
+    h->fd = -1;
+    return NULL;
+  }
+  h->closed = false;
+  return external;
 }
 
-/* closeFd(fd): close a raw fd we received but will not adopt */
-static napi_value js_close_fd(napi_env env, napi_callback_info info) {
+/* handleDetach(handle) -> fd: the handle gives up ownership without closing, and the caller owns the
+ * number it was shown (or, if that one was closed by hand meanwhile, the private one). */
+static napi_value js_handle_detach(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (h->closed || h->fd < 0 || h->in_flight > 0 || h->pins > 0) return throw_errno(env, EBADF, "detach");
+  int fd = fd_claim_give(&h->shown);
+  if (fd >= 0) {
+    fd_claim_close(&h->own);
+  } else {
+    fd = h->fd;
+    fd_claim_forget(&h->own);
+  }
+  h->fd = -1;
+  h->closed = true;
+  return make_int32(env, fd);
+}
+
+/* handlePin(handle): a queued send holds the fd; closing the owner (a MemFile) defers close(2) until
+ * handleUnpin. Cheaper than a dup under heavy backpressure: no extra fd per queued message. */
+static napi_value js_handle_pin(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (!fd_handle_pin(env, h, "sendmsg")) return NULL;
+  return make_undefined(env);
+}
+
+static napi_value js_handle_unpin(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (h->pins == 0) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "handle is not pinned");
+  fd_handle_unpin(h);
+  return make_undefined(env);
+}
+
+/* dupFd(fd) -> handle of a close-on-exec duplicate (queued sends keep their own copy, so the caller
+ * may close the original at once and a reused number is never sent). */
+static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   int32_t fd;
   if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
-  if (fd_owned_is(fd)) {
-    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is owned by a memfd object; close that object instead");
-    return NULL;
-  }
-  if (close(fd) != 0 && errno != EINTR) return throw_errno(env, errno, "close");
-  return make_undefined(env);
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) return throw_errno(env, errno, "fcntl");
+  napi_value h = fd_handle_wrap(env, copy, FD_KIND_INTERNAL, NULL);
+  if (h == NULL) close(copy);
+  return h;
+}
+
+/* fdOwned(fd) -> true when an object of this process owns the number (diagnostics and tests). */
+static napi_value js_fd_owned(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  int32_t fd;
+  if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
+  return make_bool(env, fd >= 0 && fd_owned_is(fd));
+}
+
+/* fdLimit() -> [soft, hard] RLIMIT_NOFILE (Infinity when unlimited). From getrlimit, not /proc/self/limits:
+ * the question comes up exactly when the fd table is full and opening a file would fail. */
+static napi_value js_fd_limit(napi_env env, napi_callback_info info) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return throw_errno(env, errno, "getrlimit");
+  napi_value arr;
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 2, &arr));
+  napi_set_element(env, arr, 0, make_double(env, rl.rlim_cur == RLIM_INFINITY ? INFINITY : (double)rl.rlim_cur));
+  napi_set_element(env, arr, 1, make_double(env, rl.rlim_max == RLIM_INFINITY ? INFINITY : (double)rl.rlim_max));
+  return arr;
 }
 
 bool init_handle(napi_env env, napi_value exports) {
   static const export_entry entries[] = {
-      {"handleFd", js_handle_fd},
-      {"handleClose", js_handle_close},
-      {"handleAdopt", js_handle_adopt},
-      {"closeFd", js_close_fd},
+      {"handleFd", js_handle_fd},         {"handleOwnFd", js_handle_own_fd}, {"handleClose", js_handle_close},
+      {"handleAdopt", js_handle_adopt},   {"handleDetach", js_handle_detach}, {"handlePin", js_handle_pin},
+      {"handleUnpin", js_handle_unpin},   {"dupFd", js_dup_fd},               {"fdOwned", js_fd_owned},
+      {"fdLimit", js_fd_limit},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

@@ -1,51 +1,92 @@
-/* An owned file descriptor behind an opaque, type-tagged JS external.
+/* Owned file descriptors: the process-wide owned-fd table, and the fd handle behind MemFile and Message.
  *
  * Lifetime rules (why this exists instead of passing fd numbers around):
- *  - JS never acts on a raw number it got from us: after close() the handle answers "closed" even if the
- *    kernel has since handed the same number to another file.
- *  - close() while thread-pool work still uses the fd only marks the handle closed; the real close(2)
- *    happens when the last in-flight operation completes, so that work can never hit a reused number.
- *  - A handle dropped without close() is closed by its finalizer exactly once. */
+ *  - An fd number is a claim, not a fact: JS code can close any number we hand out (fs.closeSync) and the
+ *    kernel gives it to the next open. So the library never operates on a number it handed out. A handle
+ *    does its syscalls on a private number (`fd`) that JS never sees; `file.fd` is a second number made
+ *    on first use (a dup) that exists only to be given away. Closing it by hand cannot touch our file.
+ *  - Every number we own is in the owned-fd table, which names its owner (an fd_claim). Marking, checking,
+ *    identity comparison and close(2) happen under one lock, so a number the kernel reuses is only ever
+ *    marked by its new owner after the old owner let go of it.
+ *  - Before closing a number that was handed out, the owner checks that the table still names it and that
+ *    the number still refers to the same open file (st_dev, st_ino recorded when it was handed out). On a
+ *    mismatch nothing is closed: the number belongs to someone else now.
+ *  - After JS close() the handle answers "closed" whatever the kernel did with the numbers.
+ *  - close() while thread-pool work uses the fd only marks the handle closed; close(2) of the private fd
+ *    happens when the last in-flight operation completes.
+ *  - A handle dropped without close() is closed by its finalizer exactly once (and says so: notice.c). */
 #ifndef MEMFD_HANDLE_H
 #define MEMFD_HANDLE_H
 
 #include "common.h"
 
+/* What owns a claim: decides the wording of warnings and whether a mismatch is the caller's mistake. */
+typedef enum fd_kind {
+  FD_KIND_FILE = 0,     /* a MemFile */
+  FD_KIND_RECEIVED = 1, /* an fd that arrived in a Message: msg.fds are the caller's to close */
+  FD_KIND_SOCKET = 2,   /* a UnixSocket or UnixServer */
+  FD_KIND_INTERNAL = 3, /* the library's own copies (queued sends): never reported */
+  FD_KIND_COUNT = 4
+} fd_kind;
+
+/* One number owned by the library, as the owned-fd table records it. The table points at claims; a claim
+ * is unlinked from the table (under the lock) before its memory is freed. */
+typedef struct fd_claim {
+  int fd;                   /* -1 when the claim holds no number */
+  bool exposed;             /* the number was handed to JS: compare identity before closing */
+  uint8_t kind;             /* fd_kind (immutable) */
+  napi_env env;             /* env (thread) of the owner (immutable) */
+  struct fd_handle *handle; /* owning handle, or NULL for sockets (immutable) */
+  dev_t dev;                /* identity of the open file when exposed */
+  ino_t ino;
+} fd_claim;
+
+typedef enum claim_close_result {
+  CLAIM_EMPTY = 0,    /* held nothing */
+  CLAIM_CLOSED = 1,   /* closed */
+  CLAIM_NOT_OURS = 2, /* the number no longer referred to our file: left alone */
+} claim_close_result;
+
+void fd_claim_init(fd_claim *c, fd_kind kind, napi_env env, struct fd_handle *handle);
+/* Records a number fresh from the kernel (socket, memfd_create, dup, recvmsg...): it is ours whatever the
+ * table said, since a stale entry means its previous owner lost the number behind its back. With
+ * `exposed`, the open file's identity is recorded too. Returns 0 or an errno (nothing recorded). */
+int fd_claim_fresh(fd_claim *c, int fd, bool exposed);
+/* Takes over a number someone handed to us (an inherited fd, msg.fds[i]) as an exposed claim: refuses
+ * (ERR_MEMFD_FD_ALREADY_OWNED thrown, false) a number another object of this process owns, unless it is a
+ * received fd of `env` that nothing uses, whose message handle is then emptied. Identity is recorded. */
+bool fd_claim_adopt(napi_env env, fd_claim *c, int fd);
+/* Verifies and closes (see the rules above), and unlinks the claim. */
+claim_close_result fd_claim_close(fd_claim *c);
+/* Unlinks the claim without closing: the caller took the number over. */
+void fd_claim_forget(fd_claim *c);
+/* True when some object of this process owns `fd` (a stale exposed entry does not count). */
+bool fd_owned_is(int fd);
+/* True when `fd` is a received fd of `env` that fd_claim_adopt would hand over. */
+bool fd_received_here(napi_env env, int fd);
+
 typedef struct fd_handle {
-  int fd;              /* the descriptor we own; -1 once close(2) has been called */
-  bool closed;         /* closed as far as JS is concerned */
-  uint32_t in_flight;  /* thread-pool operations using the fd (main thread only) */
-  uint32_t pins;       /* queued socket sends that will still send this fd (main thread only) */
-  bool finalized;      /* the JS external is gone; free when in_flight drops to 0 */
-  bool claimable;      /* a received fd: an adopter in the same env may take the fd over (immutable) */
-  napi_env env;        /* the env (thread) that owns the handle (immutable) */
+  int fd;             /* the private number syscalls use (for a received handle: the number in msg.fds) */
+  fd_claim own;       /* the table's record of `fd` */
+  fd_claim shown;     /* the number given to JS when it is not `fd` (made on first use), or -1 */
+  bool closed;        /* closed as far as JS is concerned */
+  uint32_t in_flight; /* thread-pool operations using the fd (main thread only) */
+  uint32_t pins;      /* queued socket sends that will still send this fd (main thread only) */
+  bool finalized;     /* the JS external is gone; free when in_flight drops to 0 */
+  uint8_t kind;       /* fd_kind (immutable) */
+  napi_env env;       /* the env (thread) that owns the handle (immutable) */
 } fd_handle;
 
-/* Wraps an fd we now own. On failure returns NULL with an exception pending and leaves fd open. */
-napi_value fd_handle_wrap(napi_env env, int fd, fd_handle **out);
-/* Same for an fd that arrived in a message: fd_handle_adopt and fd_owned_claim in the same env may take
- * the fd over from this handle (which is then emptied), instead of refusing it as already owned. */
-napi_value fd_handle_wrap_received(napi_env env, int fd);
-/* Same for an fd that came from outside (inherited, given by the user): refuses, with
- * ERR_MEMFD_FD_ALREADY_OWNED, an fd that another handle of this process already owns. */
-napi_value fd_handle_adopt(napi_env env, int fd, fd_handle **out);
-/* The process-wide table of fd numbers owned by some object (fd handles, sockets). */
-bool fd_owned_is(int fd);
-bool fd_owned_mark(int fd);            /* false only when the table cannot grow (ENOMEM) */
-void fd_owned_forget(int fd);          /* the caller takes the raw fd over */
-void fd_owned_close(int fd);           /* close(2) and forget, atomically with respect to the table */
-/* If fd is owned by a claimable (received) handle of `env` that no operation uses, moves the table entry
- * to an anonymous owner (still owned: no other thread can adopt it meanwhile) and returns that handle; the
- * caller then either succeeds and calls fd_handle_empty(h) and fd_owned_mark(fd), or gives the entry back
- * with fd_owned_unclaim(h, fd). Returns NULL (nothing changed) when fd is not claimable by env. */
-fd_handle *fd_owned_claim(napi_env env, int fd);
-void fd_owned_unclaim(fd_handle *h, int fd);
-/* The handle no longer owns any fd (its close and finalizer become no-ops). */
-void fd_handle_empty(fd_handle *h);
+/* Wraps a fresh fd we now own. On failure returns NULL with an exception pending and leaves fd open. */
+napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, fd_handle **out);
 /* Unwraps a handle, throwing ERR_INVALID_ARG_TYPE for anything else. */
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v);
-/* The fd of an open handle, or -1 with EBADF thrown when it is closed. */
+/* The private fd of an open handle, or -1 with EBADF thrown when it is closed. */
 int fd_handle_open_fd(napi_env env, fd_handle *h, const char *syscall);
+/* The common prologue of a handle method: exactly `argc` arguments, argv[0] a handle that is open.
+ * Returns the private fd, or -1 with an exception pending. */
+int fd_handle_args(napi_env env, napi_callback_info info, size_t argc, napi_value *argv, fd_handle **h,
+                   const char *syscall);
 /* Pins the fd for thread-pool work; balance with fd_handle_release on the main thread. */
 int fd_handle_acquire(napi_env env, fd_handle *h, const char *syscall);
 void fd_handle_release(fd_handle *h);
@@ -54,5 +95,4 @@ void fd_handle_release(fd_handle *h);
  * Worker) nobody can send it any more, so the finalizer closes the fd whatever the pin count. */
 bool fd_handle_pin(napi_env env, fd_handle *h, const char *syscall);
 void fd_handle_unpin(fd_handle *h);
-
 #endif

@@ -2,6 +2,7 @@
  * Lifetime rules are in mapping.h. */
 #include "mapping.h"
 
+#include "constants.h"
 #include "handle.h"
 
 #include <errno.h>
@@ -184,6 +185,7 @@ static void finalize_buffer(napi_env env, void *data, void *hint) {
   /* Node's async operations keep their buffer reachable until they complete, so a collected buffer means
    * no pool work uses the pages; the placeholder costs little and also covers native code that kept the
    * pointer without the buffer (an ArrayBuffer moved with transfer(), third-party addons). */
+  if (o->rec.mapped && !o->rec.unmap_requested) notice_post(env, NOTICE_GC_CLOSED, NOTICE_KIND_MAPPING, -1);
   release_pages(&o->rec, true);
   if (o->buffer_ref != NULL) {
     napi_delete_reference(env, o->buffer_ref);
@@ -217,7 +219,6 @@ static napi_value throw_unmapped(napi_env env) {
   return NULL;
 }
 
-enum { MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8 };
 
 /* Pages are always mapped PROT_READ|PROT_WRITE. A PROT_READ page under an ArrayBuffer would let one JS
  * store kill the process with SIGSEGV, and V8 has no read-only ArrayBuffer to stop it. So a mapping that
@@ -233,15 +234,15 @@ enum { MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8 };
  * back to the page-cache page, and the key is (inode, offset) as in every other process. */
 
 /* mmap(handle, offset, length, granule, options) -> [external, ArrayBuffer]
- * options: MAP_OPT_SHARED (writes reach the file) | MAP_OPT_POPULATE | MAP_OPT_FUTEX_TWIN (see above).
+ * options: MEMFD_MAP_OPT_SHARED (writes reach the file) | MEMFD_MAP_OPT_POPULATE | MEMFD_MAP_OPT_FUTEX_TWIN (see above).
  * granule: the page size the kernel aligns this file to (base pages, or huge pages for hugetlbfs, where
  * munmap of a length that is not a multiple of the huge page size fails). The offset may be unaligned:
  * we map from the granule below it and point the ArrayBuffer at the requested byte. */
 static napi_value js_mmap(napi_env env, napi_callback_info info) {
   napi_value argv[5];
-  if (!get_args(env, info, 5, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 5, argv, &h, "mmap");
+  if (fd < 0) return NULL;
   int64_t offset, length, granule;
   uint32_t opts;
   if (!get_size_arg(env, argv[1], &offset, "offset") || !get_size_arg(env, argv[2], &length, "length") ||
@@ -258,16 +259,14 @@ static napi_value js_mmap(napi_env env, napi_callback_info info) {
     return throw_range_error(env, "ERR_OUT_OF_RANGE", "length is too large for this address space");
   size_t map_len = (size_t)((delta + (uint64_t)length + (uint64_t)granule - 1) & ~((uint64_t)granule - 1));
 
-  int fd = fd_handle_open_fd(env, h, "mmap");
-  if (fd < 0) return NULL;
-  bool shared = (opts & MAP_OPT_SHARED) != 0, populate = (opts & MAP_OPT_POPULATE) != 0;
+  bool shared = (opts & MEMFD_MAP_OPT_SHARED) != 0, populate = (opts & MEMFD_MAP_OPT_POPULATE) != 0;
   /* MAP_POPULATE on a private writable mapping faults every page for writing, which copies the whole
    * file into private memory: pre-fault copy-on-write mappings for reading instead. */
   int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | (populate && shared ? MAP_POPULATE : 0);
   void *base = mmap(NULL, map_len, PROT_READ | PROT_WRITE, flags, fd, (off_t)aligned);
   if (base == MAP_FAILED) return throw_errno(env, errno, "mmap");
   void *twin = NULL;
-  if (!shared && (opts & MAP_OPT_FUTEX_TWIN)) {
+  if (!shared && (opts & MEMFD_MAP_OPT_FUTEX_TWIN)) {
     /* Through a read-only open of the same file: a MAP_SHARED mapping of an O_RDWR fd keeps VM_MAYWRITE
      * even with PROT_READ, and the kernel would then refuse F_SEAL_WRITE with EBUSY while it exists. */
     char path[64];
@@ -354,6 +353,7 @@ static napi_value js_unmap(napi_env env, napi_callback_info info) {
   map_record *r = mapping_unwrap(env, argv[0]);
   if (r == NULL) return NULL;
   if (!r->mapped) return make_int32(env, 0);
+  r->unmap_requested = true;
   map_owner *o = (map_owner *)r;
   napi_value buffer = NULL;
   bool detached = true;

@@ -27,6 +27,7 @@ typedef struct map_record {
   size_t length;       /* the ArrayBuffer's byte length */
   uint8_t *futex_base; /* shared read-only twin of a copy-on-write mapping, or NULL (futex.c uses it) */
   bool mapped;         /* false once munmap has run */
+  bool unmap_requested; /* JS called unmap(): a later release by the finalizer is not a leak */
   unsigned refs;       /* JS owners (buffer, external) plus pending futex waiters; main thread only */
   struct futex_waiter *waiters; /* pending async futex waits on this mapping (futex.c) */
   struct map_env *env; /* the env that made it (holds a reference): quarantine bookkeeping, see mapping.c */

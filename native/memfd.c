@@ -1,4 +1,5 @@
 /* memfd_create, memfd_secret, seals, size, identity checks. */
+#include "constants.h"
 #include "handle.h"
 
 #include <errno.h>
@@ -35,7 +36,7 @@ static napi_value js_memfd_create(napi_env env, napi_callback_info info) {
   int err = errno;
   free(name);
   if (fd < 0) return throw_errno(env, err, "memfd_create");
-  napi_value h = fd_handle_wrap(env, fd, NULL);
+  napi_value h = fd_handle_wrap(env, fd, FD_KIND_FILE, NULL);
   if (h == NULL) close(fd);
   return h;
 }
@@ -48,17 +49,15 @@ static napi_value js_memfd_secret(napi_env env, napi_callback_info info) {
   if (!get_uint32_arg(env, argv[0], &flags, "flags")) return NULL;
   int fd = (int)syscall(SYS_memfd_secret, flags);
   if (fd < 0) return throw_errno(env, errno, "memfd_secret");
-  napi_value h = fd_handle_wrap(env, fd, NULL);
+  napi_value h = fd_handle_wrap(env, fd, FD_KIND_FILE, NULL);
   if (h == NULL) close(fd);
   return h;
 }
 
 static napi_value js_get_seals(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
-  int fd = fd_handle_open_fd(env, h, "fcntl");
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 1, argv, &h, "fcntl");
   if (fd < 0) return NULL;
   int seals = fcntl(fd, F_GET_SEALS);
   if (seals < 0) return throw_errno(env, errno, "fcntl");
@@ -84,26 +83,22 @@ static napi_value js_get_seals_fd(napi_env env, napi_callback_info info) {
 
 static napi_value js_add_seals(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 2, argv, &h, "fcntl");
+  if (fd < 0) return NULL;
   uint32_t seals;
   if (!get_uint32_arg(env, argv[1], &seals, "seals")) return NULL;
-  int fd = fd_handle_open_fd(env, h, "fcntl");
-  if (fd < 0) return NULL;
   if (fcntl(fd, F_ADD_SEALS, (int)seals) < 0) return throw_errno(env, errno, "fcntl");
   return make_undefined(env);
 }
 
 static napi_value js_truncate(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 2, argv, &h, "ftruncate");
+  if (fd < 0) return NULL;
   int64_t size;
   if (!get_size_arg(env, argv[1], &size, "size")) return NULL;
-  int fd = fd_handle_open_fd(env, h, "ftruncate");
-  if (fd < 0) return NULL;
   int rc;
   do rc = ftruncate(fd, (off_t)size); while (rc < 0 && errno == EINTR);
   if (rc < 0) return throw_errno(env, errno, "ftruncate");
@@ -113,16 +108,14 @@ static napi_value js_truncate(napi_env env, napi_callback_info info) {
 /* allocate(handle, offset, length, mode): fallocate; mode carries FALLOC_FL_* bits from TS. */
 static napi_value js_allocate(napi_env env, napi_callback_info info) {
   napi_value argv[4];
-  if (!get_args(env, info, 4, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 4, argv, &h, "fallocate");
+  if (fd < 0) return NULL;
   int64_t offset, length;
   uint32_t mode;
   if (!get_size_arg(env, argv[1], &offset, "offset") || !get_size_arg(env, argv[2], &length, "length") ||
       !get_uint32_arg(env, argv[3], &mode, "mode"))
     return NULL;
-  int fd = fd_handle_open_fd(env, h, "fallocate");
-  if (fd < 0) return NULL;
   int rc;
   do rc = fallocate(fd, (int)mode, (off_t)offset, (off_t)length); while (rc < 0 && errno == EINTR);
   if (rc < 0) return throw_errno(env, errno, "fallocate");
@@ -132,10 +125,8 @@ static napi_value js_allocate(napi_env env, napi_callback_info info) {
 /* size(handle) -> st_size: the hot path behind MemFile#size, so no object is built. */
 static napi_value js_size(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
-  int fd = fd_handle_open_fd(env, h, "fstat");
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 1, argv, &h, "fstat");
   if (fd < 0) return NULL;
   struct stat st;
   if (sys_fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
@@ -144,22 +135,20 @@ static napi_value js_size(napi_env env, napi_callback_info info) {
 
 static double ts_ms(struct timespec t) { return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6; }
 
-/* fstat(handle, Float64Array(14)) fills
+/* fstat(handle, Float64Array(MEMFD_STAT_FIELDS)) fills
  * [dev, ino, mode, nlink, uid, gid, rdev, size, blksize, blocks, atimeMs, mtimeMs, ctimeMs, birthtimeMs] */
 static napi_value js_fstat(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 2, argv, &h, "fstat");
+  if (fd < 0) return NULL;
   uint8_t *bytes;
   size_t len;
   if (!get_bytes_arg(env, argv[1], &bytes, &len, "out")) return NULL;
-  if (len < 14 * sizeof(double)) return throw_range_error(env, "ERR_OUT_OF_RANGE", "stat buffer too small");
-  int fd = fd_handle_open_fd(env, h, "fstat");
-  if (fd < 0) return NULL;
+  if (len < MEMFD_STAT_FIELDS * sizeof(double)) return throw_range_error(env, "ERR_OUT_OF_RANGE", "stat buffer too small");
   struct stat st;
   if (sys_fstat(fd, &st) < 0) return throw_errno(env, errno, "fstat");
-  double v[14] = {(double)st.st_dev,     (double)st.st_ino,    (double)st.st_mode,   (double)st.st_nlink,
+  double v[MEMFD_STAT_FIELDS] = {(double)st.st_dev,     (double)st.st_ino,    (double)st.st_mode,   (double)st.st_nlink,
                   (double)st.st_uid,     (double)st.st_gid,    (double)st.st_rdev,   (double)st.st_size,
                   (double)st.st_blksize, (double)st.st_blocks, ts_ms(st.st_atim),    ts_ms(st.st_mtim),
                   ts_ms(st.st_ctim),     ts_ms(st.st_ctim)};
@@ -169,13 +158,11 @@ static napi_value js_fstat(napi_env env, napi_callback_info info) {
 
 static napi_value js_fchmod(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 2, argv, &h, "fchmod");
+  if (fd < 0) return NULL;
   uint32_t mode;
   if (!get_uint32_arg(env, argv[1], &mode, "mode")) return NULL;
-  int fd = fd_handle_open_fd(env, h, "fchmod");
-  if (fd < 0) return NULL;
   if (fchmod(fd, (mode_t)mode) < 0) return throw_errno(env, errno, "fchmod");
   return make_undefined(env);
 }
@@ -220,19 +207,17 @@ static napi_value js_identify(napi_env env, napi_callback_info info) {
  * inode, which is how a read-only handle of a read-write memfd is obtained. */
 static napi_value js_reopen(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 2, argv, &h, "open");
+  if (fd < 0) return NULL;
   uint32_t flags;
   if (!get_uint32_arg(env, argv[1], &flags, "flags")) return NULL;
-  int fd = fd_handle_open_fd(env, h, "open");
-  if (fd < 0) return NULL;
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
   int nfd;
   do nfd = open(path, (int)flags | O_CLOEXEC); while (nfd < 0 && errno == EINTR);
   if (nfd < 0) return throw_errno(env, errno, "open");
-  napi_value r = fd_handle_wrap(env, nfd, NULL);
+  napi_value r = fd_handle_wrap(env, nfd, FD_KIND_FILE, NULL);
   if (r == NULL) close(nfd);
   return r;
 }
@@ -240,16 +225,14 @@ static napi_value js_reopen(napi_env env, napi_callback_info info) {
 /* dup(handle, cloexec) -> handle */
 static napi_value js_dup(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
+  fd_handle *h;
+  int fd = fd_handle_args(env, info, 2, argv, &h, "fcntl");
+  if (fd < 0) return NULL;
   bool cloexec = true;
   napi_get_value_bool(env, argv[1], &cloexec);
-  int fd = fd_handle_open_fd(env, h, "fcntl");
-  if (fd < 0) return NULL;
   int nfd = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
   if (nfd < 0) return throw_errno(env, errno, "fcntl");
-  napi_value r = fd_handle_wrap(env, nfd, NULL);
+  napi_value r = fd_handle_wrap(env, nfd, FD_KIND_FILE, NULL);
   if (r == NULL) close(nfd);
   return r;
 }
@@ -271,22 +254,6 @@ static napi_value js_fd_flags(napi_env env, napi_callback_info info) {
   return r;
 }
 
-/* setCloexec(handle, on) */
-static napi_value js_set_cloexec(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
-  bool on = true;
-  napi_get_value_bool(env, argv[1], &on);
-  int fd = fd_handle_open_fd(env, h, "fcntl");
-  if (fd < 0) return NULL;
-  int fl = fcntl(fd, F_GETFD);
-  if (fl < 0 || fcntl(fd, F_SETFD, on ? (fl | FD_CLOEXEC) : (fl & ~FD_CLOEXEC)) < 0)
-    return throw_errno(env, errno, "fcntl");
-  return make_undefined(env);
-}
-
 static napi_value js_page_size(napi_env env, napi_callback_info info) {
   return make_double(env, (double)sysconf(_SC_PAGESIZE));
 }
@@ -298,7 +265,7 @@ bool init_memfd(napi_env env, napi_value exports) {
       {"addSeals", js_add_seals},       {"truncate", js_truncate},        {"allocate", js_allocate},
       {"size", js_size},                {"fstat", js_fstat},              {"fchmod", js_fchmod},
       {"identify", js_identify},        {"reopen", js_reopen},            {"dup", js_dup},
-      {"fdFlags", js_fd_flags},         {"setCloexec", js_set_cloexec},   {"pageSize", js_page_size},
+      {"fdFlags", js_fd_flags},         {"pageSize", js_page_size},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

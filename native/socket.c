@@ -9,6 +9,9 @@
  *    by uv_close's callback). Either may go first; the memory is freed when both are gone.
  *  - close(2) happens only in the uv_close callback, never while the poll handle still watches the fd, so
  *    epoll never sees a reused fd number.
+ *  - The polled fd is private: socket.fd is another number for the same socket (handle.h). A program that
+ *    closes socket.fd by hand (fs.closeSync) cannot make libuv watch, or us close, a reused number; the
+ *    shown number is closed with the socket only if it still refers to this socket.
  *  - The JS object that receives events is referenced strongly only while polling is requested; an idle
  *    socket dropped by JS is collected and its finalizer closes it.
  *  - An async env cleanup hook closes every live socket when the env goes away (Worker.terminate(), exit)
@@ -44,7 +47,9 @@ typedef struct unix_sock {
   uv_poll_t poll;
   napi_env env;
   socket_registry *reg; /* NULL once unlinked (after the close callback) */
-  int fd;
+  int fd;               /* the private number polled and used for syscalls; never shown to JS */
+  fd_claim own;         /* the owned-fd table's record of fd */
+  fd_claim shown;       /* the number JS sees (socket.fd): a duplicate made on first use, or the adopted fd */
   int type;
   int events;           /* uv events currently requested */
   bool closing;         /* uv_close has been called: no syscall may use fd any more */
@@ -101,7 +106,9 @@ static void registry_remove(unix_sock *s) {
 static void on_poll_closed(uv_handle_t *handle) {
   unix_sock *s = handle->data;
   /* Only now, with the poll handle gone from epoll, may the number be released to the kernel. */
-  if (s->fd >= 0) fd_owned_close(s->fd);
+  int shown = s->shown.fd;
+  if (fd_claim_close(&s->shown) == CLAIM_NOT_OURS) notice_post(s->env, NOTICE_NOT_OURS, FD_KIND_SOCKET, shown);
+  fd_claim_close(&s->own);
   s->fd = -1;
   s->poll_closed = true;
   registry_remove(s);
@@ -128,7 +135,8 @@ static void sock_close(unix_sock *s) {
 static void finalize_sock(napi_env env, void *data, void *hint) {
   unix_sock *s = data;
   /* The socket was dropped without close(): close it now (the target reference is weak here, or this
-   * finalizer could not run). */
+   * finalizer could not run), and say so. */
+  if (!s->closing) notice_post(env, NOTICE_GC_CLOSED, FD_KIND_SOCKET, s->shown.fd >= 0 ? s->shown.fd : s->fd);
   sock_close(s);
   s->finalized = true;
   if (s->poll_closed) free(s);
@@ -172,15 +180,9 @@ static void on_poll(uv_poll_t *handle, int status, int events) {
 
 /* ---------- construction ---------- */
 
-/* Wraps a connected/listening fd. On failure returns NULL with an exception pending and the fd still
- * open (the caller decides whether to close it). */
-static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting, unix_sock **out) {
-  /* An fd that another object (a MemFile, a received message, a socket in another thread) owns must not
-   * get a second owner: both would close it, the second time on whatever reused the number. */
-  if (adopting && fd_owned_is(fd)) {
-    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is already owned by another memfd object in this process");
-    return NULL;
-  }
+/* Wraps a fresh connected/listening fd (ours alone: from socket(), accept4() or our own dup). On failure
+ * returns NULL with an exception pending and the fd still open (the caller closes it). */
+static napi_value sock_wrap(napi_env env, int fd, int type, unix_sock **out) {
   socket_registry *reg = get_registry(env);
   if (reg == NULL || reg->cleaning) {
     throw_type_error(env, "ERR_MEMFD_INTERNAL", "socket registry unavailable");
@@ -207,10 +209,19 @@ static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting, unix_
   s->env = env;
   s->fd = fd;
   s->type = type;
+  fd_claim_init(&s->own, FD_KIND_SOCKET, env, NULL);
+  fd_claim_init(&s->shown, FD_KIND_SOCKET, env, NULL);
+  int err = fd_claim_fresh(&s->own, fd, false);
+  if (err != 0) {
+    free(s);
+    throw_errno(env, err, "malloc");
+    return NULL;
+  }
   /* uv_poll_init also refuses (EEXIST) an fd another handle of this loop already watches: one poll
    * handle per fd, including Node's own handles. */
   int rc = uv_poll_init(loop, &s->poll, fd);
   if (rc != 0) {
+    fd_claim_forget(&s->own);
     free(s);
     throw_errno(env, -rc, "uv_poll_init");
     return NULL;
@@ -219,6 +230,7 @@ static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting, unix_
   napi_value external;
   if (napi_create_external(env, s, finalize_sock, NULL, &external) != napi_ok) {
     /* The handle is initialised: it must be closed through uv_close, without closing the fd. */
+    fd_claim_forget(&s->own);
     s->fd = -1;
     s->finalized = true;
     s->closing = true;
@@ -228,12 +240,12 @@ static napi_value sock_wrap(napi_env env, int fd, int type, bool adopting, unix_
   }
   registry_add(reg, s);
   if (napi_type_tag_object(env, external, &SOCKET_TAG) != napi_ok) {
-    s->fd = -1; /* the finalizer will close the poll handle but must leave the caller's fd alone */
+    fd_claim_forget(&s->own); /* the finalizer will close the poll handle but must leave the fd alone */
+    s->fd = -1;
     sock_close(s);
     throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
     return NULL;
   }
-  fd_owned_mark(fd);
   if (out) *out = s;
   return external;
 }
@@ -297,13 +309,13 @@ static napi_value js_socket_pair(napi_env env, napi_callback_info info) {
   int sv[2];
   if (socketpair(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) return throw_errno(env, errno, "socketpair");
   unix_sock *first = NULL;
-  napi_value a = sock_wrap(env, sv[0], type, false, &first);
+  napi_value a = sock_wrap(env, sv[0], type, &first);
   if (a == NULL) {
     close(sv[0]);
     close(sv[1]);
     return NULL;
   }
-  napi_value b = sock_wrap(env, sv[1], type, false, NULL);
+  napi_value b = sock_wrap(env, sv[1], type, NULL);
   if (b == NULL) {
     close(sv[1]);
     /* Not through sock_unwrap: with an exception pending it cannot read the external's tag. */
@@ -339,7 +351,7 @@ static napi_value js_socket_connect(napi_env env, napi_callback_info info) {
       return throw_errno(env, err, "connect");
     }
   }
-  napi_value s = sock_wrap(env, fd, type, false, NULL);
+  napi_value s = sock_wrap(env, fd, type, NULL);
   if (s == NULL) {
     close(fd);
     return NULL;
@@ -391,7 +403,7 @@ static napi_value js_socket_listen(napi_env env, napi_callback_info info) {
     if (addr.sun_path[0] != 0) unlink(addr.sun_path); /* we created the path a moment ago */
     return throw_errno(env, err, "listen");
   }
-  napi_value s = sock_wrap(env, fd, type, false, NULL);
+  napi_value s = sock_wrap(env, fd, type, NULL);
   if (s == NULL) {
     close(fd);
     if (addr.sun_path[0] != 0) unlink(addr.sun_path);
@@ -420,7 +432,7 @@ static napi_value js_socket_accept(napi_env env, napi_callback_info info) {
     }
     return throw_errno(env, errno, "accept4");
   }
-  napi_value c = sock_wrap(env, fd, s->type, false, NULL);
+  napi_value c = sock_wrap(env, fd, s->type, NULL);
   if (c == NULL) close(fd);
   return c;
 }
@@ -448,9 +460,10 @@ static napi_value js_socket_inspect(napi_env env, napi_callback_info info) {
   return arr;
 }
 
-/* socketAdopt(fd, type) -> socket that owns fd (checked by socketInspect). On failure the fd is left
- * open. A received fd still owned by its message in this env is handed over: ownership moves from the
- * message's handle to the socket only on success, so a failed adoption leaves the message in charge. */
+/* socketAdopt(fd, type) -> socket that owns fd (checked by socketInspect). The socket polls a private
+ * duplicate; fd stays the number JS sees, closed with the socket. On failure fd is left open and
+ * unchanged. A received fd still owned by its message in this env is handed over (the message lets go
+ * only on success); any other owned fd is refused. */
 static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv, NULL)) return NULL;
@@ -458,26 +471,28 @@ static napi_value js_socket_adopt(napi_env env, napi_callback_info info) {
   int type;
   if (!get_int32_arg(env, argv[0], &fd, "fd") || !get_type_arg(env, argv[1], &type)) return NULL;
   if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
-  fd_handle *owner = fd_owned_claim(env, fd);
-  if (owner == NULL && fd_owned_is(fd)) {
-    /* Refuse before changing anything about an fd that is not ours. */
-    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED", "This fd is already owned by another memfd object in this process");
+  /* Refuse before making anything for an fd that is not the caller's to give. */
+  if (fd_owned_is(fd) && !fd_received_here(env, fd)) {
+    napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED",
+                     "This fd is already owned by another memfd object in this process; to give a socket to a "
+                     "Worker, send it msg.take() of a received socket, or a socket made for it");
     return NULL;
   }
-  int flags = fcntl(fd, F_GETFD);
-  /* Inherited fds usually lack close-on-exec; we pass fds explicitly, never by accident. */
-  if (flags < 0 || (!(flags & FD_CLOEXEC) && fcntl(fd, F_SETFD, flags | FD_CLOEXEC) != 0)) {
-    int err = errno;
-    if (owner != NULL) fd_owned_unclaim(owner, fd);
-    return throw_errno(env, err, "fcntl");
-  }
-  /* A claimed fd is already checked (and held in the table for us): no second ownership check. */
-  napi_value sock = sock_wrap(env, fd, type, owner == NULL, NULL); /* uv_poll_init makes it non-blocking */
+  int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (own < 0) return throw_errno(env, errno, "fcntl");
+  unix_sock *s = NULL;
+  napi_value sock = sock_wrap(env, own, type, &s); /* uv_poll_init makes it non-blocking */
   if (sock == NULL) {
-    if (owner != NULL) fd_owned_unclaim(owner, fd);
+    close(own);
     return NULL;
   }
-  if (owner != NULL) fd_handle_empty(owner);
+  if (!fd_claim_adopt(env, &s->shown, fd)) {
+    sock_close(s); /* closes own in its close callback */
+    return NULL;
+  }
+  /* Inherited fds usually lack close-on-exec; we pass fds explicitly, never by accident. */
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
   return sock;
 }
 
@@ -554,13 +569,23 @@ static napi_value js_socket_close(napi_env env, napi_callback_info info) {
   return make_bool(env, was_open);
 }
 
-/* socketFd(socket) -> fd, or -1 once closing */
+/* socketFd(socket) -> the number JS may see and give away (a close-on-exec duplicate of the polled fd,
+ * made on first use), or -1 once closing. */
 static napi_value js_socket_fd(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   unix_sock *s = sock_unwrap(env, argv[0]);
   if (s == NULL) return NULL;
-  return make_int32(env, s->closing ? -1 : s->fd);
+  if (s->closing || s->fd < 0) return make_int32(env, -1);
+  if (s->shown.fd >= 0) return make_int32(env, s->shown.fd);
+  int shown = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+  if (shown < 0) return throw_errno(env, errno, "fcntl");
+  int err = fd_claim_fresh(&s->shown, shown, true);
+  if (err != 0) {
+    close(shown);
+    return throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
+  }
+  return make_int32(env, shown);
 }
 
 /* socketShutdown(socket, how) */
@@ -705,7 +730,7 @@ static void close_fds(const int *fds, size_t n) {
   for (size_t i = 0; i < n; i++) close(fds[i]);
 }
 
-/* socketRecv(socket, maxFds) -> null (EAGAIN) | 0 (end of stream) | [data, handles, flags] */
+/* socketRecv(socket, maxFds) -> null (EAGAIN) | 0 (end of stream) | [data, handles, flags, fds that arrived] */
 static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!get_args(env, info, 2, argv, NULL)) return NULL;
@@ -785,6 +810,9 @@ static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
   }
 
   int flags = 0;
+  /* How many arrived before any truncation: lets JS tell a full fd table (fewer than the budget arrived)
+   * from a sender that exceeded the receiver's budget. */
+  size_t arrived = ngot;
   /* CMSG_SPACE rounds up to 8 bytes, so an odd budget can admit one fd more than asked for: enforce the
    * budget exactly, as if the kernel had truncated. */
   if ((msg.msg_flags & MSG_CTRUNC) || ngot > (size_t)max_fds) {
@@ -829,7 +857,7 @@ static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
     return throw_napi_failure(env, napi_generic_failure, "napi_create_array");
   }
   for (size_t i = 0; i < ngot; i++) {
-    napi_value h = fd_handle_wrap_received(env, got[i]);
+    napi_value h = fd_handle_wrap(env, got[i], FD_KIND_RECEIVED, NULL);
     if (h == NULL) {
       /* Handles already made own their fds (their finalizers close them); close the rest. */
       close_fds(got + i, ngot - i);
@@ -838,60 +866,12 @@ static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
     napi_set_element(env, handles, (uint32_t)i, h);
   }
   napi_value arr;
-  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 3, &arr));
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 4, &arr));
   napi_set_element(env, arr, 0, data);
   napi_set_element(env, arr, 1, handles);
   napi_set_element(env, arr, 2, make_int32(env, flags));
+  napi_set_element(env, arr, 3, make_uint32(env, (uint32_t)arrived));
   return arr;
-}
-
-/* dupFd(fd) -> handle of a close-on-exec duplicate (queued sends keep their own copy, so the caller
- * may close the original at once and a reused number is never sent). */
-static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  int32_t fd;
-  if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
-  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  if (copy < 0) return throw_errno(env, errno, "fcntl");
-  napi_value h = fd_handle_wrap(env, copy, NULL);
-  if (h == NULL) close(copy);
-  return h;
-}
-
-/* handlePin(handle): a queued send holds the fd; closing the owner (a MemFile) defers close(2) until
- * handleUnpin. Cheaper than a dup under heavy backpressure: no extra fd per queued message. */
-static napi_value js_handle_pin(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
-  if (!fd_handle_pin(env, h, "sendmsg")) return NULL;
-  return make_undefined(env);
-}
-
-static napi_value js_handle_unpin(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
-  if (h->pins == 0) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "handle is not pinned");
-  fd_handle_unpin(h);
-  return make_undefined(env);
-}
-
-/* handleDetach(handle) -> fd: the handle gives up ownership without closing (the caller now owns it). */
-static napi_value js_handle_detach(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  fd_handle *h = fd_handle_unwrap(env, argv[0]);
-  if (h == NULL) return NULL;
-  if (h->closed || h->in_flight > 0 || h->pins > 0) return throw_errno(env, EBADF, "detach");
-  int fd = h->fd;
-  h->fd = -1;
-  h->closed = true;
-  fd_owned_forget(fd);
-  return make_int32(env, fd);
 }
 
 bool init_socket(napi_env env, napi_value exports) {
@@ -923,10 +903,6 @@ bool init_socket(napi_env env, napi_value exports) {
       {"socketSetBufferSize", js_socket_set_buffer_size},
       {"socketSend", js_socket_send},
       {"socketRecv", js_socket_recv},
-      {"dupFd", js_dup_fd},
-      {"handleDetach", js_handle_detach},
-      {"handlePin", js_handle_pin},
-      {"handleUnpin", js_handle_unpin},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

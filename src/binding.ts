@@ -4,6 +4,7 @@
  */
 import { systemErrorFromNative } from './errors.js';
 import { loadAddon } from './loader.js';
+import { warningFromNative } from './warnings.js';
 
 /** An owned fd behind a type-tagged external (native/handle.c). */
 export type NativeHandle = { readonly __brand: 'memfd.NativeHandle' };
@@ -14,20 +15,37 @@ export type NativeSocket = { readonly __brand: 'memfd.NativeSocket' };
 
 type Bytes = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
 
+/** What socketRecv returns: null (EAGAIN), 0 (end of stream), or the message, its fd handles, RECV_* flags and
+ * how many fds arrived before a truncation. */
+export type NativeReceived = null | 0 | [data: Buffer, fds: NativeHandle[], flags: number, arrived: number];
+
+/** Every function of the native addon, grouped by the file that implements it. */
 export interface Binding {
+  // addon.c
   setErrorFactory(factory: (errno: number, syscall: string) => Error): void;
+  // notice.c
+  setNoticeHandler(handler: (what: number, kind: number, fd: number) => void): void;
   // handle.c
+  /** The number users see: a duplicate made on first use (closing it by hand cannot hurt the handle). */
   handleFd(h: NativeHandle): number;
-  handleClose(h: NativeHandle): boolean;
+  /** The private fd the handle works on; only for synchronous fast paths, never shown to users. */
+  handleOwnFd(h: NativeHandle): number;
+  /** -1 already closed; -2 closed; n >= 0 closed, but the shown number n was no longer ours (left alone). */
+  handleClose(h: NativeHandle): number;
   handleAdopt(fd: number): NativeHandle;
-  closeFd(fd: number): void;
-  /** native/socket.c: the handle gives up its fd without closing it (the caller owns it then). */
+  /** The handle gives up ownership without closing; the caller owns the returned number. */
   handleDetach(h: NativeHandle): number;
+  handlePin(h: NativeHandle): void;
+  handleUnpin(h: NativeHandle): void;
+  dupFd(fd: number): NativeHandle;
+  fdOwned(fd: number): boolean;
+  /** RLIMIT_NOFILE: [soft, hard], Infinity when unlimited. */
+  fdLimit(): [soft: number, hard: number];
   // memfd.c
   memfdCreate(name: string, flags: number): NativeHandle;
   memfdSecret(flags: number): NativeHandle;
   getSeals(h: NativeHandle): number;
-  /** Only with the fd of a MemFile checked open in the same synchronous call (see native/memfd.c). */
+  /** Only with the private fd of a MemFile checked open in the same synchronous call (see native/memfd.c). */
   getSealsFd(fd: number): number;
   addSeals(h: NativeHandle, seals: number): void;
   truncate(h: NativeHandle, size: number): void;
@@ -39,7 +57,6 @@ export interface Binding {
   reopen(h: NativeHandle, flags: number): NativeHandle;
   dup(h: NativeHandle, cloexec: boolean): NativeHandle;
   fdFlags(fd: number): [fdFlags: number, statusFlags: number];
-  setCloexec(h: NativeHandle, on: boolean): void;
   pageSize(): number;
   // io.c
   writeSync(h: NativeHandle, data: Bytes, offset: number, length: number, position: number): number;
@@ -56,15 +73,46 @@ export interface Binding {
   /** Placeholders of unmapped ranges still held by the process-wide quarantine (diagnostics, tests). */
   mappingQuarantine(): [entries: number, bytes: number];
   // futex.c
+  /** The no-op JS function a synchronous futexWait calls between slices to notice Worker termination. */
+  setFutexPoll(poll: () => void): void;
   /** undefined when the thread is being terminated. */
   futexWait(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
     'ok' | 'not-equal' | 'timed-out' | undefined;
   futexWake(m: NativeMapping, view: Int32Array, index: number, count: number): number;
   futexWaitAsync(m: NativeMapping, view: Int32Array, index: number, expected: number, timeoutMs: number):
     Promise<'ok' | 'not-equal' | 'timed-out' | 'unmapped'>;
-  // mapping.c, futex.c, socket.c add their functions here.
-  [name: string]: unknown;
+  // socket.c
+  /** fn is called with `this` = the target object attached to the socket whose fd became ready. */
+  socketSetDispatcher(fn: (this: object, events: number) => void): void;
+  socketPair(type: number): [NativeSocket, NativeSocket];
+  socketConnect(type: number, address: Buffer): [NativeSocket, boolean];
+  socketError(s: NativeSocket): number;
+  socketListen(type: number, address: Buffer, backlog: number): NativeSocket;
+  socketAccept(s: NativeSocket): NativeSocket | null;
+  socketInspect(fd: number): [type: number, listening: boolean];
+  socketAdopt(fd: number, type: number): NativeSocket;
+  socketAttach(s: NativeSocket, target: object): void;
+  socketPoll(s: NativeSocket, events: number): void;
+  socketClose(s: NativeSocket): boolean;
+  /** The number users see: a duplicate of the polled fd made on first use (or the adopted fd). */
+  socketFd(s: NativeSocket): number;
+  socketShutdown(s: NativeSocket, how: number): void;
+  socketPeerCred(s: NativeSocket): [pid: number, uid: number, gid: number];
+  socketSetBufferSize(s: NativeSocket, which: number, bytes: number): number;
+  socketSend(s: NativeSocket, data: ArrayBufferView | ArrayBuffer, offset: number, length: number,
+    fds: ReadonlyArray<number | NativeHandle> | null): number;
+  socketRecv(s: NativeSocket, maxFds: number): NativeReceived;
+  // pidfd.c: another process's fd, read through a pidfd_getfd copy that is closed before the call returns.
+  /**
+   * Seals (or -errno when F_GET_SEALS refuses, e.g. EINVAL for secretmem), fstat fields and fstatfs magic
+   * (or -errno) of fd `fd` of process `pid`. Throws the errno of pidfd_open/pidfd_getfd (ESRCH, EPERM, EBADF,
+   * ENOSYS before Linux 5.6).
+   */
+  peerFdInfo(pid: number, fd: number): [sealsOrNegErrno: number, dev: number, ino: number, mode: number,
+    size: number, blocks: number, uid: number, gid: number, magicOrNegErrno: number];
 }
 
 export const binding = loadAddon() as Binding;
 binding.setErrorFactory(systemErrorFromNative);
+binding.setNoticeHandler(warningFromNative);
+binding.setFutexPoll(function memfdFutexWaitPoll() {});

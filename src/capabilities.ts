@@ -5,17 +5,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { release } from 'node:os';
 import { binding } from './binding.js';
+import { MFD, SEAL } from './constants.js';
 import { isSystemError } from './errors.js';
-
-/** `memfd_create` flags (include/uapi/linux/memfd.h). */
-export const MFD = {
-  CLOEXEC: 0x1,
-  ALLOW_SEALING: 0x2,
-  HUGETLB: 0x4,
-  NOEXEC_SEAL: 0x8,
-  EXEC: 0x10,
-  HUGE_SHIFT: 26,
-} as const;
 
 /** Huge page sizes `memfd_create` can encode (MFD_HUGE_*), with their log2. */
 export const HUGE_PAGE_SIZES = {
@@ -139,8 +130,8 @@ export function capabilities(): Readonly<Capabilities> {
     kernel: release(),
     pageSize: binding.pageSize(),
     sealing: probeCreate(MFD.CLOEXEC | MFD.ALLOW_SEALING),
-    futureWriteSeal: probeSeal(0x10),
-    execSeal: probeSeal(0x20),
+    futureWriteSeal: probeSeal(SEAL.FUTURE_WRITE),
+    execSeal: probeSeal(SEAL.EXEC),
     noexecSeal: probeCreate(MFD.CLOEXEC | MFD.ALLOW_SEALING | MFD.NOEXEC_SEAL),
     execFlag: probeCreate(MFD.CLOEXEC | MFD.EXEC),
     memfdNoexec: readNoexecSysctl(),

@@ -85,6 +85,11 @@ export function invalidArgType(name: string, expected: string, actual: unknown):
 
 /** `TypeError [ERR_INVALID_ARG_VALUE]` */
 export function invalidArgValue(name: string, actual: unknown, reason: string): CodedError<TypeError> {
+  // An object is named by its class, as ERR_INVALID_ARG_TYPE does: String() of a typed array would print its contents.
+  if (actual !== null && (typeof actual === 'object' || typeof actual === 'function')) {
+    return coded(new TypeError(`The argument '${name}' ${reason}. Received ${describeValue(actual)}`), 'ERR_INVALID_ARG_VALUE',
+      invalidArgValue);
+  }
   let shown: string;
   try { shown = typeof actual === 'string' ? JSON.stringify(actual) : String(actual); } catch { shown = typeof actual; }
   if (shown.length > 60) shown = shown.slice(0, 57) + '...';
@@ -96,6 +101,11 @@ export function outOfRange(name: string, range: string, actual: unknown): CodedE
   const shown = typeof actual === 'bigint' ? `${actual}n` : String(actual);
   return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`),
     'ERR_OUT_OF_RANGE', outOfRange);
+}
+
+/** A RangeError with a stable `code`, for sizes and ranges the message explains itself. */
+export function rangeError(code: string, message: string): CodedError<RangeError> {
+  return coded(new RangeError(message), code, rangeError);
 }
 
 /** An error with a stable `code`, for library states (closed, unmapped, not a memfd...). */

@@ -10,13 +10,12 @@
  * @module
  */
 import { binding, type NativeMapping } from './binding.js';
+import { FUTEX_RESULT } from './constants.js';
 import { invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { mappingOfBuffer, type Mapping } from './mapping.js';
 
 /** What a futex wait ended with, as `Atomics.wait` names it. */
 export type FutexWaitResult = 'ok' | 'not-equal' | 'timed-out';
-
-const native = binding;
 
 function mappingFor(view: unknown, index: unknown): { record: NativeMapping; mapping: Mapping } {
   if (!(view instanceof Int32Array)) throw invalidArgType('view', 'an instance of Int32Array', view);
@@ -66,7 +65,7 @@ function toTimeout(value: unknown): number {
  */
 export function futexWait(view: Int32Array, index: number, expected: number, timeoutMs?: number): FutexWaitResult {
   const { record } = mappingFor(view, index);
-  const result = native.futexWait(record, view, index, toExpected(expected), toTimeout(timeoutMs));
+  const result = binding.futexWait(record, view, index, toExpected(expected), toTimeout(timeoutMs));
   // undefined: the wait ended because this thread is being terminated (Worker.terminate(), process exit).
   // Throw, so that nothing after the call runs as if woken before V8 stops this thread.
   if (result === undefined) {
@@ -87,7 +86,7 @@ export function futexWake(view: Int32Array, index: number, count: number = Infin
   else if (typeof count !== 'number') throw invalidArgType('count', 'of type number', count);
   else if (!Number.isInteger(count) || count < 0) throw outOfRange('count', 'an integer >= 0 (or Infinity)', count);
   else n = Math.min(count, 0x7fffffff);
-  return native.futexWake(record, view, index, n);
+  return binding.futexWake(record, view, index, n);
 }
 
 /**
@@ -104,11 +103,11 @@ export function futexWake(view: Int32Array, index: number, count: number = Infin
 export function futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs?: number):
     Promise<FutexWaitResult> {
   const { record, mapping } = mappingFor(view, index);
-  const promise = native.futexWaitAsync(record, view, index, toExpected(expected), toTimeout(timeoutMs));
+  const promise = binding.futexWaitAsync(record, view, index, toExpected(expected), toTimeout(timeoutMs));
   // The closure keeps the Mapping (and so its buffer) reachable while the wait is pending: otherwise a
   // caller that dropped every reference would see the wait cancelled by the garbage collector.
   return promise.then((result) => {
-    if (result === 'unmapped') {
+    if (result === FUTEX_RESULT.UNMAPPED) {
       throw stateError('ERR_MEMFD_UNMAPPED',
         `The Mapping (${mapping.length} bytes at offset ${mapping.offset}) was unmapped while futexWaitAsync was waiting`);
     }

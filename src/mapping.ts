@@ -9,17 +9,19 @@
  *   unmapped once its buffer is collected.
  * - Touching a mapped page past the end of a file that someone shrank raises SIGBUS, which kills the
  *   process and cannot be caught. So a mapping past the current end of file is refused, and a file this
- *   process did not create (adopted with `fromFd`, or reopened) must carry `Seal.Shrink` before it is
- *   mapped, unless the caller passes `unsafeAllowShrinking: true`. The creator of a file is trusted.
+ *   process did not create (adopted with `fromFd`, or a reopen of such a file) must carry `Seal.Shrink`
+ *   before it is mapped, unless the caller passes `unsafeAllowShrinking: true`. The creator of a file is
+ *   trusted, through any of its handles (dup, reopen): they all reach the same holders.
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { readFileSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeMapping } from './binding.js';
-import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
-import { constructMemFile, fileInternals, type MemFile, type MemFileOrigin } from './memfile.js';
+import { MAP_OPT, OPEN, STAT } from './constants.js';
+import { SystemError, invalidArgType, invalidArgValue, outOfRange, rangeError, stateError } from './errors.js';
+import type { MemFileOrigin } from './memfile.js';
 import { Seal, Seals } from './seals.js';
-import { assertMemoryFor } from './memory.js';
+import { assertMemoryFor, explainMemlock, memlockLimit } from './memory.js';
+import { markUncloneable } from './uncloneable.js';
 import { toBool, toOptions, toSize } from './validate.js';
 
 /** Options of {@link MemFile.map}. */
@@ -57,7 +59,7 @@ export interface MapOptions {
    */
   populate?: boolean;
   /**
-   * Map a file from elsewhere (`fromFd`, `reopen`) that lacks `Seal.Shrink`. Whoever else holds the file
+   * Map a file from elsewhere (`fromFd`, or a `reopen` of such a file) that lacks `Seal.Shrink`. Whoever else holds the file
    * can then shrink it, and the next touch of a page past the new end kills this process with SIGBUS
    * (uncatchable). Only for peers you trust as much as your own code. Default `false`.
    */
@@ -93,11 +95,29 @@ interface MappingConstants {
   pageSize: number;
 }
 
-const native = binding;
 const constants = (binding as unknown as { mappingConstants: MappingConstants }).mappingConstants;
+/** memfd_secret's only flag; its value differs between architectures, so it comes from the C headers. */
+export const O_CLOEXEC = constants.O_CLOEXEC;
 
-const MAP_OPT_SHARED = 1, MAP_OPT_POPULATE = 4, MAP_OPT_FUTEX_TWIN = 8;
-const O_ACCMODE = 3, O_RDONLY = 0;
+const MAP_OPT_SHARED = MAP_OPT.SHARED, MAP_OPT_POPULATE = MAP_OPT.POPULATE, MAP_OPT_FUTEX_TWIN = MAP_OPT.FUTEX_TWIN;
+const O_ACCMODE = OPEN.ACCMODE, O_RDONLY = OPEN.RDONLY;
+
+/**
+ * @internal What this module needs of a file: plain data from the caller (MemFile), so that mapping does
+ * not depend on the MemFile class at run time.
+ */
+export interface MappableFile {
+  readonly handle: NativeHandle;
+  readonly name: string;
+  readonly origin: MemFileOrigin;
+  /**
+   * This process created the file ('created', 'secret', or a reopen of such a file): the holders of the
+   * file are this process and whoever it handed an fd to, so it may be mapped without `Seal.Shrink`.
+   */
+  readonly createdHere: boolean;
+  /** 0 for a file of ordinary pages. */
+  readonly hugePageBytes: number;
+}
 
 /** @internal what the futex functions need to know about a buffer. */
 export interface MappingState {
@@ -128,18 +148,17 @@ function forget(key: string, range: LiveRange): void {
   if (set?.delete(range) && set.size === 0) liveByInode.delete(key);
 }
 
-const STAT_FIELDS = 14;
 function statOf(handle: NativeHandle): Float64Array {
-  const v = new Float64Array(STAT_FIELDS);
+  const v = new Float64Array(STAT.FIELDS);
   binding.fstat(handle, v);
   return v;
 }
 const inodeKey = (st: Float64Array) => `${st[0]}:${st[1]}`;
 
 /** @internal MemFile.truncate: refuses to shrink below the end of a live mapping of the file. */
-export function assertShrinkKeepsMappings(file: MemFile, size: number): void {
+export function assertShrinkKeepsMappings(file: MappableFile, size: number): void {
   if (liveByInode.size === 0) return;
-  const { handle, hugePageBytes } = fileInternals(file);
+  const { handle, hugePageBytes } = file;
   const set = liveByInode.get(inodeKey(statOf(handle)));
   if (!set) return;
   // A page stays valid while any byte of it lies before the end of file.
@@ -166,7 +185,8 @@ export function assertShrinkKeepsMappings(file: MemFile, size: number): void {
  * the file alive while it is mapped.
  *
  * The buffer cannot be moved to a Worker: it is external memory, and Node 20 copies it on transfer while
- * Node 22 and later throw `DataCloneError`. Map the file in the Worker instead (pass it the fd).
+ * Node 22 and later throw `DataCloneError`. Posting the Mapping itself throws `DataCloneError` on Node
+ * >= 22.10 (older Node delivers `{}`). Map the file in the Worker instead (post `file.dup().releaseFd()`).
  */
 export class Mapping implements Disposable {
   readonly #record: NativeMapping;
@@ -200,6 +220,7 @@ export class Mapping implements Disposable {
     if (!set) liveByInode.set(inode, (set = new Set()));
     set.add(this.#live);
     released.register(buffer, { key: inode, range: this.#live }, this.#live);
+    markUncloneable(this);
   }
 
   /**
@@ -258,7 +279,7 @@ export class Mapping implements Disposable {
     const invalidate = toBool(opts.invalidate, 'options.invalidate', false);
     const [off, len] = this.#range(opts, 'options');
     const flags = (isAsync ? constants.MS_ASYNC : constants.MS_SYNC) | (invalidate ? constants.MS_INVALIDATE : 0);
-    native.msync(this.#record, flags, off, len);
+    binding.msync(this.#record, flags, off, len);
   }
 
   /**
@@ -284,7 +305,7 @@ export class Mapping implements Disposable {
     this.#check('advise');
     const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
     try {
-      native.madvise(this.#record, value, off, len);
+      binding.madvise(this.#record, value, off, len);
     } catch (e) {
       throw explainAdvise(e, advice, this.#writable);
     }
@@ -299,7 +320,7 @@ export class Mapping implements Disposable {
     this.#check('lock');
     const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
     try {
-      native.mlock(this.#record, true, off, len);
+      binding.mlock(this.#record, true, off, len);
     } catch (e) {
       throw explainMemlock(e);
     }
@@ -309,7 +330,7 @@ export class Mapping implements Disposable {
   unlock(range?: MapRange): void {
     this.#check('unlock');
     const [off, len] = this.#range(toOptions<MapRange>(range, 'range'), 'range');
-    native.mlock(this.#record, false, off, len);
+    binding.mlock(this.#record, false, off, len);
   }
 
   /**
@@ -328,7 +349,7 @@ export class Mapping implements Disposable {
    */
   unmap(): void {
     if (this.#unmapped) return;
-    native.unmap(this.#record);
+    binding.unmap(this.#record);
     this.#unmapped = true;
     buffers.delete(this.#buffer);
     forget(this.#inode, this.#live);
@@ -365,33 +386,6 @@ export class Mapping implements Disposable {
   }
 }
 
-function coded<T extends Error>(error: T, code: string): T & { code: string } {
-  Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
-  return error as T & { code: string };
-}
-
-/** `Max locked memory` of this process, for error messages. */
-function memlockLimit(): string {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
-    const soft = line?.slice('Max locked memory'.length).trim().split(/\s+/)[0];
-    if (soft === 'unlimited') return 'unlimited';
-    if (soft !== undefined && /^\d+$/.test(soft)) {
-      const n = Number(soft);
-      return n >= 2 ** 20 ? `${n / 2 ** 20} MiB (${n} bytes)` : `${n} bytes`;
-    }
-  } catch { /* no /proc */ }
-  return 'unknown';
-}
-
-function explainMemlock(e: unknown): unknown {
-  if (e instanceof SystemError && !e.hint && (e.code === 'ENOMEM' || e.code === 'EAGAIN' || e.code === 'EPERM')) {
-    return e.withHint(`locked memory is limited by RLIMIT_MEMLOCK, currently ${memlockLimit()} for this process ` +
-      '(raise it with `ulimit -l`, LimitMEMLOCK= in systemd, or CAP_IPC_LOCK)');
-  }
-  return e;
-}
-
 function explainAdvise(e: unknown, advice: string, writable: boolean): unknown {
   if (!(e instanceof SystemError) || e.hint) return e;
   if (e.code === 'EINVAL') {
@@ -406,9 +400,9 @@ function explainAdvise(e: unknown, advice: string, writable: boolean): unknown {
 }
 
 function pastEof(offset: number, length: number, size: number): Error {
-  return coded(new RangeError(`Cannot map ${length} bytes at offset ${offset}: the file is ${size} bytes long. ` +
+  return rangeError('ERR_MEMFD_MAPPING_PAST_EOF', `Cannot map ${length} bytes at offset ${offset}: the file is ${size} bytes long. ` +
     'Touching a mapped page past the end of the file raises SIGBUS, which kills the process; grow the file ' +
-    '(truncate/allocate) first'), 'ERR_MEMFD_MAPPING_PAST_EOF');
+    '(truncate/allocate) first');
 }
 
 function explainMmap(e: unknown, origin: MemFileOrigin, seals: number, writable: boolean,
@@ -445,7 +439,7 @@ function explainMmap(e: unknown, origin: MemFileOrigin, seals: number, writable:
 }
 
 /** @internal behind {@link MemFile.map}. */
-export function mapFile(file: MemFile, options?: MapOptions): Mapping {
+export function mapFile(file: MappableFile, options?: MapOptions): Mapping {
   const opts = toOptions<MapOptions>(options);
   const isPrivate = toBool(opts.private, 'options.private', false);
   const populate = toBool(opts.populate, 'options.populate', false);
@@ -456,17 +450,20 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   const offset = opts.offset === undefined ? 0 : toSize(opts.offset, 'options.offset');
   const requestedLength = opts.length === undefined ? undefined : toSize(opts.length, 'options.length');
 
-  const { handle, origin, hugePageBytes } = fileInternals(file);
+  const { handle, origin, hugePageBytes, createdHere } = file;
   const st = statOf(handle);
   const size = st[7]!;
   let seals = 0;
-  try { seals = native.getSeals(handle); } catch { /* memfd_secret and non-tmpfs files have no seals */ }
+  try { seals = binding.getSeals(handle); } catch { /* memfd_secret and non-tmpfs files have no seals */ }
 
-  if (origin !== 'created' && origin !== 'secret' && !(seals & Seal.Shrink) && !unsafeAllowShrinking) {
+  if (!createdHere && !(seals & Seal.Shrink) && !unsafeAllowShrinking) {
+    const whence = origin === 'reopened'
+      ? 'it is a reopen of a file adopted from elsewhere (MemFile.fromFd)'
+      : 'it was adopted from elsewhere (MemFile.fromFd)';
     throw stateError('ERR_MEMFD_UNSAFE_MAPPING',
-      `Refusing to map ${JSON.stringify(file.name)}: it came from elsewhere (${origin}) and lacks the shrink seal ` +
+      `Refusing to map ${JSON.stringify(file.name)}: ${whence} and lacks the shrink seal ` +
       `(it has ${new Seals(seals)}). Whoever else holds this file could shrink it, and this process would then ` +
-      'die of SIGBUS (uncatchable) on the next touch of a page past the new end. Ask the sender to add ' +
+      'die of SIGBUS (uncatchable) on the next touch of a page past the new end. Ask whoever sent the fd to add ' +
       'Seal.Shrink (MemFile.fromFd(fd, { requireSeals: Seal.Shrink }) checks it), or pass ' +
       '{ unsafeAllowShrinking: true } if you trust every holder of the file');
   }
@@ -474,21 +471,21 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   if (offset > size) throw pastEof(offset, requestedLength ?? 0, size);
   const length = requestedLength ?? size - offset;
   if (length === 0) {
-    throw coded(new RangeError(requestedLength === undefined
+    throw rangeError('ERR_OUT_OF_RANGE', requestedLength === undefined
       ? `Cannot map ${JSON.stringify(file.name)}: ${size === 0 ? 'the file is empty' : 'nothing lies past the offset'}, ` +
         'and mmap cannot map 0 bytes; set a size first (truncate)'
-      : 'Cannot map 0 bytes: mmap needs a length of at least 1'), 'ERR_OUT_OF_RANGE');
+      : 'Cannot map 0 bytes: mmap needs a length of at least 1');
   }
   if (offset + length > size) throw pastEof(offset, length, size);
   if (length > bufferConstants.MAX_LENGTH) {
     // Node 20 creates external ArrayBuffers as Buffers and refuses more than 4 GiB.
-    throw coded(new RangeError(`Cannot map ${length} bytes at once: this Node.js version exposes at most ` +
+    throw rangeError('ERR_OUT_OF_RANGE', `Cannot map ${length} bytes at once: this Node.js version exposes at most ` +
       `${bufferConstants.MAX_LENGTH} bytes (buffer.constants.MAX_LENGTH) as one ArrayBuffer; map a smaller window ` +
-      'with offset and length'), 'ERR_OUT_OF_RANGE');
+      'with offset and length');
   }
 
   let readOnlyFd = false;
-  try { readOnlyFd = (native.fdFlags(native.handleFd(handle))[1] & O_ACCMODE) === O_RDONLY; } catch { /* unknown */ }
+  try { readOnlyFd = (binding.fdFlags(binding.handleOwnFd(handle))[1] & O_ACCMODE) === O_RDONLY; } catch { /* unknown */ }
   const writable = !isPrivate && (opts.writable ?? (!readOnlyFd && !(seals & (Seal.Write | Seal.FutureWrite))));
   if (origin === 'secret' && !writable) {
     // secretmem only supports MAP_SHARED, and a PROT_READ mapping would crash on the first JS store.
@@ -500,10 +497,6 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
     // Pre-faulting a sparse range charges every page now; refuse what the machine cannot give.
     assertMemoryFor(Math.max(0, length - st[9]! * 512), 'mmap', `map({ populate: true }) of ${length} bytes`);
   }
-  if (populate && !hugePageBytes) {
-    // Pre-faulting a sparse range charges every page now; refuse what the machine cannot give.
-    assertMemoryFor(Math.max(0, length - st[9]! * 512), 'mmap', `map({ populate: true }) of ${length} bytes`);
-  }
   const granule = hugePageBytes || constants.pageSize;
   // A read-only mapping is copy-on-write underneath; its futexes need a shared twin (native/mapping.c).
   // An explicitly private mapping is this process's own memory, futexes included.
@@ -511,7 +504,7 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
     (!writable && !isPrivate ? MAP_OPT_FUTEX_TWIN : 0);
   let record: NativeMapping, buffer: ArrayBuffer;
   try {
-    [record, buffer] = native.mmap(handle, offset, length, granule, flags);
+    [record, buffer] = binding.mmap(handle, offset, length, granule, flags);
   } catch (e) {
     throw explainMmap(e, origin, seals, writable, readOnlyFd, hugePageBytes);
   }
@@ -521,28 +514,4 @@ export function mapFile(file: MemFile, options?: MapOptions): Mapping {
   } finally {
     token.allowed = false;
   }
-}
-
-/** @internal behind {@link MemFile.createSecret}. */
-export function createSecretFile(size: number | bigint): MemFile {
-  const n = toSize(size, 'size');
-  let handle: NativeHandle;
-  try {
-    handle = binding.memfdSecret(constants.O_CLOEXEC);
-  } catch (e) {
-    if (e instanceof SystemError && e.code === 'ENOSYS') {
-      throw e.withHint('this kernel has no memfd_secret(2): it needs Linux 5.14 or later on a supported architecture, ' +
-        'and secretmem must be enabled (secretmem.enable=1 on the kernel command line before 6.5)');
-    }
-    if (e instanceof SystemError && e.code === 'EMFILE') throw e.withHint('this process has too many open files (ulimit -n)');
-    if (e instanceof SystemError && (e.code === 'ENOMEM' || e.code === 'EAGAIN')) throw explainMemlock(e);
-    throw e;
-  }
-  try {
-    if (n > 0) binding.truncate(handle, n);
-  } catch (e) {
-    binding.handleClose(handle);
-    throw e;
-  }
-  return constructMemFile(handle, 'secretmem', 'secret', 0);
 }

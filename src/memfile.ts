@@ -3,14 +3,17 @@
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { readFileSync } from 'node:fs';
-import { Mapping, mapFile, createSecretFile, assertShrinkKeepsMappings, type MapOptions } from './mapping.js';
+import { fstatSync, readFileSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
-import { HUGE_PAGE_SIZES, MFD, type HugePageSize } from './capabilities.js';
+import { HUGE_PAGE_SIZES, type HugePageSize } from './capabilities.js';
+import { FALLOC, FS_MAGIC, MFD, OPEN, STAT } from './constants.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
 import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
-import { assertMemoryFor } from './memory.js';
+import { O_CLOEXEC, assertShrinkKeepsMappings, mapFile, type MapOptions, type Mapping, type MappableFile } from './mapping.js';
+import { assertMemoryFor, explainMemlock } from './memory.js';
+import { markUncloneable } from './uncloneable.js';
+import { ResourceKind, warnFdNotOurs } from './warnings.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
 } from './validate.js';
@@ -110,13 +113,13 @@ export interface AllocateOptions {
   keepSize?: boolean;
 }
 
-const FALLOC_FL_KEEP_SIZE = 0x1;
-const FALLOC_FL_PUNCH_HOLE = 0x2;
-const O_RDONLY = 0, O_RDWR = 2;
-const TMPFS_MAGIC = 0x01021994;
-const HUGETLBFS_MAGIC = 0x958458f6;
+const FALLOC_FL_KEEP_SIZE = FALLOC.KEEP_SIZE;
+const FALLOC_FL_PUNCH_HOLE = FALLOC.PUNCH_HOLE;
+const O_RDONLY = OPEN.RDONLY, O_RDWR = OPEN.RDWR, O_ACCMODE = OPEN.ACCMODE;
+const TMPFS_MAGIC = FS_MAGIC.TMPFS;
+const HUGETLBFS_MAGIC = FS_MAGIC.HUGETLBFS;
 const MAX_NAME_BYTES = 249;
-const STAT_FIELDS = 14;
+const STAT_FIELDS = STAT.FIELDS;
 
 /** The largest Buffer this Node can make (4 GiB on Node 20, 2^53 - 1 from Node 22). */
 const kMaxLength = bufferConstants.MAX_LENGTH;
@@ -136,6 +139,8 @@ export interface MemFileInternals {
   handle: NativeHandle;
   origin: MemFileOrigin;
   hugePageBytes: number;
+  /** A reopen (or a dup of one) of a file this process created: as trusted as the original when mapped. */
+  ownReopen?: true;
 }
 // Set by MemFile's static block: reads the private field. (A WeakMap keyed by MemFile cost ~2 µs per
 // create() in GC ephemeron work, a third of the whole create+close; a private field costs nothing.)
@@ -216,14 +221,21 @@ export function countWritableSharedMappings(ino: number): number {
  * in any process, can change or shrink it. Close it with {@link MemFile.close} or `using`; a MemFile that
  * is garbage-collected without close has its fd closed exactly once. After close every method throws
  * `ERR_MEMFD_CLOSED`, even if the kernel has given the same fd number to another file.
+ *
+ * A MemFile cannot be posted to a Worker (`DataCloneError` on Node >= 22.10, an empty `{}` before):
+ * post `file.dup().releaseFd()` and adopt it there with {@link MemFile.fromFd}.
  */
 export class MemFile implements Disposable {
   #handle: NativeHandle;
-  #fd: number;
+  /** The private fd the handle works on: for synchronous fast paths only, never shown (native/handle.h). */
+  #ownFd: number;
+  /** The number users see, made on first use of `fd`; -1 until then. */
+  #shownFd = -1;
   #closed = false;
   readonly #name: string;
   readonly #origin: MemFileOrigin;
   readonly #internals: MemFileInternals;
+  #mappableCache: MappableFile | undefined;
 
   static {
     internalsOfFile = (file) => (file !== null && typeof file === 'object' && #internals in file ? file.#internals : undefined);
@@ -233,10 +245,11 @@ export class MemFile implements Disposable {
   constructor(handle: NativeHandle, name: string, origin: MemFileOrigin, hugePageBytes = 0) {
     if (!internalsToken.allowed) throw new TypeError('Illegal constructor: use MemFile.create(), MemFile.from() or MemFile.fromFd()');
     this.#handle = handle;
-    this.#fd = binding.handleFd(handle);
+    this.#ownFd = binding.handleOwnFd(handle);
     this.#name = name;
     this.#origin = origin;
     this.#internals = { handle, origin, hugePageBytes };
+    markUncloneable(this);
   }
 
   /**
@@ -347,16 +360,12 @@ export class MemFile implements Disposable {
       throw stateError('ERR_MEMFD_MISSING_SEALS',
         `memfd on fd ${fd} lacks required seals: ${missing} (it has ${new Seals(info.seals)}); the fd was left open`);
     }
+    // hugetlbfs reports its page size as st_blksize. Read before adopting: a failure must leave the fd the
+    // caller's, with no handle owning it.
+    const hugePageBytes = info.hugetlb ? fstatSync(fd).blksize : 0;
     // A fd received in a socket Message of this thread is owned by that message: handleAdopt takes it over
     // natively (the message's handle is emptied) instead of creating a second owner (a double close).
     const handle = binding.handleAdopt(fd);
-    let hugePageBytes = 0;
-    if (info.hugetlb) {
-      // hugetlbfs reports its page size as st_blksize.
-      const v = new Float64Array(STAT_FIELDS);
-      binding.fstat(handle, v);
-      hugePageBytes = v[8]!;
-    }
     return construct(handle, info.name, 'adopted', hugePageBytes);
   }
 
@@ -369,9 +378,20 @@ export class MemFile implements Disposable {
     return inspectFd(fd).isMemFd;
   }
 
-  /** The file descriptor number, or -1 after close (as Node's FileHandle). */
+  /**
+   * The file descriptor number to give to others (spawn stdio, another library), or -1 after close.
+   *
+   * It is a duplicate that the MemFile makes on first use and closes with the file, while the MemFile
+   * itself works on a private fd. So a program that closes this number by hand (fs.closeSync) cannot make
+   * the MemFile read, write or close whatever file the kernel gives that number to next: the MemFile
+   * goes on working, and at close() leaves the reused number alone with a `MEMFD_FD_NOT_OURS` warning.
+   * To own a number yourself, use {@link MemFile.releaseFd}. For an adopted fd (fromFd) this is the number
+   * that was adopted.
+   */
   get fd(): number {
-    return this.#closed ? -1 : this.#fd;
+    if (this.#closed) return -1;
+    if (this.#shownFd < 0) this.#shownFd = binding.handleFd(this.#handle);
+    return this.#shownFd;
   }
 
   /** The debug name given at creation (or read from /proc for an adopted fd). */
@@ -379,7 +399,10 @@ export class MemFile implements Disposable {
     return this.#name;
   }
 
-  /** How this MemFile got its fd: 'created' by this process, or 'adopted'/'reopened' from elsewhere. */
+  /**
+   * How this MemFile got its fd: 'created' (or 'secret') by this process, 'adopted' with
+   * {@link MemFile.fromFd}, or 'reopened' with {@link MemFile.reopen} (of a file created here or adopted).
+   */
   get origin(): MemFileOrigin {
     return this.#origin;
   }
@@ -401,7 +424,7 @@ export class MemFile implements Disposable {
    */
   get path(): string {
     this.#check('path');
-    return `/proc/self/fd/${this.#fd}`;
+    return `/proc/self/fd/${this.fd}`;
   }
 
   /** Writes all of `data` (strings as UTF-8) at `position`, or at the current position. Returns bytes written. */
@@ -524,7 +547,7 @@ export class MemFile implements Disposable {
   truncate(size: number | bigint = 0): void {
     this.#check('truncate');
     const n = toSize(size, 'size');
-    assertShrinkKeepsMappings(this, n);
+    assertShrinkKeepsMappings(this.#mappable(), n);
     try {
       binding.truncate(this.#handle, n);
     } catch (e) {
@@ -576,7 +599,7 @@ export class MemFile implements Disposable {
    */
   map(options?: MapOptions): Mapping {
     this.#check('map');
-    return mapFile(this, options);
+    return mapFile(this.#mappable(), options);
   }
 
   /**
@@ -586,7 +609,26 @@ export class MemFile implements Disposable {
    * lacks it or has it disabled; `capabilities().memfdSecret` tells in advance.
    */
   static createSecret(size: number | bigint): MemFile {
-    return createSecretFile(size);
+    const n = toSize(size, 'size');
+    let handle: NativeHandle;
+    try {
+      handle = binding.memfdSecret(O_CLOEXEC);
+    } catch (e) {
+      if (e instanceof SystemError && e.code === 'ENOSYS') {
+        throw e.withHint('this kernel has no memfd_secret(2): it needs Linux 5.14 or later on a supported architecture, ' +
+          'and secretmem must be enabled (secretmem.enable=1 on the kernel command line before 6.5)');
+      }
+      if (e instanceof SystemError && e.code === 'EMFILE') throw e.withHint('this process has too many open files (ulimit -n)');
+      if (e instanceof SystemError && (e.code === 'ENOMEM' || e.code === 'EAGAIN')) throw explainMemlock(e);
+      throw e;
+    }
+    try {
+      if (n > 0) binding.truncate(handle, n);
+    } catch (e) {
+      binding.handleClose(handle);
+      throw e;
+    }
+    return construct(handle, 'secretmem', 'secret', 0);
   }
 
   /** `fstat(2)`. */
@@ -613,7 +655,7 @@ export class MemFile implements Disposable {
     this.#check('getSeals');
     // By fd number, not handle: #check just proved the handle open, and nothing can close it before this
     // synchronous call returns (see getSealsFd in native/memfd.c). Saves the handle unwrap, ~10% of the call.
-    return sealsOf(binding.getSealsFd(this.#fd));
+    return sealsOf(binding.getSealsFd(this.#ownFd));
   }
 
   /**
@@ -637,7 +679,7 @@ export class MemFile implements Disposable {
    */
   seal(): Seals {
     this.#check('seal');
-    // Already frozen: nothing to do (the kernel would answer EPERM, because the seal seal is set).
+    // Already frozen: nothing to do (the kernel would answer EPERM, because Seal.Seal is set).
     const current = this.getSeals();
     if (current.has(FROZEN)) return current;
     return this.addSeals(FROZEN);
@@ -647,30 +689,45 @@ export class MemFile implements Disposable {
   dup(options?: { cloexec?: boolean }): MemFile {
     this.#check('dup');
     const cloexec = toBool(toOptions<{ cloexec?: boolean }>(options).cloexec, 'options.cloexec', true);
-    const { hugePageBytes } = fileInternals(this);
-    return construct(binding.dup(this.#handle, cloexec), this.#name, this.#origin, hugePageBytes);
+    const { hugePageBytes, ownReopen } = fileInternals(this);
+    const copy = construct(binding.dup(this.#handle, cloexec), this.#name, this.#origin, hugePageBytes);
+    if (ownReopen) fileInternals(copy).ownReopen = true;
+    return copy;
   }
 
   /**
    * Opens the file again through /proc/self/fd: a new open file description with its own position and
    * access mode. `{ readOnly: true }` gives a handle that cannot write, add seals or map writable, even
    * where the file itself is not sealed: hand that to code you do not trust.
+   *
+   * A reopen of a file this process created maps like the original, without `Seal.Shrink`: the holders
+   * of the file are the same (see {@link MapOptions.unsafeAllowShrinking}). A reopen of an adopted file
+   * stays a file from elsewhere.
    */
   reopen(options?: { readOnly?: boolean }): MemFile {
     this.#check('reopen');
     const readOnly = toBool(toOptions<{ readOnly?: boolean }>(options).readOnly, 'options.readOnly', false);
     const { hugePageBytes } = fileInternals(this);
+    let reopened: MemFile;
     try {
-      return construct(binding.reopen(this.#handle, readOnly ? O_RDONLY : O_RDWR), this.#name, 'reopened', hugePageBytes);
+      reopened = construct(binding.reopen(this.#handle, readOnly ? O_RDONLY : O_RDWR), this.#name, 'reopened', hugePageBytes);
     } catch (e) {
       throw this.#explain(e);
     }
+    if (this.#createdHere()) fileInternals(reopened).ownReopen = true;
+    return reopened;
+  }
+
+  /** This process created the file (this handle may be a dup or reopen of it). */
+  #createdHere(): boolean {
+    const { origin, ownReopen } = this.#internals;
+    return origin === 'created' || origin === 'secret' || ownReopen === true;
   }
 
   /** True when this handle was opened for reading only (writes and seals fail with EBADF/EPERM). */
   get readOnly(): boolean {
     this.#check('readOnly');
-    return (binding.fdFlags(this.#fd)[1] & 3) === O_RDONLY;
+    return (binding.fdFlags(this.#ownFd)[1] & O_ACCMODE) === O_RDONLY;
   }
 
   /** Streams the content from `start` (default 0) to `end` (inclusive), as fs.createReadStream does. */
@@ -730,7 +787,7 @@ export class MemFile implements Disposable {
     this.#check('releaseFd');
     let fd: number;
     try {
-      fd = binding.handleDetach(this.#handle) as number;
+      fd = binding.handleDetach(this.#handle);
     } catch {
       throw stateError('ERR_MEMFD_BUSY', `MemFile ${JSON.stringify(this.#name)} has async operations in flight; await them before releaseFd()`);
     }
@@ -745,7 +802,8 @@ export class MemFile implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    binding.handleClose(this.#handle);
+    const notOurs = binding.handleClose(this.#handle);
+    if (notOurs >= 0) warnFdNotOurs(ResourceKind.File, notOurs);
   }
 
   [Symbol.dispose](): void {
@@ -760,12 +818,22 @@ export class MemFile implements Disposable {
     if (this.#closed) return `MemFile { name: ${JSON.stringify(this.#name)}, closed: true }`;
     let detail = '';
     try { detail = `, size: ${binding.size(this.#handle)}, seals: ${new Seals(binding.getSeals(this.#handle))}`; } catch { /* ignore */ }
-    return `MemFile { fd: ${this.#fd}, name: ${JSON.stringify(this.#name)}${detail} }`;
+    const fd = this.#shownFd >= 0 ? `fd: ${this.#shownFd}, ` : '';
+    return `MemFile { ${fd}name: ${JSON.stringify(this.#name)}${detail} }`;
+  }
+
+  #mappable(): MappableFile {
+    // Made once, on first use (after dup()/reopen() have set ownReopen): truncate() is a hot path, and a
+    // fresh object spread per call cost more than the syscall.
+    return (this.#mappableCache ??= {
+      handle: this.#handle, name: this.#name, origin: this.#origin, hugePageBytes: this.#internals.hugePageBytes,
+      createdHere: this.#createdHere(),
+    });
   }
 
   #check(method: string): void {
     if (this.#closed) {
-      throw stateError('ERR_MEMFD_CLOSED', `MemFile ${JSON.stringify(this.#name)} is closed (fd ${this.#fd} was closed before ${method}())`);
+      throw stateError('ERR_MEMFD_CLOSED', `MemFile ${JSON.stringify(this.#name)} was closed before ${method}()`);
     }
   }
 
@@ -816,7 +884,7 @@ export class MemFile implements Disposable {
   }
 
   #isReadOnly(): boolean {
-    try { return (binding.fdFlags(this.#fd)[1] & 3) === O_RDONLY; } catch { return false; }
+    try { return (binding.fdFlags(this.#ownFd)[1] & O_ACCMODE) === O_RDONLY; } catch { return false; }
   }
 
   #explainSeal(e: unknown, bits: number): unknown {
@@ -826,8 +894,8 @@ export class MemFile implements Disposable {
         if (this.#isReadOnly()) return e.withHint('seals can only be added through a writable fd; this handle is read-only');
         const seals = sealsOfHandle(this.#handle);
         if (seals & Seal.Seal) {
-          return e.withHint('sealing is not allowed: the file has the seal seal (created with allowSealing: false, ' +
-            'received that way, or already sealed for good)');
+          return e.withHint('no seal can be added: the file carries Seal.Seal, which forbids further seals; it was ' +
+            'created with allowSealing: false, received that way, or already sealed for good');
         }
         return e;
       }

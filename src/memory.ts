@@ -4,7 +4,8 @@
  * A memfd (tmpfs without a size limit) never answers ENOSPC for lack of RAM: `fallocate` of a terabyte
  * or pre-faulting a huge sparse mapping charges pages until the OOM killer ends the process, or another
  * one. So the requests that charge memory in one call are checked here first, against what the machine
- * and this process's cgroup can still give. Internal to the library.
+ * and this process's cgroup can still give. Locked memory (RLIMIT_MEMLOCK) is explained here too.
+ * Internal to the library.
  * @module
  */
 import { readFileSync } from 'node:fs';
@@ -59,4 +60,27 @@ export function assertMemoryFor(bytes: number, syscall: string, what: string): v
     `refused before the call: ${what} would charge ${human(bytes)}, and only ${human(available)} is available ` +
     '(MemAvailable + SwapFree, within this cgroup\'s memory.max). Memory files have no size limit of their own, ' +
     'so the kernel would not fail: the OOM killer would end this process or another one');
+}
+
+/** `Max locked memory` of this process, for error messages. */
+export function memlockLimit(): string {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max locked memory'));
+    const soft = line?.slice('Max locked memory'.length).trim().split(/\s+/)[0];
+    if (soft === 'unlimited') return 'unlimited';
+    if (soft !== undefined && /^\d+$/.test(soft)) {
+      const n = Number(soft);
+      return n >= 2 ** 20 ? `${n / 2 ** 20} MiB (${n} bytes)` : `${n} bytes`;
+    }
+  } catch { /* no /proc */ }
+  return 'unknown';
+}
+
+/** Adds the RLIMIT_MEMLOCK explanation to a refusal of locked memory (mlock, memfd_secret). */
+export function explainMemlock(e: unknown): unknown {
+  if (e instanceof SystemError && !e.hint && (e.code === 'ENOMEM' || e.code === 'EAGAIN' || e.code === 'EPERM')) {
+    return e.withHint(`locked memory is limited by RLIMIT_MEMLOCK, currently ${memlockLimit()} for this process ` +
+      '(raise it with `ulimit -l`, LimitMEMLOCK= in systemd, or CAP_IPC_LOCK)');
+  }
+  return e;
 }

@@ -7,22 +7,23 @@
  * validated. With the right seals you can validate once and then use the memory without copying it.
  * @module
  */
+import { SEAL } from './constants.js';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors.js';
 
 /** Seal bits, exactly the kernel's `F_SEAL_*` values. Combine with `|`. */
 export const Seal = {
   /** `F_SEAL_SEAL`: no further seals can be added. */
-  Seal: 0x1,
+  Seal: SEAL.SEAL,
   /** `F_SEAL_SHRINK`: the size can never go down. Peers need this before they map the file (SIGBUS). */
-  Shrink: 0x2,
+  Shrink: SEAL.SHRINK,
   /** `F_SEAL_GROW`: the size can never go up (writes past the end, growing truncate/allocate fail). */
-  Grow: 0x4,
+  Grow: SEAL.GROW,
   /** `F_SEAL_WRITE`: contents can never change; fails with EBUSY while writable shared mappings exist. */
-  Write: 0x8,
+  Write: SEAL.WRITE,
   /** `F_SEAL_FUTURE_WRITE` (Linux 5.1): no new writes or writable mappings, existing mappings keep writing. */
-  FutureWrite: 0x10,
+  FutureWrite: SEAL.FUTURE_WRITE,
   /** `F_SEAL_EXEC` (Linux 6.3): the mode's executable bits can never change. */
-  Exec: 0x20,
+  Exec: SEAL.EXEC,
 } as const;
 
 /** One seal bit. */

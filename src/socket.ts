@@ -7,26 +7,32 @@
  * event loop of the thread that created the socket (worker threads included): no thread pool, no blocking.
  *
  * ## Ownership of received fds
- * An fd that arrives in a {@link Message} is owned by that message until you take it:
- * - `MemFile.fromFd(msg.fds[i])` and `UnixSocket.fromFd(msg.fds[i])` take it (on success);
- * - `msg.take(i)` / `msg.takeFds()` hand you the raw number: you close it;
- * - `msg.close()` (or `using msg = ...`) closes every fd not taken;
- * - a message that is garbage-collected closes every fd not taken (a safety net, not a schedule: close or
- *   take explicitly). So do not keep using `msg.fds[i]` after dropping `msg` without taking it.
+ * The numbers in `msg.fds` are yours, like the numbers `fs.openSync` returns. With each one, either:
+ * - adopt it: `MemFile.fromFd(msg.fds[i])` or `UnixSocket.fromFd(msg.fds[i])` (the object owns it then);
+ * - close it yourself: `fs.closeSync(msg.fds[i])` is correct;
+ * - or leave it to the message: `msg.close()` (or `using msg = ...`) closes every fd you neither adopted
+ *   nor closed, and a message dropped without that is closed by the garbage collector (with a
+ *   `MEMFD_CLOSED_BY_GC` warning). So do not keep using a raw `msg.fds[i]` after dropping `msg`.
+ * Before closing, the message checks that each number still refers to the file that arrived: an fd you
+ * closed by hand is left alone, even after the kernel has given its number to another file.
+ * `msg.take(i)` makes the message forget an fd without closing it (for example to post it to a Worker).
  * @module
  */
 import { EventEmitter } from 'node:events';
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, unlinkSync } from 'node:fs';
 import { binding, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
+import { POLL, RECV, SCM, SHUT, SOCK_BUFFER, SOCK_TYPE } from './constants.js';
+import { markUncloneable } from './uncloneable.js';
+import { WaiterQueue, abortError } from './waiters.js';
 
 /** Socket types: message boundaries kept (`'seqpacket'`, `'dgram'`) or a byte stream (`'stream'`). */
 export type SocketType = 'seqpacket' | 'stream' | 'dgram';
 
 /** Most fds one message can carry (the kernel's `SCM_MAX_FD`). */
-export const MAX_FDS_PER_MESSAGE = 253;
+export const MAX_FDS_PER_MESSAGE = SCM.MAX_FD;
 
 /** An fd to send: a number, or an object with an `fd` property (a {@link MemFile}, a FileHandle...). */
 export type FdLike = number | { readonly fd: number };
@@ -80,13 +86,13 @@ export interface PeerCredentials {
   gid: number;
 }
 
-const SOCK_TYPES: Record<SocketType, number> = { stream: 1, dgram: 2, seqpacket: 5 };
-const TYPE_NAMES: Record<number, SocketType> = { 1: 'stream', 2: 'dgram', 5: 'seqpacket' };
-const UV_READABLE = 1;
-const UV_WRITABLE = 2;
-const RECV_FDS_TRUNCATED = 1;
-const RECV_DATA_TRUNCATED = 2;
-const SHUT_WR = 1;
+const SOCK_TYPES: Record<SocketType, number> = { stream: SOCK_TYPE.STREAM, dgram: SOCK_TYPE.DGRAM, seqpacket: SOCK_TYPE.SEQPACKET };
+const TYPE_NAMES: Record<number, SocketType> = { [SOCK_TYPE.STREAM]: 'stream', [SOCK_TYPE.DGRAM]: 'dgram', [SOCK_TYPE.SEQPACKET]: 'seqpacket' };
+const UV_READABLE = POLL.READABLE;
+const UV_WRITABLE = POLL.WRITABLE;
+const RECV_FDS_TRUNCATED = RECV.FDS_TRUNCATED;
+const RECV_DATA_TRUNCATED = RECV.DATA_TRUNCATED;
+const SHUT_WR = SHUT.WR;
 /** Errors that mean the peer is gone: every queued send fails with it. */
 const PEER_GONE = new Set(['EPIPE', 'ECONNRESET', 'ENOTCONN', 'ECONNREFUSED']);
 
@@ -94,47 +100,12 @@ const kOnPoll = Symbol('memfd.onPoll');
 interface PollTarget { [kOnPoll](events: number): void }
 
 // One dispatcher per thread: native code calls it with `this` = the socket whose fd became ready.
-binding.socketSetDispatcher(function (this: PollTarget, events: number) {
-  this[kOnPoll](events);
+binding.socketSetDispatcher(function (this: object, events: number) {
+  (this as PollTarget)[kOnPoll](events);
 });
-
-interface SocketBinding {
-  socketSetDispatcher(fn: (this: PollTarget, events: number) => void): void;
-  socketPair(type: number): [NativeSocket, NativeSocket];
-  socketConnect(type: number, address: Buffer): [NativeSocket, boolean];
-  socketError(s: NativeSocket): number;
-  socketListen(type: number, address: Buffer, backlog: number): NativeSocket;
-  socketAccept(s: NativeSocket): NativeSocket | null;
-  socketInspect(fd: number): [number, boolean];
-  socketAdopt(fd: number, type: number): NativeSocket;
-  socketAttach(s: NativeSocket, target: object): void;
-  socketPoll(s: NativeSocket, events: number): void;
-  socketClose(s: NativeSocket): boolean;
-  socketFd(s: NativeSocket): number;
-  socketShutdown(s: NativeSocket, how: number): void;
-  socketPeerCred(s: NativeSocket): [number, number, number];
-  socketSetBufferSize(s: NativeSocket, which: number, bytes: number): number;
-  socketSend(s: NativeSocket, data: ArrayBufferView | ArrayBuffer, offset: number, length: number,
-    fds: ReadonlyArray<number | NativeHandle> | null): number;
-  socketRecv(s: NativeSocket, maxFds: number): null | 0 | [Buffer, NativeHandle[], number];
-  dupFd(fd: number): NativeHandle;
-  handlePin(h: NativeHandle): void;
-  handleUnpin(h: NativeHandle): void;
-  handleDetach(h: NativeHandle): number;
-}
-declare module './binding.js' {
-  interface Binding extends SocketBinding {}
-}
 
 function closedError(what: string): Error {
   return stateError('ERR_MEMFD_SOCKET_CLOSED', `${what}: the socket is closed`);
-}
-
-function abortError(signal: AbortSignal): Error {
-  const e = new Error('The operation was aborted', { cause: signal.reason });
-  e.name = 'AbortError';
-  (e as NodeJS.ErrnoException).code = 'ABORT_ERR';
-  return e;
 }
 
 function toType(value: unknown, name = 'options.type'): SocketType {
@@ -173,8 +144,9 @@ function toData(value: unknown): ArrayBufferView | ArrayBuffer {
 }
 
 interface FdItem {
+  /** A raw number to send (-1 for a MemFile, which is sent by handle). */
   fd: number;
-  /** The native handle of a MemFile: pinned instead of duplicated when the send has to wait. */
+  /** The native handle of a MemFile: sent as is, and pinned instead of duplicated when the send has to wait. */
   handle?: NativeHandle;
 }
 
@@ -186,11 +158,15 @@ function toFdList(value: unknown): FdItem[] {
   }
   return value.map((item: unknown, i): FdItem => {
     if (typeof item === 'number') return { fd: toFd(item, `fds[${i}]`) };
+    // A MemFile goes by its handle: the private fd it works on, not a number someone may have closed.
+    if (item instanceof MemFile) {
+      if (item.closed) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is a closed MemFile`);
+      return { fd: -1, handle: fileInternals(item).handle };
+    }
     if (item !== null && typeof item === 'object' && 'fd' in item) {
       const fd = (item as { fd: unknown }).fd;
       if (fd === -1) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is closed (its fd is -1)`);
-      const checked = toFd(fd, `fds[${i}].fd`);
-      return item instanceof MemFile ? { fd: checked, handle: fileInternals(item).handle } : { fd: checked };
+      return { fd: toFd(fd, `fds[${i}].fd`) };
     }
     throw invalidArgType(`fds[${i}]`, 'a number or an object with an fd', item);
   });
@@ -203,8 +179,9 @@ function byteView(data: ArrayBufferView | ArrayBuffer): Uint8Array {
 /**
  * One received message: bytes plus the fds that came with them.
  *
- * The fds are owned by the message until taken: see the module documentation. `fds` lists the numbers as
- * they arrived (a taken fd keeps its number in the list; it simply is yours now).
+ * The fds are yours: adopt them (`MemFile.fromFd`), close them (`fs.closeSync`), or leave them to
+ * `msg.close()` / the garbage collector, which close only the ones still untouched (see the module
+ * documentation). `fds` lists the numbers as they arrived.
  */
 export class Message implements Disposable {
   /** The payload (for stream sockets: what one `recvmsg` delivered). */
@@ -220,11 +197,13 @@ export class Message implements Disposable {
     // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the handle that owns a
     // received fd in the native owned-fd table and take the fd over from it (same thread only).
     this.fds = Object.freeze(handles.map((h) => binding.handleFd(h)));
+    markUncloneable(this);
   }
 
   /**
-   * Takes ownership of the fd at `index` (default 0) and returns its number: from now on you must close it
-   * (or pass it to something that does). Throws `ERR_MEMFD_FD_TAKEN` if it was already taken or closed.
+   * Makes the message forget the fd at `index` (default 0) and returns its number: `msg.close()` and the
+   * garbage collector will not close it, so you must (or pass it to something that does, such as a
+   * Worker). Throws `ERR_MEMFD_FD_TAKEN` if it was already taken, adopted or closed through the message.
    */
   take(index = 0): number {
     toInt(index, 'index', 0, Math.max(0, this.fds.length - 1));
@@ -248,7 +227,7 @@ export class Message implements Disposable {
     return out;
   }
 
-  /** Closes every fd not taken. Harmless to call twice. */
+  /** Closes every fd not taken, adopted or closed by hand. Harmless to call twice. */
   close(): void {
     for (let i = 0; i < this.#handles.length; i++) {
       const h = this.#handles[i];
@@ -266,14 +245,6 @@ export class Message implements Disposable {
   get [Symbol.toStringTag](): string {
     return 'Message';
   }
-}
-
-interface Waiter {
-  resolve(m: Message | null): void;
-  reject(e: unknown): void;
-  maxFds: number;
-  signal?: AbortSignal;
-  onAbort?: () => void;
 }
 
 interface QueuedSend {
@@ -325,7 +296,8 @@ export interface UnixSocket {
 export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIterable<Message> {
   #native: NativeSocket;
   #type: SocketType;
-  #fd: number;
+  /** The number users see, made on first use of `fd` (native/socket.c); -1 until then. */
+  #shownFd = -1;
   #maxFds: number;
   #closed = false;
   #ended = false;
@@ -333,7 +305,8 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   #reading = false;
   #flushing = false;
   #connecting: { resolve(): void; reject(e: unknown): void } | null = null;
-  #waiters: Waiter[] = [];
+  /** Pending receive() calls, each with its fd budget. */
+  #waiters = new WaiterQueue<Message | null, number>(() => this.#updatePoll());
   #queue: QueuedSend[] = [];
   #boundPath: { path: string; dev: number; ino: number } | null = null;
 
@@ -344,11 +317,11 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#native = native;
     this.#type = type;
     this.#maxFds = maxFds;
-    this.#fd = binding.socketFd(native);
     binding.socketAttach(native, this);
     // Reading for 'message' listeners starts when the first one is added and stops with the last one.
     this.on('newListener', (event) => { if (event === 'message') process.nextTick(() => this.#read()); });
     this.on('removeListener', (event) => { if (event === 'message') this.#updatePoll(); });
+    markUncloneable(this);
   }
 
   /** @internal */
@@ -451,9 +424,15 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     return this.#type;
   }
 
-  /** The fd number, or -1 once closed. */
+  /**
+   * The fd number to give to others (a child's stdio, `UnixSocket.fromFd` elsewhere), or -1 once closed.
+   * It is a duplicate made on first use and closed with the socket; the socket itself polls a private fd,
+   * so closing this number by hand cannot disturb the socket or the event loop (see {@link MemFile.fd}).
+   */
   get fd(): number {
-    return this.#closed ? -1 : this.#fd;
+    if (this.#closed) return -1;
+    if (this.#shownFd < 0) this.#shownFd = binding.socketFd(this.#native);
+    return this.#shownFd;
   }
 
   /** True after {@link UnixSocket.close}. */
@@ -484,13 +463,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   /** Sets `SO_SNDBUF` (the kernel doubles and clamps it); returns the effective size. */
   setSendBufferSize(bytes: number): number {
     if (this.#closed) throw closedError('setSendBufferSize');
-    return binding.socketSetBufferSize(this.#native, 0, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
+    return binding.socketSetBufferSize(this.#native, SOCK_BUFFER.SEND, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
   }
 
   /** Sets `SO_RCVBUF` (the kernel doubles and clamps it); returns the effective size. */
   setReceiveBufferSize(bytes: number): number {
     if (this.#closed) throw closedError('setReceiveBufferSize');
-    return binding.socketSetBufferSize(this.#native, 1, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
+    return binding.socketSetBufferSize(this.#native, SOCK_BUFFER.RECEIVE, toInt(bytes, 'bytes', 1, 2 ** 31 - 1));
   }
 
   /**
@@ -519,7 +498,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#queue.length === 0 && this.#connecting === null) {
       let n: number;
       try {
-        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items.map((i) => i.fd) : null);
+        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items.map((i) => i.handle ?? i.fd) : null);
       } catch (e) {
         return Promise.reject(this.#sendError(e));
       }
@@ -577,22 +556,9 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       return Promise.reject(e);
     }
     if (this.#ended) return Promise.resolve(null);
-    return new Promise<Message | null>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, maxFds };
-      if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i < 0) return;
-          this.#waiters.splice(i, 1);
-          this.#updatePoll();
-          reject(abortError(signal!));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#waiters.push(waiter);
-      this.#read();
-    });
+    const message = this.#waiters.wait(maxFds, signal);
+    this.#read();
+    return message;
   }
 
   /** Iterates over messages until the end of the stream or close(). */
@@ -630,10 +596,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#closed = true;
     binding.socketClose(this.#native);
     const err = closedError('closed while waiting');
-    for (const w of this.#waiters.splice(0)) {
-      if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-      w.reject(err);
-    }
+    this.#waiters.rejectAll(err);
     for (const q of this.#queue.splice(0)) {
       releaseFds(q.fds, q.pinned);
       q.reject(err);
@@ -755,7 +718,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     let resetSeen = false;
     try {
       while (!this.#closed && !this.#ended && this.#wantsData()) {
-        const maxFds = this.#waiters[0]?.maxFds ?? this.#maxFds;
+        const maxFds = this.#waiters.peek() ?? this.#maxFds;
         let r: ReturnType<typeof binding.socketRecv>;
         try {
           r = binding.socketRecv(this.#native, maxFds);
@@ -780,13 +743,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
           this.#end();
           break;
         }
-        const [data, handles, flags] = r;
+        const [data, handles, flags, arrived] = r;
         if (flags & (RECV_FDS_TRUNCATED | RECV_DATA_TRUNCATED)) {
           for (const h of handles) binding.handleClose(h);
           this.#deliverError(flags & RECV_FDS_TRUNCATED
-            ? stateError('ERR_MEMFD_FDS_TRUNCATED', handles.length < maxFds
+            ? stateError('ERR_MEMFD_FDS_TRUNCATED', arrived < maxFds
               // The kernel also truncates when it cannot install an fd: the process is out of fd numbers.
-              ? `the kernel could not hand over every fd of a message: ${handles.length} arrived before this process ` +
+              ? `the kernel could not hand over every fd of a message: ${arrived} arrived before this process ` +
                 `reached its open-file limit (ulimit -n: ${openFileLimit()}); they were closed. Close fds you do not ` +
                 'need (msg.close(), file.close()) rather than leaving them to the garbage collector'
               : `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
@@ -802,38 +765,30 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     }
   }
 
-  #takeWaiter(): Waiter | undefined {
-    const w = this.#waiters.shift();
-    if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-    return w;
-  }
-
   #deliver(msg: Message): void {
-    const w = this.#takeWaiter();
-    if (w) w.resolve(msg);
-    else if (this.listenerCount('message') > 0) this.emit('message', msg);
+    if (this.#waiters.resolveNext(msg)) return;
+    if (this.listenerCount('message') > 0) this.emit('message', msg);
     else msg.close(); // unreachable: we only read while someone wants data
   }
 
   #deliverError(e: unknown): void {
-    const w = this.#takeWaiter();
-    if (w) w.reject(e);
-    else if (this.listenerCount('error') > 0) this.emit('error', e);
+    if (this.#waiters.rejectNext(e)) return;
+    if (this.listenerCount('error') > 0) this.emit('error', e);
     else process.emitWarning(e as Error);
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    for (let w = this.#takeWaiter(); w; w = this.#takeWaiter()) w.resolve(null);
+    this.#waiters.resolveAll(null);
     process.nextTick(() => this.emit('end'));
   }
 }
 
 function openFileLimit(): string {
   try {
-    const m = /^Max open files\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return m ? m[1]! : 'unknown';
+    const [soft] = binding.fdLimit();
+    return soft === Infinity ? 'unlimited' : String(soft);
   } catch {
     return 'unknown';
   }
@@ -912,12 +867,14 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
   #native: NativeSocket;
   #type: SocketType;
   #maxFds: number;
-  #fd: number;
+  /** The number users see, made on first use of `fd` (native/socket.c); -1 until then. */
+  #shownFd = -1;
   #address: string;
   #closed = false;
   #events = 0;
   #accepting = false;
-  #waiters: Waiter[] = [];
+  /** Pending accept() calls. */
+  #waiters = new WaiterQueue<UnixSocket>(() => this.#updatePoll());
   #path: { path: string; dev: number; ino: number } | null;
 
   /** @internal use {@link UnixServer.listen} or {@link UnixServer.fromFd}. */
@@ -928,11 +885,11 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     this.#type = type;
     this.#maxFds = maxFds;
     this.#address = address;
-    this.#fd = binding.socketFd(native);
     this.#path = owned ? recordPath(address) : null;
     binding.socketAttach(native, this);
     this.on('newListener', (event) => { if (event === 'connection') process.nextTick(() => this.#accept()); });
     this.on('removeListener', (event) => { if (event === 'connection') this.#updatePoll(); });
+    markUncloneable(this);
   }
 
   static #wrap(native: NativeSocket, type: SocketType, maxFds: number, address: string, owned: boolean): UnixServer {
@@ -996,9 +953,11 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     return this.#type;
   }
 
-  /** The listening fd, or -1 once closed. */
+  /** The listening fd to give to others, or -1 once closed: a duplicate, as for {@link UnixSocket.fd}. */
   get fd(): number {
-    return this.#closed ? -1 : this.#fd;
+    if (this.#closed) return -1;
+    if (this.#shownFd < 0) this.#shownFd = binding.socketFd(this.#native);
+    return this.#shownFd;
   }
 
   /** True after {@link UnixServer.close}. */
@@ -1017,22 +976,9 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     } catch (e) {
       return Promise.reject(e);
     }
-    return new Promise<UnixSocket>((resolve, reject) => {
-      const waiter: Waiter = { resolve: resolve as (m: unknown) => void, reject, maxFds: 0 };
-      if (signal) {
-        waiter.signal = signal;
-        waiter.onAbort = () => {
-          const i = this.#waiters.indexOf(waiter);
-          if (i < 0) return;
-          this.#waiters.splice(i, 1);
-          this.#updatePoll();
-          reject(abortError(signal!));
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.#waiters.push(waiter);
-      this.#accept();
-    });
+    const socket = this.#waiters.wait(undefined, signal);
+    this.#accept();
+    return socket;
   }
 
   /** Iterates over accepted connections until close(). */
@@ -1052,11 +998,7 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#closed) return;
     this.#closed = true;
     binding.socketClose(this.#native);
-    const err = closedError('server closed while waiting');
-    for (const w of this.#waiters.splice(0)) {
-      if (w.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-      w.reject(err);
-    }
+    this.#waiters.rejectAll(closedError('server closed while waiting'));
     if (this.#path) unlinkRecorded(this.#path);
     this.#path = null;
     process.nextTick(() => this.emit('close'));
@@ -1098,19 +1040,14 @@ export class UnixServer extends EventEmitter implements AsyncDisposable, AsyncIt
         try {
           native = binding.socketAccept(this.#native);
         } catch (e) {
-          const w = this.#waiters.shift();
-          if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-          if (w) w.reject(e);
-          else if (this.listenerCount('error') > 0) this.emit('error', e);
+          if (this.#waiters.rejectNext(e)) break;
+          if (this.listenerCount('error') > 0) this.emit('error', e);
           else process.emitWarning(e as Error);
           break;
         }
         if (native === null) break;
         const socket = UnixSocket.wrap(native, this.#type, this.#maxFds);
-        const w = this.#waiters.shift();
-        if (w?.onAbort) w.signal!.removeEventListener('abort', w.onAbort);
-        if (w) (w.resolve as unknown as (s: UnixSocket) => void)(socket);
-        else this.emit('connection', socket);
+        if (!this.#waiters.resolveNext(socket)) this.emit('connection', socket);
       }
     } finally {
       this.#accepting = false;

@@ -61,6 +61,9 @@ export function toBytes(value: unknown, name: string): ArrayBufferView | ArrayBu
 
 /** Writable bytes only: strings make no sense as a read target. */
 export function toWritableBytes(value: unknown, name: string): ArrayBufferView | ArrayBuffer | SharedArrayBuffer {
-  if (typeof value === 'string') throw invalidArgType(name, 'an instance of Buffer, TypedArray, DataView or ArrayBuffer', value);
+  if (typeof value === 'string' || !(ArrayBuffer.isView(value) || value instanceof ArrayBuffer ||
+      (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer))) {
+    throw invalidArgType(name, 'an instance of Buffer, TypedArray, DataView or ArrayBuffer', value);
+  }
   return toBytes(value, name);
 }

@@ -37,6 +37,22 @@ async function wakeAll(v, index, total, count = Infinity) {
   return woken;
 }
 
+test('a view that is not over a Mapping is named by its class, not printed element by element', () => {
+  const notMapped = new Int32Array(1000).fill(7);
+  for (const fn of [futexWait, futexWaitAsync, futexWake]) {
+    assert.throws(() => fn(notMapped, 0, 7), (e) => {
+      assert.equal(e.code, 'ERR_INVALID_ARG_VALUE');
+      assert.match(e.message, /Received an instance of Int32Array$/);
+      assert.doesNotMatch(e.message, /7,7/);
+      return true;
+    });
+    assert.throws(() => fn(new Float64Array(4), 0, 0), {
+      code: 'ERR_INVALID_ARG_TYPE',
+      message: 'The "view" argument must be an instance of Int32Array. Received an instance of Float64Array',
+    });
+  }
+});
+
 test('arguments are validated before the syscall', () => {
   const { file, m, v } = mapped();
   try {

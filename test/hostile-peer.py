@@ -120,7 +120,8 @@ elif scenario == 'kinds':
     a, b = socket.socketpair()
     add('socket', a.fileno())
     add('directory', os.open(tempfile.gettempdir(), os.O_RDONLY | os.O_DIRECTORY))
-    tmp = tempfile.NamedTemporaryFile(prefix='memfd-hostile-')
+    # Unnamed from the start: the test kills this process, which would leave a named file behind.
+    tmp = tempfile.TemporaryFile(prefix='memfd-hostile-')
     tmp.write(b'regular file')
     tmp.flush()
     add('regular file', tmp.fileno())

@@ -297,19 +297,23 @@ test('read-only handle: default mapping is copy-on-write; writable: true is EACC
 
 test('a peer file without Seal.Shrink is refused (ERR_MEMFD_UNSAFE_MAPPING) unless unsafeAllowShrinking', (t) => {
   const f = own(t, fileOf(PAGE));
-  const reopened = own(t, f.reopen());
-  assert.equal(reopened.origin, 'reopened');
-  assert.throws(() => reopened.map(), (e) => {
+  const fd = openSync(f.path, 'r+');
+  const adopted = own(t, MemFile.fromFd(fd));
+  assert.equal(adopted.origin, 'adopted');
+  assert.throws(() => adopted.map(), (e) => {
     assert.equal(e.code, 'ERR_MEMFD_UNSAFE_MAPPING');
-    assert.match(e.message, /shrink seal/);
+    assert.match(e.message, /it was adopted from elsewhere \(MemFile\.fromFd\) and lacks the shrink seal/);
     assert.match(e.message, /SIGBUS/);
     assert.match(e.message, /unsafeAllowShrinking/);
     return true;
   });
-  const fd = openSync(f.path, 'r+');
-  const adopted = own(t, MemFile.fromFd(fd));
-  assert.equal(adopted.origin, 'adopted');
-  assert.throws(() => adopted.map(), { code: 'ERR_MEMFD_UNSAFE_MAPPING' });
+  // A reopen of an adopted file reaches the same foreign holders: refused too, and the message says what it is.
+  const reopened = own(t, adopted.reopen({ readOnly: true }));
+  assert.equal(reopened.origin, 'reopened');
+  assert.throws(() => reopened.map(), {
+    code: 'ERR_MEMFD_UNSAFE_MAPPING', message: /it is a reopen of a file adopted from elsewhere/,
+  });
+  assert.throws(() => own(t, reopened.dup()).map(), { code: 'ERR_MEMFD_UNSAFE_MAPPING' });
   const risky = own(t, adopted.map({ unsafeAllowShrinking: true }));
   risky.bytes[0] = 1;
   // The creator is trusted: its own mappings need no seal.
@@ -320,6 +324,30 @@ test('a peer file without Seal.Shrink is refused (ERR_MEMFD_UNSAFE_MAPPING) unle
   const safe2 = own(t, reopened.map());
   assert.equal(safe.bytes[0], 1);
   assert.equal(safe2.bytes[0], 1);
+});
+
+test('a reopen of a file this process created maps without Seal.Shrink, and the original cannot shrink it away', (t) => {
+  const f = own(t, fileOf(3 * PAGE));
+  assert.equal(f.getSeals().has(Seal.Shrink), false);
+  for (const handle of [f.reopen({ readOnly: true }), f.reopen(), f.reopen({ readOnly: true }).dup()]) {
+    own(t, handle);
+    assert.equal(handle.origin, 'reopened');
+    const m = handle.map();
+    assert.equal(m.length, 3 * PAGE);
+    // The only holders are this process's handles, and the library refuses each of them a shrink under
+    // a live mapping, whichever handle made it (mappings are tracked by inode).
+    for (const shrinker of [f, handle]) {
+      if (handle.readOnly && shrinker === handle) continue;
+      assert.throws(() => shrinker.truncate(PAGE), { code: 'ERR_MEMFD_MAPPED' });
+    }
+    assert.equal(f.size, 3 * PAGE);
+    m.unmap();
+    f.truncate(3 * PAGE); // unchanged size: allowed with or without mappings
+  }
+  // The owner's reopen handed on becomes a file from elsewhere where it lands.
+  const adopted = own(t, MemFile.fromFd(own(t, f.reopen({ readOnly: true })).dup().releaseFd()));
+  assert.equal(adopted.origin, 'adopted');
+  assert.throws(() => adopted.map(), { code: 'ERR_MEMFD_UNSAFE_MAPPING' });
 });
 
 test('64-bit offsets: a sparse 8 GiB file mapped at 6 GiB', (t) => {

@@ -1,7 +1,7 @@
 // MemFile creation, options, names, I/O, adoption and use-after-close, on the real kernel.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readFileSync, readSync, writeFileSync, unlinkSync, fstatSync, mkdtempSync, copyFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, unlinkSync, fstatSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +104,26 @@ test('name limits: 249 bytes ok, 250 rejected, multibyte counted in bytes, NUL r
   const empty = MemFile.create('');
   assert.equal(empty.name, '');
   empty.close();
+});
+
+test('a read target that is not a buffer names only buffer types (a string cannot be read into)', async (t) => {
+  const f = own(t, MemFile.create('read-target'));
+  f.writeSync('abcd', 0);
+  const expected = (received) => ({
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: `The "buffer" argument must be an instance of Buffer, TypedArray, DataView or ArrayBuffer. Received ${received}`,
+  });
+  assert.throws(() => f.readSync(10), expected('type number (10)'));
+  assert.throws(() => f.readSync(null), expected('null'));
+  assert.throws(() => f.readSync('abc'), expected('type string ("abc")'));
+  assert.throws(() => f.readSync({}, 0), expected('an instance of Object'));
+  await assert.rejects(f.read(10), expected('type number (10)'));
+  // Writes do take strings, and their message says so.
+  assert.throws(() => f.writeSync(10), { code: 'ERR_INVALID_ARG_TYPE', message: /must be of type string or an instance of Buffer/ });
+  // Every kind the message names is accepted.
+  for (const target of [Buffer.alloc(4), new Uint16Array(2), new DataView(new ArrayBuffer(4)), new ArrayBuffer(4), new SharedArrayBuffer(4)]) {
+    assert.equal(f.readSync(target, 0), 4);
+  }
 });
 
 test('wrong argument types are TypeErrors with Node codes, before any syscall', (t) => {
@@ -321,6 +341,7 @@ test('isMemFd / fromFd: memfd, /dev/shm file, regular file, pipe, closed fd', as
   unlinkSync(shmPath);
   const dir = mkdtempSync(join(tmpdir(), 'memfd-'));
   const regularFd = openSync(join(dir, 'regular'), 'w+');
+  rmSync(dir, { recursive: true }); // the open fd is all the test needs
   const { pipeFds } = await import('./pipe-helper.mjs');
   const [pr, pw] = pipeFds();
   const closedFd = openSync('/dev/null', 'r');
@@ -367,8 +388,10 @@ test('use after close: clear error, and a file that reuses the fd number is unto
   const dir = mkdtempSync(join(tmpdir(), 'memfd-reuse-'));
   const victimPath = join(dir, 'victim');
   writeFileSync(victimPath, 'victim content');
-  const victim = openSync(victimPath, 'r+');
-  assert.equal(victim, number, 'the kernel reused the fd number');
+  // The MemFile had two numbers (its private fd and the one `fd` showed): reuse both.
+  const opened = [openSync(victimPath, 'r+'), openSync(victimPath, 'r+')];
+  const victim = opened.find((n) => n === number);
+  assert.notEqual(victim, undefined, 'the kernel reused the fd number');
   try {
     const calls = {
       size: () => f.size, path: () => f.path, writeSync: () => f.writeSync('X', 0), readSync: () => f.readSync(Buffer.alloc(3), 0),
@@ -387,7 +410,8 @@ test('use after close: clear error, and a file that reuses the fd number is unto
     assert.equal(readFileSync(victimPath, 'utf8'), 'victim content');
     fstatSync(victim);
   } finally {
-    closeSync(victim);
+    for (const n of opened) closeSync(n);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

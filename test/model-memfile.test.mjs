@@ -11,9 +11,10 @@
 // MEMFD_FUZZ_SEED, MEMFD_FUZZ_PATH to replay a failure).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { MemFile, Seals } from '../dist/index.js';
+import { collectGarbage } from './helpers.mjs';
 import {
   MAX_SAFE, assertError, assertOk, count, describe, fdCount, fuzzParams, outcome, sizeError, tally,
 } from './model-harness.mjs';
@@ -532,7 +533,7 @@ class AddSeals {
     const what = `${this}`;
     if (hm.closed) return checkClosed(res, what);
     if (this.bad) return assertError(res, this.bad[1], what);
-    // memfd_add_seals (mm/memfd.c): writable fd, then seal seal, then the exec rule.
+    // memfd_add_seals (mm/memfd.c): writable fd, then Seal.Seal, then the exec rule.
     if (hm.ofd.readOnly) return assertError(res, 'EPERM', what);
     if (m.inode.has(S.Seal)) return assertError(res, 'EPERM', what);
     let bits = this.spec.bits;
@@ -570,7 +571,8 @@ class Observe {
     assert.equal(f.size, Number(m.inode.size), 'size');
     assert.equal(f.getSeals().bits, m.inode.seals, `seals: ${f.getSeals()}`);
     assert.equal(f.readOnly, hm.ofd.readOnly, 'readOnly');
-    assert.equal(MemFile.isMemFd(f.fd), true, 'isMemFd');
+    // (A number closed by hand is dead or someone else's; the MemFile itself works on.)
+    if (!hm.handClosed) assert.equal(MemFile.isMemFd(f.fd), true, 'isMemFd');
     const st = f.stat();
     assert.equal(st.size, Number(m.inode.size), 'stat size');
     assert.equal(st.mode & 0o7777, m.inode.mode, `mode ${(st.mode & 0o7777).toString(8)}`);
@@ -612,7 +614,8 @@ class Dup {
     const f = assertOk(res, `${this}`);
     r.files.push(f);
     m.handles.push({ ofd: hm.ofd, closed: false }); // same open file description: shared position and mode
-    assert.notEqual(f.fd, r.files[i].fd);
+    // (A number closed by hand is free again: the new file may show it.)
+    if (!hm.handClosed) assert.notEqual(f.fd, r.files[i].fd);
   }
   toString() { return `dup(h${this.h}, cloexec ${this.cloexec})`; }
 }
@@ -654,6 +657,41 @@ class Close {
     assert.equal(r.files[i].closed, true);
   }
   toString() { return `close(h${this.h})`; }
+}
+
+/**
+ * fs.closeSync(file.fd): a mistake the library must survive. The MemFile works on a private fd, so in the
+ * model nothing changes; the number is then reused by a decoy file that the library must never touch.
+ */
+class CloseFdByHand {
+  constructor(h) { this.h = h; }
+  check(m) { return m.handles.some((h) => !h.closed); }
+  async run(m, r) {
+    const i = pick(m, this.h);
+    if (m.handles[i].closed || m.handles[i].handClosed) return;
+    const n = r.files[i].fd;
+    closeSync(n);
+    m.handles[i].handClosed = true;
+    r.decoys.push(openSync('/dev/null', 'r')); // most likely gets n back
+    count('fd closed by hand');
+  }
+  toString() { return `closeSync(h${this.h}.fd)`; }
+}
+
+/** Drops a MemFile without closing it: the garbage collector's safety net closes it (maybe with a decoy on its number). */
+class Forget {
+  constructor(h) { this.h = h; }
+  check(m) { return mayClose(m) && typeof globalThis.gc === 'function'; }
+  async run(m, r) {
+    const i = pick(m, this.h);
+    if (m.handles[i].closed) return;
+    r.files[i] = r.placeholder; // a closed MemFile: what the model expects from a closed handle
+    m.handles[i].closed = true;
+    globalThis.gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    count('forgotten');
+  }
+  toString() { return `forget(h${this.h})`; }
 }
 
 /** Wrong types and out-of-range arguments: refused before any syscall, with the file unchanged. */
@@ -737,6 +775,8 @@ const commands = [
   fc.tuple(handleIndex, fc.constantFrom(undefined, true, false, true)).map(([h, ro]) => new Reopen(h, ro)),
   handleIndex.map((h) => new Close(h)),
   fc.tuple(handleIndex, fc.nat({ max: MISUSE.length - 1 })).map(([h, w]) => new Misuse(h, w)),
+  handleIndex.map((h) => new CloseFdByHand(h)),
+  handleIndex.map((h) => new Forget(h)),
 ];
 
 const createOptions = fc.record({
@@ -767,7 +807,10 @@ test('MemFile model: random operation sequences match the kernel model', async (
         return;
       }
       const file = assertOk(res, `create(${describe(opts)})`);
-      const real = { files: [file] };
+      const placeholder = MemFile.create('forgotten');
+      placeholder.close();
+      // decoys: files opened on numbers closed by hand; the library must never close or write them.
+      const real = { files: [file], decoys: [], placeholder };
       try {
         assert.equal(file.name, name ?? 'memfd');
         assert.equal(file.origin, 'created');
@@ -786,16 +829,27 @@ test('MemFile model: random operation sequences match the kernel model', async (
         })));
       } finally {
         for (const f of real.files) f.close();
+        if (real.decoys.length > 0 && typeof globalThis.gc === 'function') {
+          globalThis.gc();
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        for (const fd of real.decoys) {
+          const st = fstatSync(fd);
+          assert.ok(st.isCharacterDevice() && st.size === 0, `decoy fd ${fd} was closed, replaced or written by the library`);
+          closeSync(fd);
+        }
       }
     }),
     fuzzParams(300),
   );
+  if (typeof globalThis.gc === 'function') await collectGarbage();
   assert.ok(runs > 0 && steps > runs, `ran ${runs} sequences, ${steps} steps`);
   assert.equal(fdCount(), fdsBefore, 'no fd leaked by any run');
   console.log(`# model-memfile: ${runs} runs, ${steps} steps; outcomes ${JSON.stringify(Object.fromEntries(tally))}`);
   // The answers that make this test worth running must really have been exercised.
   if (!process.env.MEMFD_FUZZ_PATH) {
-    for (const code of ['ok', 'partial write under grow seal', 'EPERM', 'EBADF', 'EINVAL', 'ERR_MEMFD_CLOSED', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_TYPE',
+    const needsGc = typeof globalThis.gc === 'function' ? ['forgotten'] : [];
+    for (const code of ['ok', 'fd closed by hand', ...needsGc, 'partial write under grow seal', 'EPERM', 'EBADF', 'EINVAL', 'ERR_MEMFD_CLOSED', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_TYPE',
       'ERR_INVALID_ARG_VALUE']) {
       assert.ok((tally.get(code) ?? 0) > 0, `no ${code} outcome in ${runs} runs: the generators no longer reach it`);
     }

@@ -8,7 +8,9 @@
 // Skipped, with that reason, until UnixSocket is exported (issue 4).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import * as lib from '../dist/index.js';
 import { assertError, assertOk, count, fdCount, fuzzParams, outcome, tally } from './model-harness.mjs';
@@ -79,6 +81,14 @@ async function checkMessage(m, r, msg, want, disposal, what) {
   } else if (disposal === 'take') {
     for (const n of msg.takeFds()) closeSync(n);
     msg.close(); // nothing left to close
+  } else if (disposal === 'hand-close') {
+    // The natural Node way: msg.fds are the caller's. Then the numbers are reused behind the message's
+    // back, and msg.close() (or the GC, below) must leave the new files alone.
+    for (const fd of msg.fds) closeSync(fd);
+    for (let i = 0; i < msg.fds.length; i++) r.decoys.push(openSync(r.decoyPath, 'r'));
+    if (r.decoys.length % 2 === 0) msg.close();
+  } else if (disposal === 'drop') {
+    // Left to the garbage collector's safety net; the leak check at the end collects it.
   } else {
     msg.close();
   }
@@ -159,6 +169,21 @@ const MISUSE = [
   ['receive("x")', (s) => s.receive('x'), 'ERR_INVALID_ARG_TYPE'],
 ];
 
+/** fs.closeSync(socket.fd) behind the socket's back, and the number reused: the socket keeps working. */
+class CloseFdByHand {
+  constructor(side) { this.side = side; }
+  check(m) { return !m.closed[this.side]; }
+  async run(m, r) {
+    const n = r.sockets[this.side].fd;
+    if (r.handClosed.has(n)) return;
+    closeSync(n);
+    r.handClosed.add(n);
+    r.decoys.push(openSync(r.decoyPath, 'r'));
+    count('socket fd closed by hand');
+  }
+  toString() { return `closeSync(socket ${this.side}.fd)`; }
+}
+
 class Misuse {
   constructor(side, which) { Object.assign(this, { side, which }); }
   check() { return true; }
@@ -178,14 +203,20 @@ const commands = [
   fc.tuple(side, fc.nat({ max: 3000 }).map((n) => n + 4), fdList, fc.boolean()).map(([s, n, f, a]) => new Send(s, n, f, a)),
   fc.tuple(side, fc.constantFrom('adopt', 'take', 'close'), fc.option(fc.nat({ max: 4 }), { nil: undefined, freq: 3 }))
     .map(([s, d, b]) => new Receive(s, d, b)),
-  fc.tuple(side, fc.constantFrom('adopt', 'take', 'close')).map(([s, d]) => new Receive(s, d, undefined)),
+  fc.tuple(side, fc.constantFrom('adopt', 'take', 'close', 'hand-close', 'drop')).map(([s, d]) => new Receive(s, d, undefined)),
+  side.map((s) => new CloseFdByHand(s)),
   fc.tuple(side, fc.nat({ max: 100 }), fc.array(fc.nat({ max: 3 }), { maxLength: 3 })).map(([s, n, f]) => new ReceiveThenSend(s, n, f)),
   fc.tuple(side, fc.nat({ max: 5 })).map(([s, n]) => new Close(s, n)),
   fc.tuple(side, fc.nat({ max: MISUSE.length - 1 })).map(([s, w]) => new Misuse(s, w)),
 ];
 
-test('UnixSocket model: random send/receive/close sequences deliver exactly what was sent, and leak nothing', { skip }, async () => {
+test('UnixSocket model: random send/receive/close sequences deliver exactly what was sent, and leak nothing', { skip }, async (t) => {
   await collectGarbage();
+  const decoyDir = mkdtempSync(join(tmpdir(), 'memfd-model-'));
+  const decoy = { path: join(decoyDir, 'decoy') };
+  writeFileSync(decoy.path, '');
+  decoy.ino = statSync(decoy.path).ino;
+  t.after(() => rmSync(decoyDir, { recursive: true, force: true }));
   const fdsBefore = fdCount();
   let runs = 0;
   await fc.assert(
@@ -193,7 +224,9 @@ test('UnixSocket model: random send/receive/close sequences deliver exactly what
       runs++;
       const pool = makePool();
       const sockets = UnixSocket.pair({ type: 'seqpacket' });
-      const real = { sockets, pool };
+      // decoys: files opened on numbers that a message or socket lost; the library must never close them.
+      // A file of their own: the identity check compares inodes, so a decoy must not be a file that was sent.
+      const real = { sockets, pool, decoys: [], handClosed: new Set(), decoyPath: decoy.path };
       const model = { queues: [[], []], closed: [false, false], seq: 0 };
       try {
         await fc.asyncModelRun(() => ({ model, real }), cmds);
@@ -201,6 +234,12 @@ test('UnixSocket model: random send/receive/close sequences deliver exactly what
         for (const s of sockets) s.close();
         for (const f of pool.files) f.close();
         closeSync(pool.devnull);
+        await collectGarbage(2);
+        await new Promise((resolve) => setImmediate(resolve)); // socket fds close in libuv's close callback
+        for (const fd of real.decoys) {
+          assert.equal(fstatSync(fd).ino, decoy.ino, `decoy fd ${fd} was closed or replaced by the library`);
+          closeSync(fd);
+        }
       }
     }),
     fuzzParams(100),
@@ -209,7 +248,8 @@ test('UnixSocket model: random send/receive/close sequences deliver exactly what
   assert.equal(fdCount(), fdsBefore, 'no fd leaked: every received fd was closed once');
   console.log(`# model-socket: ${runs} runs; outcomes ${JSON.stringify(Object.fromEntries(tally))}`);
   if (!process.env.MEMFD_FUZZ_PATH) {
-    for (const key of ['received (adopt)', 'received (take)', 'received (close)', 'end of stream', 'pending receive',
+    for (const key of ['received (adopt)', 'received (take)', 'received (close)', 'received (hand-close)', 'received (drop)',
+      'socket fd closed by hand', 'end of stream', 'pending receive',
       'send to closed peer', 'ERR_MEMFD_FDS_TRUNCATED', 'ERR_MEMFD_SOCKET_CLOSED', 'ERR_OUT_OF_RANGE']) {
       assert.ok((tally.get(key) ?? 0) > 0, `no "${key}" in ${runs} runs: the generators no longer reach it`);
     }

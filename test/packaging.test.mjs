@@ -152,11 +152,11 @@ test('npm pack ships dist, the prebuilds, the sources for a build from source, a
   const r = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const files = JSON.parse(r.stdout)[0].files.map((f) => f.path);
-  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/loader.js', 'binding.gyp', 'native/handle.c',
+  for (const needed of ['dist/index.js', 'dist/index.d.ts', 'dist/loader.js', 'bin/memfd.mjs', 'binding.gyp', 'native/handle.c',
     'native/socket.c', 'scripts/build-native.mjs', 'scripts/node-gyp.mjs', 'README.md', 'LICENSE', 'package.json']) {
     assert.ok(files.includes(needed), `${needed} is in the tarball`);
   }
-  const allowed = /^(dist\/|native\/|examples\/|docs\/[^/]+\.(md|svg)$|prebuilds\/(linux-x64\/node\.napi\.(glibc|musl)\.node|linux-arm64\/node\.napi\.glibc\.node|build-info\.json)$|(binding\.gyp|README\.md|LICENSE|package\.json|scripts\/build-native\.mjs|scripts\/node-gyp\.mjs)$)/;
+  const allowed = /^(dist\/|native\/|examples\/|bin\/memfd\.mjs$|docs\/[^/]+\.(md|svg)$|prebuilds\/(linux-x64\/node\.napi\.(glibc|musl)\.node|linux-arm64\/node\.napi\.glibc\.node|build-info\.json)$|(binding\.gyp|README\.md|LICENSE|package\.json|scripts\/build-native\.mjs|scripts\/node-gyp\.mjs)$)/;
   assert.deepEqual(files.filter((f) => !allowed.test(f)), [], 'files outside the published set (tests, build/, dev scripts)');
   // Source maps point at src/*.ts, which is not published: maps that cannot resolve stay out.
   assert.deepEqual(files.filter((f) => f.endsWith('.map')), []);
@@ -166,11 +166,12 @@ test('npm pack ships dist, the prebuilds, the sources for a build from source, a
     'prebuilds/linux-x64/node.napi.glibc.node', 'prebuilds/linux-x64/node.napi.musl.node']);
 });
 
-test('the published .d.ts files type-check in a strict consumer project (skipLibCheck: false)', async () => {
-  const { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } = await import('node:fs');
+test('the published .d.ts files type-check in a strict consumer project (skipLibCheck: false)', async (t) => {
+  const { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'memfd-consumer-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(join(dir, 'node_modules'));
   symlinkSync(root, join(dir, 'node_modules', 'memfd'));
   symlinkSync(join(root, 'node_modules', '@types'), join(dir, 'node_modules', '@types'));
@@ -207,4 +208,65 @@ test('the published .d.ts files type-check in a strict consumer project (skipLib
   `);
   const r = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+/** Relative imports that run at load time (`import`, `export ... from`), per module of a directory of ES modules. */
+function runtimeImportGraph(sources) {
+  const graph = new Map();
+  for (const [file, text] of sources) {
+    const edges = new Set();
+    // tsc drops `import type`; what is left in the JS is evaluated when the module loads.
+    for (const m of text.matchAll(/^\s*(?:import|export)\s+(?!type\s)(?:[^'";]*?\s+from\s+)?['"](\.\/[^'"]+)['"]/gm)) {
+      edges.add(m[1].slice(2));
+    }
+    graph.set(file, edges);
+  }
+  return graph;
+}
+
+/** One cycle of the graph as a path (first module repeated at the end), or null. */
+function findCycle(graph) {
+  const state = new Map(); // 1: on the current path, 2: done
+  const path = [];
+  const visit = (node) => {
+    state.set(node, 1);
+    path.push(node);
+    for (const next of graph.get(node) ?? []) {
+      if (state.get(next) === 1) return [...path.slice(path.indexOf(next)), next];
+      if (!state.has(next)) {
+        const found = visit(next);
+        if (found) return found;
+      }
+    }
+    path.pop();
+    state.set(node, 2);
+    return null;
+  };
+  for (const node of graph.keys()) {
+    if (!state.has(node)) {
+      const found = visit(node);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+test('no runtime import cycle among the modules of dist/', async () => {
+  const { readdirSync } = await import('node:fs');
+  const dist = `${root}dist/`;
+  const sources = readdirSync(dist).filter((f) => f.endsWith('.js')).map((f) => [f, readFileSync(dist + f, 'utf8')]);
+  assert.ok(sources.length >= 10, 'dist/ holds the compiled modules');
+  const graph = runtimeImportGraph(sources);
+  assert.ok(graph.get('memfile.js').has('mapping.js'), 'the parser sees the imports tsc kept');
+  assert.equal(findCycle(graph)?.join(' -> ') ?? null, null);
+
+  // Control: the same parser and search find a cycle through a re-export, and ignore `import type`.
+  const control = runtimeImportGraph([
+    ['a.js', "import { b } from './b.js';\n"],
+    ['b.js', "export { c } from './c.js';\n"],
+    ['c.js', "import './a.js';\n"],
+  ]);
+  assert.deepEqual(findCycle(control), ['a.js', 'b.js', 'c.js', 'a.js']);
+  assert.equal(findCycle(runtimeImportGraph([['a.js', "import { b } from './b.js';"],
+    ['b.js', "import type { A } from './a.js';"]])), null);
 });

@@ -1,8 +1,8 @@
 // A real pipe fd for tests: a FIFO made by mkfifo(1) and opened read-write (Linux allows that on FIFOs).
-import { openSync, unlinkSync, mkdtempSync } from 'node:fs';
+import { openSync, rmdirSync, unlinkSync, mkdtempSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export function pipeFds() {
   const path = join(mkdtempSync(join(tmpdir(), 'memfd-fifo-')), 'fifo');
@@ -11,5 +11,6 @@ export function pipeFds() {
   const a = openSync(path, 'r+');
   const b = openSync(path, 'r+');
   unlinkSync(path);
+  rmdirSync(dirname(path));
   return [a, b];
 }

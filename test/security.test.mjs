@@ -90,8 +90,8 @@ test('a read-only reopened handle cannot write, resize, punch, seal or map writa
   assert.throws(() => ro.allocate(0, 4096), { code: 'EBADF' });
   assert.throws(() => ro.punchHole(0, 1), { code: 'EBADF' });
   assert.throws(() => ro.addSeals(Seal.Write), { code: 'EPERM' });
-  // With the shrink seal the library lets a reopened handle map at all (else ERR_MEMFD_UNSAFE_MAPPING
-  // first), so that the kernel's own answer to a writable shared mapping of a read-only fd is tested.
+  // A reopen of our own file maps without seals; the shrink seal here only keeps the child's truncate
+  // refused below. The kernel's own answer to a writable shared mapping of a read-only fd is tested.
   file.addSeals(Seal.Shrink);
   let mapping;
   try { mapping = ro.map({ writable: true }); } catch (e) { mapping = e; }

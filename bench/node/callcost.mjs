@@ -1,4 +1,4 @@
-// Node side of the call-cost case: MemFile.create()+close(), getSeals(), addSeals(), truncate(), and pure
+// Node side of the call-cost case: MemFile.create()+close() (also with `fd` read in between), getSeals(), addSeals(), truncate(), and pure
 // Node's closest alternative (an O_TMPFILE file on /dev/shm, plus fs.ftruncateSync on it).
 // Usage: node callcost.mjs ITERATIONS [REPS [LIBRARY_DIR]]. After a warmup (which also lets the JIT
 // settle), each operation is timed REPS times, operations interleaved, and the median rep is printed as
@@ -26,6 +26,14 @@ const loops = {
   createClose(k) {
     for (let i = 0; i < k; i++) MemFile.create('bench').close();
   },
+  // A program that also gives the fd away: the shown duplicate, its identity record and the check at close.
+  createFdClose(k) {
+    for (let i = 0; i < k; i++) {
+      const f = MemFile.create('bench');
+      sink ^= f.fd;
+      f.close();
+    }
+  },
   tmpfileClose(k) {
     const flags = O_TMPFILE | fs.constants.O_RDWR;
     for (let i = 0; i < k; i++) fs.closeSync(fs.openSync('/dev/shm', flags, 0o600));
@@ -43,7 +51,7 @@ const loops = {
     for (let i = 0; i < k; i++) fs.ftruncateSync(tmpFd, i & 1 ? 0 : 4096);
   },
 };
-const calls = { createClose: perc, tmpfileClose: perc, getSeals: per, addSeals: per, truncate: per, fsFtruncate: per };
+const calls = { createClose: perc, createFdClose: perc, tmpfileClose: perc, getSeals: per, addSeals: per, truncate: per, fsFtruncate: per };
 
 // Wall time, and process CPU time (all threads, user + system: V8's GC helpers count too), per call.
 let lastCpu = 0;
