@@ -95,6 +95,8 @@ export const EMULATION_SKIPS = {
     'open in the process and MSG_CTRUNC is not raised',
   madvise: 'qemu-user handles madvise itself and passes little to the kernel: MADV_REMOVE frees nothing, ' +
     'MADV_FREE on a shared mapping succeeds instead of EINVAL',
+  hostKernel: 'the kernel under qemu-user is the x86-64 host\'s: /proc fdinfo flags carry x86-64 values ' +
+    '(O_LARGEFILE 0100000), while an arm64 build names arm64\'s (0400000)',
   rss: 'the RSS of a qemu-user process includes its cache of translated code, which grows as new code runs',
 };
 
