@@ -12,7 +12,8 @@
         "native/futex.c",
         "native/socket.c",
         "native/notice.c",
-        "native/pidfd.c"
+        "native/pidfd.c",
+        "native/channel.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wshadow", "-Wno-unused-parameter", "-Werror=implicit-function-declaration", "-fvisibility=hidden"],

@@ -8,7 +8,8 @@
 // bench/results/ and the transfer chart to docs/transfer.svg.
 //
 //   node bench/run.mjs [--quick] [--sizes 64M,256M,1G] [--fill-size 1G] [--runs N]
-//                      [--cases callcost,fill,handoff,fdpass,seal] [--no-chart] [--no-build]
+//                      [--cases callcost,fill,handoff,fdpass,seal,channel] [--no-chart] [--no-build]
+//                      [--cases snapshot --snapshot-size 1G --snapshot-clients 16]   (opt-in: minutes, ~17 GiB RAM)
 //                      [--update-docs]   (also replace the results section of docs/performance.md)
 import { spawnSync, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -22,7 +23,9 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(benchDir, '..');
 const buildDir = path.join(benchDir, 'build');
 const resultsDir = path.join(benchDir, 'results');
-const ALL_CASES = ['callcost', 'fill', 'handoff', 'fdpass', 'seal'];
+const ALL_CASES = ['callcost', 'fill', 'handoff', 'fdpass', 'seal', 'channel'];
+// Minutes and ~17 GiB of RAM at its defaults (1 GiB copied into 16 processes): only with --cases snapshot.
+const OPT_IN_CASES = ['snapshot'];
 
 // ---------------------------------------------------------------------------------------------- options
 function parseArgs(argv) {
@@ -41,18 +44,24 @@ function parseArgs(argv) {
       case '--fill-size': o.fillSize = parseSize(value()); break;
       case '--runs': o.runs = Number(value()); break;
       case '--cases': o.cases = value().split(','); break;
+      case '--snapshot-size': o.snapshotSize = parseSize(value()); break;
+      case '--snapshot-clients': o.snapshotClients = Number(value()); break;
       case '--no-chart': o.chart = false; break;
       case '--no-build': o.build = false; break;
       case '--update-docs': o.updateDocs = true; break;
       case '-h': case '--help':
-        console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 12)
+        console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 13)
           .map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
         process.exit(0);
         break;
       default: throw new Error(`unknown option ${a} (try --help)`);
     }
   }
-  for (const c of o.cases) if (!ALL_CASES.includes(c)) throw new Error(`unknown case ${c}; cases: ${ALL_CASES.join(',')}`);
+  for (const c of o.cases) {
+    if (!ALL_CASES.includes(c) && !OPT_IN_CASES.includes(c)) throw new Error(`unknown case ${c}; cases: ${[...ALL_CASES, ...OPT_IN_CASES].join(',')}`);
+  }
+  o.snapshotSize ??= o.quick ? 256 << 20 : 1 << 30;
+  o.snapshotClients ??= o.quick ? 4 : 16;
   o.sizes ??= o.quick ? [16 << 20, 64 << 20] : [64 << 20, 256 << 20, 1 << 30];
   o.fillSize ??= o.quick ? 256 << 20 : 1 << 30;
   o.iterations = 200000; // cheap: ~1 s per run and language
@@ -366,31 +375,57 @@ function bestMemfd(bySize) {
   return { name, ...bySize[name], cName: name === 'memfd' ? 'c-map' : 'c-write' };
 }
 
+// The message-rate case: every compared loop in C, Python and Node (three receiving APIs), with one memfd per
+// message (received fds closed) and data only.
+const FD_APIS = [
+  ['receive', 'await receive()'],
+  ['iter', 'for await (iterator.next())'],
+  ['event', "'message' events"],
+];
 function caseFdpass(o, env) {
-  const variants = [
-    { name: 'c', run: () => c('fdpass', o.fdMessages * 2, 32) },
-    // The same with a recv(MSG_PEEK|MSG_TRUNC) sizing call before each recvmsg, as the library does.
-    { name: 'c-peek', run: () => c('fdpass', o.fdMessages * 2, 32, 'peek') },
-  ];
-  if (env.socket) {
-    variants.push({ name: 'node', run: () => node('fdpass.mjs', o.fdMessages, 32) });
-    variants.push({ name: 'node-tight', run: () => node('fdpass.mjs', o.fdMessages, 32, 'tight') });
+  const n = o.fdMessages;
+  const variants = [];
+  for (const fds of ['fd', 'nofd']) {
+    variants.push({ name: `c ${fds}`, run: () => c('fdpass', n * 2, 32, ...(fds === 'nofd' ? ['nofd'] : [])) });
+    if (env.python) variants.push({ name: `python ${fds}`, run: () => py('fdpass.py', n, 32, fds) });
+    if (env.socket) for (const [api] of FD_APIS) variants.push({ name: `node-${api} ${fds}`, run: () => node('fdpass.mjs', n, 32, api, fds) });
   }
+  // The same with a recv(MSG_PEEK|MSG_TRUNC) sizing call before each recvmsg, as the library did before batching.
+  variants.push({ name: 'c-peek fd', run: () => c('fdpass', n * 2, 32, 'peek') });
+  if (env.socket) variants.push({ name: 'node-tight fd', run: () => node('fdpass.mjs', n, 32, 'receive', 'fd', 'tight') });
   const rounds = o.runs ?? (o.quick ? 3 : 5);
-  const { samples, errors } = interleave(variants, rounds, 'fd passing');
-  const cs = summarize(samples.get('c'), 'perSecond');
-  const ns = env.socket ? summarize(samples.get('node'), 'perSecond') : null;
+  const { samples, errors } = interleave(variants, rounds, 'message rate');
+  const result = {};
   const body = [];
-  if (ns) body.push(['node', 'UnixSocket seqpacket pair: send(8 B, [memfd]) x32, receive() x32, close fds; event loop turns once per 32', fmtRate(ns.median), spread(ns, fmtRate), cs ? `${(ns.median / cs.median).toFixed(2)}x` : '', ns.n]);
-  const nt = env.socket ? summarize(samples.get('node-tight'), 'perSecond') : null;
-  if (nt) body.push(['node-tight', 'the same without ever yielding (one microtask checkpoint for the whole run)', fmtRate(nt.median), spread(nt, fmtRate), cs ? `${(nt.median / cs.median).toFixed(2)}x` : '', nt.n]);
-  else body.push(['node', 'UnixSocket', 'n/a', errors.get('node') ?? 'UnixSocket not built yet', '', 0]);
-  if (cs) body.push(['c', 'socketpair seqpacket: sendmsg x32, recvmsg x32, close fds', fmtRate(cs.median), spread(cs, fmtRate), '1.00x', cs.n]);
-  const cp = summarize(samples.get('c-peek'), 'perSecond');
-  if (cp) body.push(['c-peek', 'the same, each recvmsg preceded by recv(MSG_PEEK|MSG_TRUNC) to size it', fmtRate(cp.median), spread(cp, fmtRate), cs ? `${(cp.median / cs.median).toFixed(2)}x` : '', cp.n]);
-  printTable('4. fd passing: messages per second, one fd each (window of 32)', ['side', 'how', 'median', 'min .. max', 'vs C', 'runs'], body);
+  for (const fds of ['fd', 'nofd']) {
+    const cs = summarize(samples.get(`c ${fds}`) ?? [], 'perSecond');
+    const ps = summarize(samples.get(`python ${fds}`) ?? [], 'perSecond');
+    result[fds] = { c: cs, python: ps };
+    const what = fds === 'fd' ? '8 B + 1 memfd, fds closed' : '8 B, data only';
+    const row = (side, how, st) => body.push([fds === 'fd' ? 'fd' : 'data', side, how, fmtRate(st.median), spread(st, fmtRate),
+      ps ? `${(st.median / ps.median).toFixed(2)}x` : '', cs ? `${(st.median / cs.median).toFixed(2)}x` : '', st.n]);
+    for (const [api, how] of FD_APIS) {
+      const st = summarize(samples.get(`node-${api} ${fds}`) ?? [], 'perSecond');
+      result[fds][api] = st;
+      if (st) row(`node-${api}`, `UnixSocket seqpacket pair, ${what}: send x32, ${how} x32`, st);
+      else if (env.socket) body.push([fds, `node-${api}`, 'n/a', errors.get(`node-${api} ${fds}`) ?? '', '', '', '', 0]);
+    }
+    if (fds === 'fd') {
+      const nt = summarize(samples.get('node-tight fd') ?? [], 'perSecond');
+      result.fd.tight = nt;
+      if (nt) row('node-tight', 'await receive() without ever yielding to the event loop', nt);
+    }
+    if (ps) row('python', fds === 'fd' ? 'socket.send_fds / socket.recv_fds(4096, 253), os.close' : 'sock.send / sock.recv(4096)', ps);
+    if (cs) row('c', fds === 'fd' ? 'sendmsg x32, recvmsg x32 (control room for 253 fds), close' : 'send x32, recvmsg x32', cs);
+    if (fds === 'fd') {
+      const cp = summarize(samples.get('c-peek fd') ?? [], 'perSecond');
+      result.fd.cPeek = cp;
+      if (cp) row('c-peek', 'the same, each recvmsg preceded by recv(MSG_PEEK|MSG_TRUNC) to size it', cp);
+    }
+  }
+  printTable('4. Message rate: seqpacket messages per second (window of 32)',
+    ['case', 'side', 'how', 'median', 'min .. max', 'vs Python', 'vs C', 'runs'], body);
   for (const [k, v] of errors) console.log(`  ${k} failed: ${v}`);
-  const result = { c: cs, node: ns, nodeTight: nt, cPeek: cp };
   caseErrors.fdpass = Object.fromEntries(errors);
   return result;
 }
@@ -427,6 +462,35 @@ function caseSeal(o, env) {
   return result;
 }
 
+function caseSnapshot(o, env) {
+  if (!env.socket || !env.mapping) {
+    caseErrors.snapshot = { all: 'UnixSocket/mapping not built' };
+    return null;
+  }
+  const size = o.snapshotSize;
+  const clients = o.snapshotClients;
+  // One run: each method already runs its clients side by side, and the copying ones take minutes.
+  const r = runJson(process.execPath, [path.join(benchDir, 'snapshot.mjs'), '--json', '--size', String(size), '--clients', String(clients)], 1800000);
+  const labels = {
+    snapshot: 'SnapshotServer.publish, each client maps the sealed memfd',
+    file: '/dev/shm file, each client reads it into a Buffer',
+    ipc: "fork() + send(), serialization 'advanced', one client after the other",
+  };
+  const body = [];
+  for (const [name, x] of Object.entries(r.results)) {
+    if (x.error) {
+      body.push([name, labels[name], 'skipped', x.error, '', '', '']);
+      continue;
+    }
+    const extra = x.pssTotal - x.pssIdle;
+    body.push([name, labels[name], fmtS(x.seconds), fmtMiB(x.pssTotal), `${fmtMiB(x.pssIdle)} + ${fmtMiB(extra)}`,
+      `${(extra / size).toFixed(2)}x`, x.bad ? `${x.bad} BAD` : 'yes']);
+  }
+  printTable(`6. ${formatSize(size)} to ${clients} client processes: until every client has verified every byte; PSS of all processes then`,
+    ['method', 'how', 'time', 'PSS all (+tmpfs)', 'idle + data', 'data part / size', 'verified'], body);
+  return r;
+}
+
 // ---------------------------------------------------------------------------------------------- targets
 function targets(res, o) {
   const out = [];
@@ -445,7 +509,13 @@ function targets(res, o) {
     const g = ratio('getSeals', 'node', 'c');
     add('getSeals within 1.6x of C', g?.cpu ?? null, g ? g.cpu <= 1.6 : null, g ? show(g, 'C') : 'not measured');
     const p = ratio('getSeals', 'node', 'python');
-    add('getSeals faster than Python', p?.cpu ?? null, p ? p.cpu < 1 : null, p ? show(p, 'Python') : 'python3 not available');
+    add('getSeals no slower than Python', p?.cpu ?? null, p ? p.cpu <= 1 : null, p ? show(p, 'Python') : 'python3 not available');
+    const cp = ratio('createClose', 'node', 'python');
+    add('create+close within 1.1x of Python', cp?.cpu ?? null, cp ? cp.cpu <= 1.1 : null, cp ? show(cp, 'Python') : 'python3 not available');
+    for (const op of ['addSeals', 'truncate']) {
+      const q = ratio(op, 'node', 'python');
+      add(`${op} no slower than Python`, q?.cpu ?? null, q ? q.cpu <= 1 : null, q ? show(q, 'Python') : 'python3 not available');
+    }
   }
   const ho = res.handoff;
   if (ho) {
@@ -479,8 +549,24 @@ function targets(res, o) {
   }
   const fd = res.fdpass;
   if (fd) {
-    const r = fd.node && fd.c ? fd.node.median / fd.c.median : null;
-    add('fd passing >= half the C message rate', r, r === null ? null : r >= 0.5, r === null ? 'UnixSocket not built yet' : `${r.toFixed(2)}x C`);
+    for (const fds of ['fd', 'nofd']) {
+      const what = fds === 'fd' ? 'one fd each' : 'data only';
+      for (const [api, how] of FD_APIS) {
+        const st = fd[fds]?.[api];
+        const py = fd[fds]?.python, cs = fd[fds]?.c;
+        const rp = st && py ? st.median / py.median : null;
+        const rc = st && cs ? st.median / cs.median : null;
+        add(`messages (${what}, ${how}) >= 1.2x Python`, rp, rp === null ? null : rp >= 1.2, rp === null ? 'not measured' : `${rp.toFixed(2)}x Python`);
+        add(`messages (${what}, ${how}) >= 0.7x C`, rc, rc === null ? null : rc >= 0.7, rc === null ? 'not measured' : `${rc.toFixed(2)}x C`);
+      }
+    }
+  }
+  const sn = res.snapshot?.results?.snapshot;
+  if (sn && !sn.error) {
+    const size = res.snapshot.size;
+    const x = (sn.pssTotal - sn.pssIdle) / size;
+    add('snapshot PSS <= 1.1x data + idle runtimes', x, x <= 1.1,
+      `${x.toFixed(3)}x: ${fmtMiB(sn.pssTotal)} for ${formatSize(size)} in ${res.snapshot.clients} clients, ${fmtMiB(sn.pssIdle)} of it idle runtimes`);
   }
   console.log('\nTargets (reported, not asserted)');
   const verdict = (t) => (t.pass === null ? 'N/A' : t.pass ? 'PASS' : 'MISS');
@@ -529,6 +615,15 @@ async function main() {
   if (o.cases.includes('handoff')) res.handoff = caseHandoff(o, env);
   if (o.cases.includes('fdpass')) res.fdpass = caseFdpass(o, env);
   if (o.cases.includes('seal')) res.seal = caseSeal(o, env);
+  if (o.cases.includes('channel')) {
+    // Its own runner (bench/channel.mjs) with its own tables and its own section of docs/performance.md.
+    const args = [path.join(benchDir, 'channel.mjs'), ...(o.quick ? ['--quick'] : []),
+      ...(o.runs ? ['--runs', String(o.runs)] : []), ...(o.updateDocs ? ['--update-docs'] : [])];
+    console.log('\n== Channel (bench/channel.mjs) ==');
+    const r = spawnSync(process.execPath, args, { stdio: 'inherit' });
+    if (r.status !== 0) caseErrors.channel = `bench/channel.mjs exited with ${r.status}`;
+  }
+  if (o.cases.includes('snapshot')) res.snapshot = caseSnapshot(o, env);
   const t = targets(res, o);
   const seconds = (performance.now() - started) / 1000;
   meta.elapsedSeconds = seconds;

@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+bool init_channel(napi_env env, napi_value exports); /* channel.c */
+
 static void free_addon_data(napi_env env, void *data, void *hint) {
   addon_data *d = data;
   if (d->error_factory) napi_delete_reference(env, d->error_factory);
@@ -14,16 +16,8 @@ static void free_addon_data(napi_env env, void *data, void *hint) {
 
 /* setErrorFactory(fn): fn(errno, syscall) builds the Node-style error thrown for kernel refusals. */
 static napi_value js_set_error_factory(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  napi_valuetype type = napi_undefined;
-  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[0], &type));
-  if (type != napi_function) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a function");
   addon_data *d = addon_get_data(env);
-  if (d->error_factory) napi_delete_reference(env, d->error_factory);
-  d->error_factory = NULL;
-  NAPI_OK_OR_THROW(env, napi_create_reference(env, argv[0], 1, &d->error_factory));
-  return make_undefined(env);
+  return store_function_arg(env, info, d != NULL ? &d->error_factory : NULL);
 }
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -38,7 +32,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (!init_handle(env, exports) || !init_memfd(env, exports) || !init_io(env, exports) ||
       !init_mapping(env, exports) || !init_futex(env, exports) || !init_socket(env, exports) ||
       !init_notice(env, exports) ||
-      !init_pidfd(env, exports)) {
+      !init_pidfd(env, exports) || !init_channel(env, exports)) {
     return throw_napi_failure(env, napi_generic_failure, "module init");
   }
   return exports;

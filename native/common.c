@@ -201,3 +201,16 @@ bool export_functions(napi_env env, napi_value exports, const export_entry *entr
   }
   return true;
 }
+
+napi_value store_function_arg(napi_env env, napi_callback_info info, napi_ref *slot) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  napi_valuetype type = napi_undefined;
+  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[0], &type));
+  if (type != napi_function) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a function");
+  if (slot == NULL) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "callback slot unavailable");
+  if (*slot != NULL) napi_delete_reference(env, *slot);
+  *slot = NULL;
+  NAPI_OK_OR_THROW(env, napi_create_reference(env, argv[0], 1, slot));
+  return make_undefined(env);
+}

@@ -89,6 +89,11 @@ typedef struct export_entry {
 
 bool export_functions(napi_env env, napi_value exports, const export_entry *entries, size_t count);
 
+/* The body of a setter through which JS hands native code a callback at init (error factory, notice
+ * handler, futex poll): takes the one function argument and stores a strong reference in *slot, replacing
+ * the previous one. `slot` NULL (its owner is gone) throws. */
+napi_value store_function_arg(napi_env env, napi_callback_info info, napi_ref *slot);
+
 /* Module registration hooks, one per concept file. */
 bool init_handle(napi_env env, napi_value exports);
 bool init_memfd(napi_env env, napi_value exports);

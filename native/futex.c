@@ -161,17 +161,8 @@ static bool env_still_running(napi_env env, napi_ref poll) {
 /* setFutexPoll(fn): the function a synchronous wait calls between slices (see env_still_running). Handed
  * over from JS, like the error factory, rather than compiled here from source. */
 static napi_value js_set_futex_poll(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  napi_valuetype type = napi_undefined;
-  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[0], &type));
-  if (type != napi_function) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a function");
   addon_data *d = addon_get_data(env);
-  if (d == NULL) return throw_napi_failure(env, napi_generic_failure, "addon data");
-  if (d->futex_poll) napi_delete_reference(env, d->futex_poll);
-  d->futex_poll = NULL;
-  NAPI_OK_OR_THROW(env, napi_create_reference(env, argv[0], 1, &d->futex_poll));
-  return make_undefined(env);
+  return store_function_arg(env, info, d != NULL ? &d->futex_poll : NULL);
 }
 
 /* The arguments both waits share: (mapping, view, index, expected, timeoutMs). */

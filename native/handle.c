@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -49,11 +50,35 @@ static int identity_of(int fd, dev_t *dev, ino_t *ino) {
   return 0;
 }
 
+/* kcmp(2) compares two fds of this process by open file description: exact, where inode identity cannot
+ * tell two opens of one file apart, and one syscall instead of an fstat when handing out plus one when
+ * closing. Seccomp profiles (Docker's default) and kernels without CONFIG_KCMP refuse it: probed once,
+ * with st_dev/st_ino as the fallback. */
+static int kcmp_state; /* 0 not probed, 1 usable, 2 refused: two threads probing at once agree, so no lock
+                          (and no pthread_once, which would raise the glibc floor to 2.34) */
+
+static long kcmp_files(int a, int b) {
+  pid_t pid = getpid();
+  return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b);
+}
+
+static bool kcmp_available(void) {
+  int state = __atomic_load_n(&kcmp_state, __ATOMIC_ACQUIRE);
+  if (state == 0) {
+    int fd = open("/", O_RDONLY | O_CLOEXEC | O_DIRECTORY);
+    state = fd >= 0 && kcmp_files(fd, fd) == 0 ? 1 : 2;
+    if (fd >= 0) close(fd);
+    __atomic_store_n(&kcmp_state, state, __ATOMIC_RELEASE);
+  }
+  return state == 1;
+}
+
 /* Caller holds owned_lock. True when `c` (found in the table for its number) still owns what the number
  * refers to now. A private number was never handed out, so only the table can say otherwise. */
 static bool claim_still_ours(const fd_claim *c) {
   if (table_get(c->fd) != c) return false;
   if (!c->exposed) return true;
+  if (c->twin >= 0) return kcmp_files(c->fd, c->twin) == 0;
   dev_t dev;
   ino_t ino;
   return identity_of(c->fd, &dev, &ino) == 0 && dev == c->dev && ino == c->ino;
@@ -62,16 +87,18 @@ static bool claim_still_ours(const fd_claim *c) {
 void fd_claim_init(fd_claim *c, fd_kind kind, napi_env env, fd_handle *handle) {
   memset(c, 0, sizeof *c);
   c->fd = -1;
+  c->twin = -1;
   c->kind = (uint8_t)kind;
   c->env = env;
   c->handle = handle;
 }
 
-int fd_claim_fresh(fd_claim *c, int fd, bool exposed) {
+int fd_claim_fresh(fd_claim *c, int fd, bool exposed, int twin) {
   dev_t dev = 0;
   ino_t ino = 0;
+  if (twin >= 0 && !(exposed && kcmp_available())) twin = -1;
   /* Outside the lock: a fresh number is ours, nobody else can close it before we return it to JS. */
-  if (exposed) {
+  if (exposed && twin < 0) {
     int err = identity_of(fd, &dev, &ino);
     if (err != 0) return err;
   }
@@ -80,6 +107,7 @@ int fd_claim_fresh(fd_claim *c, int fd, bool exposed) {
   if (marked) {
     c->fd = fd;
     c->exposed = exposed;
+    c->twin = twin;
     c->dev = dev;
     c->ino = ino;
   }
@@ -110,7 +138,7 @@ bool fd_claim_adopt(napi_env env, fd_claim *c, int fd) {
     from = claimable_locked(env, cur, fd);
     /* An exposed entry whose file is gone is stale: its owner lost the number (closed by hand) and the
      * caller now holds something else under it, which is the caller's to give. */
-    bool stale = from == NULL && cur->exposed && (cur->dev != dev || cur->ino != ino);
+    bool stale = from == NULL && !claim_still_ours(cur);
     if (from == NULL && !stale) {
       pthread_mutex_unlock(&owned_lock);
       napi_throw_error(env, "ERR_MEMFD_FD_ALREADY_OWNED",
@@ -126,6 +154,7 @@ bool fd_claim_adopt(napi_env env, fd_claim *c, int fd) {
   }
   c->fd = fd;
   c->exposed = true;
+  c->twin = -1;
   c->dev = dev;
   c->ino = ino;
   if (from != NULL) {
@@ -240,6 +269,7 @@ static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
   }
   h->fd = -1;
   h->kind = (uint8_t)kind;
+  h->cloexec = -1;
   h->env = env;
   fd_claim_init(&h->own, kind, env, h);
   fd_claim_init(&h->shown, kind, env, h);
@@ -258,12 +288,13 @@ static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
   return external;
 }
 
-napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, fd_handle **out) {
+napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, int cloexec, fd_handle **out) {
   fd_handle *h;
   napi_value external = new_handle(env, kind, &h);
   if (external == NULL) return NULL;
+  h->cloexec = (int8_t)cloexec;
   /* A received fd is in msg.fds from the start: it is exposed, so its identity is recorded. */
-  int err = fd_claim_fresh(&h->own, fd, kind == FD_KIND_RECEIVED);
+  int err = fd_claim_fresh(&h->own, fd, kind == FD_KIND_RECEIVED, -1);
   if (err != 0) {
     h->closed = true;
     throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
@@ -334,6 +365,169 @@ void fd_handle_unpin(fd_handle *h) {
   if (h->pins == 0 && h->in_flight == 0 && h->closed) close_and_notify(h, false);
 }
 
+/* ---------- receive batches ---------- */
+
+static const napi_type_tag FD_BATCH_TAG = {0x6d656d6664626174ULL, 0x2c71d0a95e3b86f4ULL};
+
+struct fd_batch {
+  napi_env env;
+  uint32_t count;
+  fd_handle h[]; /* embedded records: the owned-fd table may point at their `own` claims */
+};
+
+static void finalize_batch(napi_env env, void *data, void *hint) {
+  fd_batch *b = data;
+  int forgotten_fd = -1;
+  for (uint32_t i = 0; i < b->count; i++) {
+    fd_handle *h = &b->h[i];
+    bool forgotten = !h->closed;
+    int report = h->fd;
+    h->closed = true;
+    h->finalized = true;
+    bool closed_any = false;
+    really_close(h, &closed_any); /* received fds closed by hand are the contract: never reported */
+    if (forgotten && closed_any && forgotten_fd < 0) forgotten_fd = report;
+  }
+  /* One notice per batch (warnings.ts shows one per kind and thread anyway). */
+  if (forgotten_fd >= 0) notice_post(b->env, NOTICE_GC_CLOSED, FD_KIND_RECEIVED, forgotten_fd);
+  free(b);
+}
+
+napi_value fd_batch_wrap(napi_env env, const int *fds, size_t n) {
+  fd_batch *b = calloc(1, sizeof *b + n * sizeof b->h[0]);
+  if (b == NULL) {
+    for (size_t i = 0; i < n; i++) close(fds[i]);
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  b->env = env;
+  b->count = (uint32_t)n;
+  for (size_t i = 0; i < n; i++) {
+    fd_handle *h = &b->h[i];
+    h->fd = -1;
+    h->closed = true; /* until it owns its number */
+    h->kind = FD_KIND_RECEIVED;
+    h->env = env;
+    fd_claim_init(&h->own, FD_KIND_RECEIVED, env, h);
+    fd_claim_init(&h->shown, FD_KIND_RECEIVED, env, h);
+  }
+  napi_value external;
+  if (napi_create_external(env, b, finalize_batch, NULL, &external) != napi_ok) {
+    free(b);
+    for (size_t i = 0; i < n; i++) close(fds[i]);
+    throw_napi_failure(env, napi_generic_failure, "napi_create_external");
+    return NULL;
+  }
+  /* From here the finalizer owns b and closes whatever records own. */
+  if (napi_type_tag_object(env, external, &FD_BATCH_TAG) != napi_ok) {
+    for (size_t i = 0; i < n; i++) close(fds[i]);
+    throw_napi_failure(env, napi_generic_failure, "napi_type_tag_object");
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    fd_handle *h = &b->h[i];
+    /* Not exposed yet: JS has not seen the number (msg.fds is read lazily). batchExpose records the
+     * identity when it is handed out; until then the number is as private as a MemFile's own fd. */
+    int err = fd_claim_fresh(&h->own, fds[i], false, -1);
+    if (err != 0) {
+      for (size_t j = i; j < n; j++) close(fds[j]);
+      throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
+      return NULL;
+    }
+    h->fd = fds[i];
+    h->closed = false;
+  }
+  return external;
+}
+
+static fd_batch *batch_unwrap(napi_env env, napi_value v) {
+  bool ok = false;
+  void *data = NULL;
+  if (napi_check_object_type_tag(env, v, &FD_BATCH_TAG, &ok) == napi_ok && ok &&
+      napi_get_value_external(env, v, &data) == napi_ok) {
+    return data;
+  }
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd receive batch");
+  return NULL;
+}
+
+/* Arguments (batch, index[, count]) with index..index+count inside the batch. */
+static fd_batch *batch_args(napi_env env, napi_callback_info info, size_t argc, uint32_t *index, uint32_t *count) {
+  napi_value argv[3];
+  if (!get_args(env, info, argc, argv, NULL)) return NULL;
+  fd_batch *b = batch_unwrap(env, argv[0]);
+  if (b == NULL) return NULL;
+  int32_t i = 0, c = 1;
+  if (!get_int32_arg(env, argv[1], &i, "index")) return NULL;
+  if (argc > 2 && !get_int32_arg(env, argv[2], &c, "count")) return NULL;
+  if (i < 0 || c < 0 || (uint32_t)i > b->count || (uint32_t)c > b->count - (uint32_t)i) {
+    throw_range_error(env, "ERR_OUT_OF_RANGE", "index outside the receive batch");
+    return NULL;
+  }
+  *index = (uint32_t)i;
+  *count = (uint32_t)c;
+  return b;
+}
+
+/* batchExpose(batch, index, count): the numbers of these records are being handed to JS (the first read of
+ * msg.fds): record the identity of each open one (fstat outside the lock, stored under it, as
+ * fd_claim_fresh does). From then on every close of it verifies identity first. */
+static napi_value js_batch_expose(napi_env env, napi_callback_info info) {
+  uint32_t i, c;
+  fd_batch *b = batch_args(env, info, 3, &i, &c);
+  if (b == NULL) return NULL;
+  for (uint32_t k = i; k < i + c; k++) {
+    fd_handle *h = &b->h[k];
+    if (h->closed || h->fd < 0 || h->own.exposed) continue;
+    dev_t dev;
+    ino_t ino;
+    int err = identity_of(h->fd, &dev, &ino);
+    if (err != 0) return throw_errno(env, err, "fstat");
+    pthread_mutex_lock(&owned_lock);
+    h->own.dev = dev;
+    h->own.ino = ino;
+    h->own.exposed = true;
+    pthread_mutex_unlock(&owned_lock);
+  }
+  return make_undefined(env);
+}
+
+/* batchTake(batch, index) -> the fd, which the batch forgets (the caller owns it now), or -1 when it was
+ * already taken, adopted (MemFile.fromFd...) or closed through its message. */
+static napi_value js_batch_take(napi_env env, napi_callback_info info) {
+  uint32_t i, c;
+  fd_batch *b = batch_args(env, info, 2, &i, &c);
+  if (b == NULL) return NULL;
+  if (i >= b->count) return throw_range_error(env, "ERR_OUT_OF_RANGE", "index outside the receive batch");
+  fd_handle *h = &b->h[i];
+  if (h->closed || h->fd < 0) return make_int32(env, -1);
+  int fd = h->fd;
+  fd_claim_forget(&h->own);
+  h->fd = -1;
+  h->closed = true;
+  return make_int32(env, fd);
+}
+
+/* batchClose(batch, index, count): closes the fds of one message that nobody took, adopted or closed by
+ * hand (after the identity check: a number closed by hand and reused is left alone). */
+static napi_value js_batch_close(napi_env env, napi_callback_info info) {
+  uint32_t i, c;
+  fd_batch *b = batch_args(env, info, 3, &i, &c);
+  if (b == NULL) return NULL;
+  for (uint32_t k = i; k < i + c; k++) {
+    fd_handle *h = &b->h[k];
+    if (h->closed) continue;
+    h->closed = true;
+    really_close(h, NULL);
+  }
+  return make_undefined(env);
+}
+
 /* ---------- JS functions ---------- */
 
 /* handleFd(handle) -> the number JS may see and give away, or -1 once closed. A MemFile's is a duplicate
@@ -347,17 +541,23 @@ static napi_value js_handle_fd(napi_env env, napi_callback_info info) {
   if (h->closed || h->fd < 0) return make_int32(env, -1);
   if (h->own.exposed) return make_int32(env, h->fd);
   if (h->shown.fd >= 0) return make_int32(env, h->shown.fd);
-  int flags = fcntl(h->fd, F_GETFD);
-  if (flags < 0) return throw_errno(env, errno, "fcntl");
-  bool cloexec = (flags & FD_CLOEXEC) != 0;
+  int cloexec = h->cloexec;
+  if (cloexec < 0) {
+    int flags = fcntl(h->fd, F_GETFD);
+    if (flags < 0) return throw_errno(env, errno, "fcntl");
+    cloexec = (flags & FD_CLOEXEC) != 0;
+  }
   int shown = fcntl(h->fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
   if (shown < 0) return throw_errno(env, errno, "fcntl");
-  int err = fd_claim_fresh(&h->shown, shown, true);
+  int err = fd_claim_fresh(&h->shown, shown, true, h->fd);
   if (err != 0) {
     close(shown);
     return throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
   }
-  if (!cloexec) fcntl(h->fd, F_SETFD, flags | FD_CLOEXEC);
+  if (!cloexec) {
+    fcntl(h->fd, F_SETFD, FD_CLOEXEC);
+    h->cloexec = 1; /* the private fd's flag from now on; `shown` keeps the one the caller asked for */
+  }
   return make_int32(env, shown);
 }
 
@@ -407,12 +607,13 @@ static napi_value js_handle_adopt(napi_env env, napi_callback_info info) {
   h->closed = true; /* until it owns both numbers */
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (own < 0) return throw_errno(env, errno, "fcntl");
-  int err = fd_claim_fresh(&h->own, own, false);
+  int err = fd_claim_fresh(&h->own, own, false, -1);
   if (err != 0) {
     close(own);
     return throw_errno(env, err, "malloc");
   }
   h->fd = own;
+  h->cloexec = 1;
   if (!fd_claim_adopt(env, &h->shown, fd)) {
     fd_claim_close(&h->own);
     h->fd = -1;
@@ -472,7 +673,7 @@ static napi_value js_dup_fd(napi_env env, napi_callback_info info) {
   if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (copy < 0) return throw_errno(env, errno, "fcntl");
-  napi_value h = fd_handle_wrap(env, copy, FD_KIND_INTERNAL, NULL);
+  napi_value h = fd_handle_wrap(env, copy, FD_KIND_INTERNAL, 1, NULL);
   if (h == NULL) close(copy);
   return h;
 }
@@ -503,7 +704,8 @@ bool init_handle(napi_env env, napi_value exports) {
       {"handleFd", js_handle_fd},         {"handleOwnFd", js_handle_own_fd}, {"handleClose", js_handle_close},
       {"handleAdopt", js_handle_adopt},   {"handleDetach", js_handle_detach}, {"handlePin", js_handle_pin},
       {"handleUnpin", js_handle_unpin},   {"dupFd", js_dup_fd},               {"fdOwned", js_fd_owned},
-      {"fdLimit", js_fd_limit},
+      {"fdLimit", js_fd_limit},           {"batchTake", js_batch_take},       {"batchClose", js_batch_close},
+      {"batchExpose", js_batch_expose},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

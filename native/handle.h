@@ -37,7 +37,9 @@ typedef struct fd_claim {
   uint8_t kind;             /* fd_kind (immutable) */
   napi_env env;             /* env (thread) of the owner (immutable) */
   struct fd_handle *handle; /* owning handle, or NULL for sockets (immutable) */
-  dev_t dev;                /* identity of the open file when exposed */
+  int twin;                 /* an fd of ours on the same open file description (the private fd a shown
+                               number was duplicated from), or -1: compared with kcmp(2) before closing */
+  dev_t dev;                /* identity of the open file when exposed and there is no usable twin */
   ino_t ino;
 } fd_claim;
 
@@ -50,8 +52,10 @@ typedef enum claim_close_result {
 void fd_claim_init(fd_claim *c, fd_kind kind, napi_env env, struct fd_handle *handle);
 /* Records a number fresh from the kernel (socket, memfd_create, dup, recvmsg...): it is ours whatever the
  * table said, since a stale entry means its previous owner lost the number behind its back. With
- * `exposed`, the open file's identity is recorded too. Returns 0 or an errno (nothing recorded). */
-int fd_claim_fresh(fd_claim *c, int fd, bool exposed);
+ * `exposed`, what identifies the open file is recorded too: `twin` (a private fd of ours on the same open
+ * file description, which must stay open until this claim is closed) when kcmp(2) works here, else
+ * st_dev/st_ino. Returns 0 or an errno (nothing recorded). */
+int fd_claim_fresh(fd_claim *c, int fd, bool exposed, int twin);
 /* Takes over a number someone handed to us (an inherited fd, msg.fds[i]) as an exposed claim: refuses
  * (ERR_MEMFD_FD_ALREADY_OWNED thrown, false) a number another object of this process owns, unless it is a
  * received fd of `env` that nothing uses, whose message handle is then emptied. Identity is recorded. */
@@ -74,11 +78,13 @@ typedef struct fd_handle {
   uint32_t pins;      /* queued socket sends that will still send this fd (main thread only) */
   bool finalized;     /* the JS external is gone; free when in_flight drops to 0 */
   uint8_t kind;       /* fd_kind (immutable) */
+  int8_t cloexec;     /* the close-on-exec flag the file was opened with (1/0), -1 unknown: given to `shown` */
   napi_env env;       /* the env (thread) that owns the handle (immutable) */
 } fd_handle;
 
-/* Wraps a fresh fd we now own. On failure returns NULL with an exception pending and leaves fd open. */
-napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, fd_handle **out);
+/* Wraps a fresh fd we now own, opened with close-on-exec `cloexec` (1/0, -1 unknown). On failure returns
+ * NULL with an exception pending and leaves fd open. */
+napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, int cloexec, fd_handle **out);
 /* Unwraps a handle, throwing ERR_INVALID_ARG_TYPE for anything else. */
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v);
 /* The private fd of an open handle, or -1 with EBADF thrown when it is closed. */
@@ -95,4 +101,21 @@ void fd_handle_release(fd_handle *h);
  * Worker) nobody can send it any more, so the finalizer closes the fd whatever the pin count. */
 bool fd_handle_pin(napi_env env, fd_handle *h, const char *syscall);
 void fd_handle_unpin(fd_handle *h);
+
+/* The received fds of one receive batch (socketRecvBatch): ONE tagged external with one finalizer owns the
+ * records of every fd that arrived in the batch, instead of one finalizable external per fd. Each record is
+ * an fd_handle of kind FD_KIND_RECEIVED embedded in the batch, so every rule above holds per fd: its claim
+ * is in the owned-fd table (marked under the lock), its identity is recorded when it is handed out (the
+ * numbers are in msg.fds from the start), adoption (fd_claim_adopt) finds and empties the record under the
+ * lock exactly as for a standalone handle, and closing verifies identity first. A number is handed out
+ * when JS first reads msg.fds (batchExpose records the identity then, one fstat per fd); a message whose
+ * fds are never read (msg.close() right away, or take(), which gives the number away) costs no fstat at
+ * all: its numbers were never shown, so only the table decides, as for any private fd. The records stay valid
+ * (the table may point at them) until the finalizer has unlinked every claim. Messages refer to
+ * (batch, first index, count); the batch is collected when the last Message of it is, and its finalizer
+ * closes the fds nobody took, adopted or closed (MEMFD_CLOSED_BY_GC), once. Env teardown runs it too. */
+typedef struct fd_batch fd_batch;
+/* Takes ownership of fds[0..n) (fresh from recvmsg). On failure returns NULL with an exception pending and
+ * every fd closed (by the batch's finalizer or here). */
+napi_value fd_batch_wrap(napi_env env, const int *fds, size_t n);
 #endif

@@ -36,7 +36,7 @@ static napi_value js_memfd_create(napi_env env, napi_callback_info info) {
   int err = errno;
   free(name);
   if (fd < 0) return throw_errno(env, err, "memfd_create");
-  napi_value h = fd_handle_wrap(env, fd, FD_KIND_FILE, NULL);
+  napi_value h = fd_handle_wrap(env, fd, FD_KIND_FILE, (flags & MFD_CLOEXEC) != 0, NULL);
   if (h == NULL) close(fd);
   return h;
 }
@@ -49,7 +49,7 @@ static napi_value js_memfd_secret(napi_env env, napi_callback_info info) {
   if (!get_uint32_arg(env, argv[0], &flags, "flags")) return NULL;
   int fd = (int)syscall(SYS_memfd_secret, flags);
   if (fd < 0) return throw_errno(env, errno, "memfd_secret");
-  napi_value h = fd_handle_wrap(env, fd, FD_KIND_FILE, NULL);
+  napi_value h = fd_handle_wrap(env, fd, FD_KIND_FILE, (flags & O_CLOEXEC) != 0, NULL);
   if (h == NULL) close(fd);
   return h;
 }
@@ -217,7 +217,7 @@ static napi_value js_reopen(napi_env env, napi_callback_info info) {
   int nfd;
   do nfd = open(path, (int)flags | O_CLOEXEC); while (nfd < 0 && errno == EINTR);
   if (nfd < 0) return throw_errno(env, errno, "open");
-  napi_value r = fd_handle_wrap(env, nfd, FD_KIND_FILE, NULL);
+  napi_value r = fd_handle_wrap(env, nfd, FD_KIND_FILE, 1, NULL);
   if (r == NULL) close(nfd);
   return r;
 }
@@ -232,7 +232,7 @@ static napi_value js_dup(napi_env env, napi_callback_info info) {
   napi_get_value_bool(env, argv[1], &cloexec);
   int nfd = fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
   if (nfd < 0) return throw_errno(env, errno, "fcntl");
-  napi_value r = fd_handle_wrap(env, nfd, FD_KIND_FILE, NULL);
+  napi_value r = fd_handle_wrap(env, nfd, FD_KIND_FILE, cloexec, NULL);
   if (r == NULL) close(nfd);
   return r;
 }

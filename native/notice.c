@@ -94,18 +94,9 @@ void notice_post(napi_env env, notice_what what, int kind, int fd) {
 
 /* setNoticeHandler(fn): fn(what, kind, fd) is called on the loop for every notice. */
 static napi_value js_set_notice_handler(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!get_args(env, info, 1, argv, NULL)) return NULL;
-  napi_valuetype type = napi_undefined;
-  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[0], &type));
-  if (type != napi_function) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a function");
   addon_data *d = addon_get_data(env);
   notice_queue *q = d != NULL ? d->notices : NULL;
-  if (q == NULL) return throw_type_error(env, "ERR_MEMFD_INTERNAL", "notice queue unavailable");
-  if (q->handler != NULL) napi_delete_reference(env, q->handler);
-  q->handler = NULL;
-  NAPI_OK_OR_THROW(env, napi_create_reference(env, argv[0], 1, &q->handler));
-  return make_undefined(env);
+  return store_function_arg(env, info, q != NULL ? &q->handler : NULL);
 }
 
 bool init_notice(napi_env env, napi_value exports) {

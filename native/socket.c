@@ -2,7 +2,7 @@
  *
  * Split of work: this file performs non-blocking syscalls and owns lifetimes; queues, ordering and
  * promise bookkeeping live in src/socket.ts. The poll callback only tells JS "readable/writable", and
- * JS then calls socketRecv/socketSend until they report EAGAIN.
+ * JS then calls socketRecvBatch/socketSend until they report EAGAIN.
  *
  * Lifetime rules (see shared/knowledge/node-native.md, "Event loop and fd passing"):
  *  - A unix_sock has two owners: the JS external (released by its finalizer) and the uv_poll_t (released
@@ -16,6 +16,7 @@
  *    socket dropped by JS is collected and its finalizer closes it.
  *  - An async env cleanup hook closes every live socket when the env goes away (Worker.terminate(), exit)
  *    and keeps the env waiting until all uv_close callbacks have run (uv_loop_close would abort otherwise). */
+#include "constants.h"
 #include "handle.h"
 
 #include <errno.h>
@@ -30,14 +31,13 @@
 #include <unistd.h>
 #include <uv.h>
 
-#define MAX_FDS_PER_MESSAGE 253 /* SCM_MAX_FD in the kernel */
 /* Stream reads are sized by FIONREAD, within these bounds. */
 #define STREAM_READ_MIN 4096
 #define STREAM_READ_MAX (1024 * 1024)
 
-/* Bits of the third element returned by socketRecv. */
-#define RECV_FDS_TRUNCATED 1  /* MSG_CTRUNC: the control buffer was too small; arrived fds were closed */
-#define RECV_DATA_TRUNCATED 2 /* MSG_TRUNC: the datagram was larger than the buffer */
+/* Per-message flag bits in the meta array of socketRecvBatch (MEMFD_RECV_*), the per-message fd limit
+ * (MEMFD_SCM_MAX_FD) and the buffer selector of socketSetBufferSize come from constants.h, mirrored in
+ * src/constants.ts. */
 
 static const napi_type_tag SOCKET_TAG = {0x6d656d6664736f63ULL, 0x4b3e8a1d77c2f019ULL};
 
@@ -211,7 +211,7 @@ static napi_value sock_wrap(napi_env env, int fd, int type, unix_sock **out) {
   s->type = type;
   fd_claim_init(&s->own, FD_KIND_SOCKET, env, NULL);
   fd_claim_init(&s->shown, FD_KIND_SOCKET, env, NULL);
-  int err = fd_claim_fresh(&s->own, fd, false);
+  int err = fd_claim_fresh(&s->own, fd, false, -1);
   if (err != 0) {
     free(s);
     throw_errno(env, err, "malloc");
@@ -580,7 +580,7 @@ static napi_value js_socket_fd(napi_env env, napi_callback_info info) {
   if (s->shown.fd >= 0) return make_int32(env, s->shown.fd);
   int shown = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
   if (shown < 0) return throw_errno(env, errno, "fcntl");
-  int err = fd_claim_fresh(&s->shown, shown, true);
+  int err = fd_claim_fresh(&s->shown, shown, true, s->fd);
   if (err != 0) {
     close(shown);
     return throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
@@ -631,7 +631,7 @@ static napi_value js_socket_set_buffer_size(napi_env env, napi_callback_info inf
   if (!get_int32_arg(env, argv[1], &which, "which") || !get_int32_arg(env, argv[2], &bytes, "bytes")) return NULL;
   int fd = sock_fd(env, s, "setsockopt");
   if (fd < 0) return NULL;
-  int opt = which == 0 ? SO_SNDBUF : SO_RCVBUF;
+  int opt = which == MEMFD_SOCK_BUFFER_SEND ? SO_SNDBUF : SO_RCVBUF;
   if (setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes) != 0) return throw_errno(env, errno, "setsockopt");
   int actual = 0;
   socklen_t len = sizeof actual;
@@ -658,7 +658,7 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
   if ((uint64_t)offset > total || (uint64_t)length > total - (size_t)offset) {
     return throw_range_error(env, "ERR_OUT_OF_RANGE", "offset/length outside the data");
   }
-  int fds[MAX_FDS_PER_MESSAGE];
+  int fds[MEMFD_SCM_MAX_FD];
   uint32_t nfds = 0;
   /* Every N-API status is checked here: while a Worker is being terminated, calls that touch JS fail, and
    * an unchecked napi_get_element leaves `e` uninitialised (napi_typeof on it crashed the process). */
@@ -669,7 +669,7 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
     NAPI_OK_OR_THROW(env, napi_is_array(env, argv[4], &is_array));
     if (!is_array) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "fds must be an array");
     NAPI_OK_OR_THROW(env, napi_get_array_length(env, argv[4], &nfds));
-    if (nfds > MAX_FDS_PER_MESSAGE) {
+    if (nfds > MEMFD_SCM_MAX_FD) {
       return throw_range_error(env, "ERR_OUT_OF_RANGE", "At most 253 fds (SCM_MAX_FD) fit in one message");
     }
     for (uint32_t i = 0; i < nfds; i++) {
@@ -698,7 +698,7 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
 
   struct iovec iov = {.iov_base = data + offset, .iov_len = (size_t)length};
   union {
-    char buf[CMSG_SPACE(sizeof(int) * MAX_FDS_PER_MESSAGE)];
+    char buf[CMSG_SPACE(sizeof(int) * MEMFD_SCM_MAX_FD)];
     struct cmsghdr align;
   } control;
   struct msghdr msg = {0};
@@ -730,50 +730,40 @@ static void close_fds(const int *fds, size_t n) {
   for (size_t i = 0; i < n; i++) close(fds[i]);
 }
 
-/* socketRecv(socket, maxFds) -> null (EAGAIN) | 0 (end of stream) | [data, handles, flags, fds that arrived] */
-static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv, NULL)) return NULL;
-  unix_sock *s = sock_unwrap(env, argv[0]);
-  if (s == NULL) return NULL;
-  int32_t max_fds;
-  if (!get_int32_arg(env, argv[1], &max_fds, "maxFds")) return NULL;
-  if (max_fds < 0 || max_fds > MAX_FDS_PER_MESSAGE) {
-    return throw_range_error(env, "ERR_OUT_OF_RANGE", "maxFds must be between 0 and 253");
-  }
-  int fd = sock_fd(env, s, "recvmsg");
-  if (fd < 0) return NULL;
+/* ---------- batch receive ----------
+ * socketRecvBatch(socket, maxFds, maxMessages) -> null (EAGAIN, nothing read) | 0 (end of stream, nothing
+ * read) | [data, meta, batch | null].
+ *  - data: ONE Buffer that every message of the batch was received into, at increasing offsets.
+ *  - meta: Int32Array [count, then per message: offset, length, flags (RECV_*), fds that arrived, fds
+ *    delivered; then the delivered fd numbers of all messages in order].
+ *  - batch: the fd_batch external owning every delivered fd (handle.h), or null when none arrived.
+ * Seqpacket sizing without MSG_PEEK: FIONREAD (unix_inq_len) is the total length of every queued message,
+ * so a buffer of that size holds each of them: they are received one after another with capacity
+ * T - offset, none can be truncated, and a message that arrives meanwhile is not read (the loop stops once
+ * the counted bytes are in; FIFO). Zero-length messages count 0: with T == 0 the next message is sized by
+ * a peek, as before. Datagram sockets: FIONREAD is the next datagram's size; one datagram per call.
+ * Streams: one read sized by FIONREAD within bounds. The end of stream is reported by the next call.
+ * Bounds of one batch: maxMessages, the bytes FIONREAD counted, and maxFds received fds. */
 
-  napi_value null_value;
-  napi_get_null(env, &null_value);
+#define BATCH_MAX_MESSAGES 256
+#define META_PER_MESSAGE 5
 
-  /* Size the data buffer so that nothing is cut off: datagrams report their real length to
-   * MSG_PEEK|MSG_TRUNC (no control buffer, so no fd is installed by the peek); stream reads take what
-   * FIONREAD says is queued, within bounds. */
-  size_t cap;
-  if (s->type == SOCK_STREAM) {
-    int queued = 0;
-    if (ioctl(fd, FIONREAD, &queued) != 0) queued = 0;
-    cap = queued < STREAM_READ_MIN ? STREAM_READ_MIN : queued > STREAM_READ_MAX ? STREAM_READ_MAX : (size_t)queued;
-  } else {
-    ssize_t peek;
-    do {
-      peek = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
-    } while (peek < 0 && errno == EINTR);
-    if (peek < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return null_value;
-      return throw_errno(env, errno, "recvmsg");
-    }
-    cap = (size_t)peek;
-  }
-  uint8_t *buf = malloc(cap > 0 ? cap : 1);
-  if (buf == NULL) return throw_errno(env, ENOMEM, "malloc");
+typedef struct recv_result {
+  ssize_t n;
+  int flags;
+  size_t arrived;
+  size_t ngot;
+  int got[MEMFD_SCM_MAX_FD];
+} recv_result;
 
+/* One recvmsg into buf[0..cap). Returns 0, or an errno (EAGAIN included). */
+static int recv_one(int fd, uint8_t *buf, size_t cap, int32_t max_fds, recv_result *r) {
   union {
-    char buf[CMSG_SPACE(sizeof(int) * MAX_FDS_PER_MESSAGE)];
+    char buf[CMSG_SPACE(sizeof(int) * MEMFD_SCM_MAX_FD)];
     struct cmsghdr align;
   } control;
-  struct iovec iov = {.iov_base = buf, .iov_len = cap};
+  uint8_t dummy;
+  struct iovec iov = {.iov_base = cap > 0 ? buf : &dummy, .iov_len = cap};
   struct msghdr msg = {0};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -785,16 +775,10 @@ static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
     /* MSG_CMSG_CLOEXEC: received fds never leak into programs we spawn. */
     n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    int err = errno;
-    free(buf);
-    if (err == EAGAIN || err == EWOULDBLOCK) return null_value;
-    return throw_errno(env, err, "recvmsg");
-  }
-
+  if (n < 0) return errno == EWOULDBLOCK ? EAGAIN : errno;
+  r->n = n;
+  r->ngot = 0;
   /* Collect every int of every SCM_RIGHTS block (a peer may send several blocks). */
-  int got[MAX_FDS_PER_MESSAGE];
-  size_t ngot = 0;
   if (msg.msg_controllen > 0) {
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
       if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
@@ -803,74 +787,178 @@ static napi_value js_socket_recv(napi_env env, napi_callback_info info) {
       for (size_t i = 0; i < count; i++) {
         int rfd;
         memcpy(&rfd, p + i * sizeof(int), sizeof rfd); /* CMSG_DATA may be unaligned for int */
-        if (ngot < MAX_FDS_PER_MESSAGE) got[ngot++] = rfd;
+        if (r->ngot < MEMFD_SCM_MAX_FD) r->got[r->ngot++] = rfd;
         else close(rfd); /* cannot happen (SCM_MAX_FD), but never leak */
       }
     }
   }
-
-  int flags = 0;
-  /* How many arrived before any truncation: lets JS tell a full fd table (fewer than the budget arrived)
-   * from a sender that exceeded the receiver's budget. */
-  size_t arrived = ngot;
+  r->flags = 0;
+  /* How many arrived before any truncation: lets JS tell a full fd table from an exceeded budget. */
+  r->arrived = r->ngot;
   /* CMSG_SPACE rounds up to 8 bytes, so an odd budget can admit one fd more than asked for: enforce the
    * budget exactly, as if the kernel had truncated. */
-  if ((msg.msg_flags & MSG_CTRUNC) || ngot > (size_t)max_fds) {
+  if ((msg.msg_flags & MSG_CTRUNC) || r->ngot > (size_t)max_fds) {
     /* Some fds were dropped by the kernel: the message is incomplete, so deliver none of them. */
-    close_fds(got, ngot);
-    flags |= RECV_FDS_TRUNCATED;
-    ngot = 0;
+    close_fds(r->got, r->ngot);
+    r->flags |= MEMFD_RECV_FDS_TRUNCATED;
+    r->ngot = 0;
   }
-  if (msg.msg_flags & MSG_TRUNC) flags |= RECV_DATA_TRUNCATED;
+  if (msg.msg_flags & MSG_TRUNC) r->flags |= MEMFD_RECV_DATA_TRUNCATED;
+  return 0;
+}
 
-  /* End of stream: a 0-byte stream read without fds. For seqpacket, 0 bytes without fds is EOF only once
-   * the peer has hung up (otherwise it is an empty message). Datagram sockets have no end. */
-  if (n == 0 && ngot == 0 && flags == 0 && s->type != SOCK_DGRAM) {
-    bool eof = s->type == SOCK_STREAM;
-    if (!eof) {
-      /* The kernel answers 0 at EOF only when nothing is queued and the peer has shut down (RDHUP).
-       * Caveat, documented: an empty message without fds that is the very last thing a peer sent before
-       * hanging up is indistinguishable from the end, and is reported as the end. */
-      struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-      int queued = 0;
-      if (poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) && ioctl(fd, FIONREAD, &queued) == 0 &&
-          queued == 0) {
-        eof = true;
-      }
+/* For seqpacket: true when a 0-byte read without fds means the peer is gone. The kernel answers 0 at EOF
+ * only when nothing is queued and the peer has shut down (RDHUP). */
+static bool seqpacket_at_eof(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+  int queued = 0;
+  return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP)) && ioctl(fd, FIONREAD, &queued) == 0 &&
+         queued == 0;
+}
+
+static napi_value js_socket_recv_batch(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  int32_t max_fds, max_messages;
+  if (!get_int32_arg(env, argv[1], &max_fds, "maxFds") || !get_int32_arg(env, argv[2], &max_messages, "maxMessages")) {
+    return NULL;
+  }
+  if (max_fds < 0 || max_fds > MEMFD_SCM_MAX_FD) {
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "maxFds must be between 0 and 253");
+  }
+  if (max_messages < 1) max_messages = 1;
+  if (max_messages > BATCH_MAX_MESSAGES) max_messages = BATCH_MAX_MESSAGES;
+  int fd = sock_fd(env, s, "recvmsg");
+  if (fd < 0) return NULL;
+
+  napi_value null_value;
+  napi_get_null(env, &null_value);
+
+  /* Sizing. */
+  size_t total;
+  bool counted = false; /* seqpacket with T > 0: loop over the counted bytes */
+  int queued = 0;
+  if (ioctl(fd, FIONREAD, &queued) != 0 || queued < 0) queued = 0;
+  if (s->type == SOCK_STREAM) {
+    total = queued < STREAM_READ_MIN ? STREAM_READ_MIN : queued > STREAM_READ_MAX ? STREAM_READ_MAX : (size_t)queued;
+    max_messages = 1;
+  } else if (queued > 0) {
+    total = (size_t)queued;
+    counted = s->type == SOCK_SEQPACKET;
+    if (!counted) max_messages = 1;
+  } else {
+    /* Nothing counted: nothing queued, or a zero-length message (fds only, or EOF), or a datagram that
+     * arrived just now. Datagrams report their real length to MSG_PEEK|MSG_TRUNC (no control buffer, so no
+     * fd is installed by the peek). */
+    ssize_t peek;
+    do {
+      peek = recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+    } while (peek < 0 && errno == EINTR);
+    if (peek < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return null_value;
+      return throw_errno(env, errno, "recvmsg");
     }
-    if (eof) {
-      free(buf);
-      return make_int32(env, 0);
-    }
+    total = (size_t)peek;
+    max_messages = 1;
   }
 
+  /* The JS buffer first: messages are received straight into it (no copy). */
+  void *raw = NULL;
   napi_value data;
-  napi_status st = napi_create_buffer_copy(env, (size_t)n, buf, NULL, &data);
-  free(buf);
-  if (st != napi_ok) {
-    close_fds(got, ngot);
-    return throw_napi_failure(env, st, "napi_create_buffer_copy");
+  NAPI_OK_OR_THROW(env, napi_create_buffer(env, total, &raw, &data));
+  uint8_t *buf = raw;
+
+  int32_t meta_msgs[BATCH_MAX_MESSAGES * META_PER_MESSAGE];
+  int fds_local[64];
+  int *fds = fds_local;
+  size_t nfds = 0, fds_cap = sizeof fds_local / sizeof fds_local[0];
+  int32_t count = 0;
+  size_t offset = 0;
+  int err = 0;
+  bool eof = false;
+  recv_result r;
+  while (count < max_messages) {
+    if (count > 0 && (!counted || offset >= total)) break;
+    /* Read-ahead of fds is bounded too: a batch stops once it holds as many fds as one message may carry
+     * (the budget), so unread messages never keep more than about twice that open in this process. */
+    if (nfds > 0 && nfds >= (size_t)max_fds) break;
+    err = recv_one(fd, buf + offset, total - offset, max_fds, &r);
+    if (err != 0) break;
+    /* End of stream: a 0-byte stream read without fds. For seqpacket, 0 bytes without fds is EOF only once
+     * the peer has hung up (otherwise it is an empty message). Datagram sockets have no end. Caveat,
+     * documented: an empty message without fds that is the very last thing a peer sent before hanging up
+     * is indistinguishable from the end, and is reported as the end. */
+    if (r.n == 0 && r.ngot == 0 && r.flags == 0 && s->type != SOCK_DGRAM &&
+        (s->type == SOCK_STREAM || seqpacket_at_eof(fd))) {
+      eof = true;
+      break;
+    }
+    if (r.ngot > 0 && nfds + r.ngot > fds_cap) {
+      size_t cap = fds_cap * 2;
+      while (cap < nfds + r.ngot) cap *= 2;
+      int *grown = fds == fds_local ? malloc(cap * sizeof *grown) : realloc(fds, cap * sizeof *grown);
+      if (grown == NULL) {
+        close_fds(r.got, r.ngot);
+        err = ENOMEM;
+        break;
+      }
+      if (fds == fds_local) memcpy(grown, fds_local, nfds * sizeof *grown);
+      fds = grown;
+      fds_cap = cap;
+    }
+    memcpy(fds + nfds, r.got, r.ngot * sizeof(int));
+    nfds += r.ngot;
+    int32_t *m = meta_msgs + count * META_PER_MESSAGE;
+    m[0] = (int32_t)offset;
+    m[1] = (int32_t)r.n;
+    m[2] = r.flags;
+    m[3] = (int32_t)r.arrived;
+    m[4] = (int32_t)r.ngot;
+    /* A truncated datagram reports its full length: keep only what is in the buffer. */
+    if ((size_t)r.n > total - offset) m[1] = (int32_t)(total - offset);
+    offset += (size_t)m[1];
+    count++;
   }
-  napi_value handles;
-  if (napi_create_array_with_length(env, ngot, &handles) != napi_ok) {
-    close_fds(got, ngot);
-    return throw_napi_failure(env, napi_generic_failure, "napi_create_array");
+
+  if (count == 0) {
+    if (fds != fds_local) free(fds);
+    if (eof) return make_int32(env, 0);
+    if (err == EAGAIN) return null_value;
+    return throw_errno(env, err, err == ENOMEM ? "malloc" : "recvmsg");
   }
-  for (size_t i = 0; i < ngot; i++) {
-    napi_value h = fd_handle_wrap(env, got[i], FD_KIND_RECEIVED, NULL);
-    if (h == NULL) {
-      /* Handles already made own their fds (their finalizers close them); close the rest. */
-      close_fds(got + i, ngot - i);
+  /* An error after some messages: deliver those; a lasting error comes back on the next call (a reset is
+   * reported once by the kernel, and JS reads on after one anyway). */
+
+  napi_value batch = null_value;
+  if (nfds > 0) {
+    batch = fd_batch_wrap(env, fds, nfds);
+    if (batch == NULL) {
+      if (fds != fds_local) free(fds);
       return NULL;
     }
-    napi_set_element(env, handles, (uint32_t)i, h);
   }
+  size_t meta_len = 1 + (size_t)count * META_PER_MESSAGE + nfds;
+  void *meta_raw = NULL;
+  napi_value meta_ab, meta;
+  napi_status st = napi_create_arraybuffer(env, meta_len * sizeof(int32_t), &meta_raw, &meta_ab);
+  if (st == napi_ok) st = napi_create_typedarray(env, napi_int32_array, meta_len, meta_ab, 0, &meta);
+  if (st != napi_ok) {
+    if (fds != fds_local) free(fds);
+    return throw_napi_failure(env, st, "napi_create_arraybuffer"); /* the batch's finalizer closes the fds */
+  }
+  int32_t *out = meta_raw;
+  out[0] = count;
+  memcpy(out + 1, meta_msgs, (size_t)count * META_PER_MESSAGE * sizeof(int32_t));
+  for (size_t i = 0; i < nfds; i++) out[1 + (size_t)count * META_PER_MESSAGE + i] = fds[i];
+  if (fds != fds_local) free(fds);
+
   napi_value arr;
-  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 4, &arr));
+  NAPI_OK_OR_THROW(env, napi_create_array_with_length(env, 3, &arr));
   napi_set_element(env, arr, 0, data);
-  napi_set_element(env, arr, 1, handles);
-  napi_set_element(env, arr, 2, make_int32(env, flags));
-  napi_set_element(env, arr, 3, make_uint32(env, (uint32_t)arrived));
+  napi_set_element(env, arr, 1, meta);
+  napi_set_element(env, arr, 2, batch);
   return arr;
 }
 
@@ -902,7 +990,7 @@ bool init_socket(napi_env env, napi_value exports) {
       {"socketPeerCred", js_socket_peer_cred},
       {"socketSetBufferSize", js_socket_set_buffer_size},
       {"socketSend", js_socket_send},
-      {"socketRecv", js_socket_recv},
+      {"socketRecvBatch", js_socket_recv_batch},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

@@ -3,6 +3,7 @@
 // The mapping and socket paths run as soon as those APIs exist (guards below), so this grows with them.
 // Plain node works too: `node --expose-gc scripts/valgrind-smoke.mjs`.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import * as lib from '../dist/index.js';
 
 const { MemFile, Seal } = lib;
@@ -124,6 +125,23 @@ if ('UnixSocket' in lib) {
   const got = MemFile.fromFd(msg.fds[0], { requireSeals: ['write'] });
   ok(got.readAllSync().toString() === 'over the socket', 'received memfd');
   got.close();
+  // A batch (issue 11): several messages, mixed sizes and fds, read in one native call into one buffer;
+  // one fd taken, one message closed without reading its fds, one dropped for the GC, one truncated.
+  for (let i = 0; i < 6; i++) await a.send(Buffer.alloc(i * 100, i), i % 2 ? [file, file] : null);
+  await a.send(null, [file]);
+  const batch = [];
+  for (let i = 0; i < 7; i++) batch.push(await b.receive());
+  ok(batch.every((m, i) => m.data.length === (i < 6 ? i * 100 : 0)), 'batch sizes');
+  const taken = batch[1].take(1);
+  ok(taken >= 0, 'take inside a batch');
+  fs.closeSync(taken);
+  batch[3].close();
+  ok(batch[5].fds.length === 2, 'fds read (identity recorded)');
+  batch[5].close();
+  await a.send('three', [file, file, file]);
+  try { await b.receive({ maxFds: 1 }); ok(false, 'truncation expected'); } catch (e) { ok(e.code === 'ERR_MEMFD_FDS_TRUNCATED', 'truncated'); }
+  batch.length = 0; // messages 0, 1 (one fd left), 2, 4, 6 go to the GC with their batch
+  for (let i = 0; i < 4; i++) { globalThis.gc?.(); await new Promise((r) => setImmediate(r)); }
   const pendingReceive = b.receive(); // pending when the peer goes away
   a.close();
   try { await pendingReceive; } catch { /* end of stream or closed: either is fine here */ }

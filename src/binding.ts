@@ -12,12 +12,17 @@ export type NativeHandle = { readonly __brand: 'memfd.NativeHandle' };
 export type NativeMapping = { readonly __brand: 'memfd.NativeMapping' };
 /** A Unix socket behind a type-tagged external (native/socket.c). */
 export type NativeSocket = { readonly __brand: 'memfd.NativeSocket' };
+/** One end of a Channel: waiter thread, peer pidfd (native/channel.c). */
+export type NativeChannelEnd = { readonly __brand: 'memfd.NativeChannelEnd' };
+/** The received fds of one receive batch behind one type-tagged external (native/handle.c, fd_batch). */
+export type NativeBatch = { readonly __brand: 'memfd.NativeBatch' };
 
 type Bytes = ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
 
-/** What socketRecv returns: null (EAGAIN), 0 (end of stream), or the message, its fd handles, RECV_* flags and
- * how many fds arrived before a truncation. */
-export type NativeReceived = null | 0 | [data: Buffer, fds: NativeHandle[], flags: number, arrived: number];
+/** What socketRecvBatch returns: null (EAGAIN), 0 (end of stream), or the messages of one batch: one Buffer
+ * they were all received into, their layout (meta: [count, then per message offset, length, RECV_* flags,
+ * fds that arrived, fds delivered; then every delivered fd number]) and the record owning the delivered fds. */
+export type NativeBatchReceived = null | 0 | [data: Buffer, meta: Int32Array, batch: NativeBatch | null];
 
 /** Every function of the native addon, grouped by the file that implements it. */
 export interface Binding {
@@ -39,6 +44,12 @@ export interface Binding {
   handleUnpin(h: NativeHandle): void;
   dupFd(fd: number): NativeHandle;
   fdOwned(fd: number): boolean;
+  /** Forgets fd `index` of a batch and returns it (the caller owns it), or -1 when already taken/adopted/closed. */
+  batchTake(b: NativeBatch, index: number): number;
+  /** Closes the untouched fds index..index+count of a batch (after the identity check). */
+  batchClose(b: NativeBatch, index: number, count: number): void;
+  /** The fds index..index+count are handed to JS: record their identity (fstat) before anyone can close them. */
+  batchExpose(b: NativeBatch, index: number, count: number): void;
   /** RLIMIT_NOFILE: [soft, hard], Infinity when unlimited. */
   fdLimit(): [soft: number, hard: number];
   // memfd.c
@@ -101,7 +112,6 @@ export interface Binding {
   socketSetBufferSize(s: NativeSocket, which: number, bytes: number): number;
   socketSend(s: NativeSocket, data: ArrayBufferView | ArrayBuffer, offset: number, length: number,
     fds: ReadonlyArray<number | NativeHandle> | null): number;
-  socketRecv(s: NativeSocket, maxFds: number): NativeReceived;
   // pidfd.c: another process's fd, read through a pidfd_getfd copy that is closed before the call returns.
   /**
    * Seals (or -errno when F_GET_SEALS refuses, e.g. EINVAL for secretmem), fstat fields and fstatfs magic
@@ -110,6 +120,25 @@ export interface Binding {
    */
   peerFdInfo(pid: number, fd: number): [sealsOrNegErrno: number, dev: number, ino: number, mode: number,
     size: number, blocks: number, uid: number, gid: number, magicOrNegErrno: number];
+  // channel.c (src/channel.ts): the waiter thread on this end's bell word, the peer's pidfd, zero-copy windows.
+  /** Offsets are byte offsets of 32-bit words in the header page; the fd is a MemFile's, checked open. */
+  channelEndOpen(fd: number, bellOffset: number, peerBellOffset: number, closedOffset: number,
+    onEvent: (event: number) => void): NativeChannelEnd;
+  /** onEvent(1) once the bell word differs from `expected`; keeps the loop alive until then. */
+  channelEndArm(end: NativeChannelEnd, expected: number): void;
+  channelEndDisarm(end: NativeChannelEnd): void;
+  /** Adds one to the peer's bell word and FUTEX_WAKEs it. */
+  channelEndRing(end: NativeChannelEnd): void;
+  /** 0 when watching (onEvent(2) at the peer's exit), else the errno of pidfd_open. */
+  channelEndWatchPid(end: NativeChannelEnd, pid: number): number;
+  /** Marks this end closed in shared memory, rings the peer, stops the thread and the handles. Idempotent. */
+  channelEndClose(end: NativeChannelEnd): void;
+  /** An external ArrayBuffer over `length` (> 0) bytes of the mapping at `offset`. */
+  channelWindow(m: NativeMapping, offset: number, length: number): ArrayBuffer;
+  channelDetach(buffer: ArrayBuffer): void;
+  /** sched_yield(2), for spinning waits. */
+  channelYield(): void;
+  socketRecvBatch(s: NativeSocket, maxFds: number, maxMessages: number): NativeBatchReceived;
 }
 
 export const binding = loadAddon() as Binding;

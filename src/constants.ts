@@ -30,7 +30,7 @@ export const SOCK_BUFFER = { SEND: 0, RECEIVE: 1 } as const;
 /** The kernel's `SCM_MAX_FD`: most fds in one message. */
 export const SCM = { MAX_FD: 253 } as const;
 
-/** Bits of the flags `socketRecv` returns. */
+/** Bits of the per-message flags `socketRecvBatch` returns. */
 export const RECV = { FDS_TRUNCATED: 1, DATA_TRUNCATED: 2 } as const;
 
 /** Option bits of `mmap`. */

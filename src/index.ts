@@ -6,6 +6,9 @@
  * - {@link capabilities}: what the running kernel supports.
  * - {@link Mapping}: a MemFile mapped into memory (`MemFile.map()`), and {@link futexWait} /
  *   {@link futexWake} / {@link futexWaitAsync} for cross-process wait/notify on it.
+ * - {@link UnixSocket} / {@link UnixServer}: fd passing (`SCM_RIGHTS`).
+ * - {@link SnapshotServer} / {@link SnapshotClient}: publish immutable versions of data to many processes.
+ * - {@link Channel}: messages between processes or Workers over shared-memory rings (docs/channel.md).
  * @module
  */
 export { MemFile, MemFileStats } from './memfile.js';
@@ -28,3 +31,9 @@ export { Mapping } from './mapping.js';
 export type { MapOptions, MapAdvice, MapRange, SyncOptions } from './mapping.js';
 export { futexWait, futexWake, futexWaitAsync } from './futex.js';
 export type { FutexWaitResult } from './futex.js';
+export { SnapshotServer, SnapshotClient, Snapshot, SNAPSHOT_PROTOCOL, MAX_SNAPSHOT_META_BYTES } from './snapshot.js';
+export type {
+  SnapshotServerOptions, PublishOptions, SnapshotData, SnapshotClientInfo, SnapshotClientOptions,
+} from './snapshot.js';
+export { Channel, ChannelLoan, ChannelView } from './channel.js';
+export type { ChannelOptions, ChannelFromFdOptions, ChannelData } from './channel.js';

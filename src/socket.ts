@@ -14,13 +14,21 @@
  *   nor closed, and a message dropped without that is closed by the garbage collector (with a
  *   `MEMFD_CLOSED_BY_GC` warning). So do not keep using a raw `msg.fds[i]` after dropping `msg`.
  * Before closing, the message checks that each number still refers to the file that arrived: an fd you
- * closed by hand is left alone, even after the kernel has given its number to another file.
+ * closed by hand is left alone, even after the kernel has given its number to another file. (The identity
+ * is recorded when the numbers are handed out: the first read of `msg.fds`.)
+ *
+ * ## Batches
+ * A seqpacket socket reads every queued message in one native call (at most 64, the bytes FIONREAD
+ * counted, `maxFds` received fds) and serves receive(), iteration and 'message' from that batch: the
+ * read-ahead is one batch, only while someone wants data. The small messages of one batch share one
+ * buffer, and one native record owns the fds of a batch (a dropped message's untouched fds are closed by
+ * the GC once every message of its batch is gone).
  * `msg.take(i)` makes the message forget an fd without closing it (for example to post it to a Worker).
  * @module
  */
 import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
-import { binding, type NativeHandle, type NativeSocket } from './binding.js';
+import { binding, type NativeBatch, type NativeHandle, type NativeSocket } from './binding.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, stateError } from './errors.js';
 import { toFd, toInt, toOptions } from './validate.js';
 import { MemFile, fileInternals } from './memfile.js';
@@ -143,33 +151,38 @@ function toData(value: unknown): ArrayBufferView | ArrayBuffer {
   throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', value);
 }
 
-interface FdItem {
-  /** A raw number to send (-1 for a MemFile, which is sent by handle). */
-  fd: number;
-  /** The native handle of a MemFile: sent as is, and pinned instead of duplicated when the send has to wait. */
-  handle?: NativeHandle;
-}
+/**
+ * What socketSend takes for each fd: a raw number, or the native handle of a MemFile (sent as is: the
+ * private fd it works on, not a number someone may have closed; pinned instead of duplicated when the
+ * send has to wait).
+ */
+type FdItem = number | NativeHandle;
 
-function toFdList(value: unknown): FdItem[] {
-  if (value === undefined || value === null) return [];
+const NO_FD_ITEMS: readonly FdItem[] = Object.freeze([]);
+
+function toFdList(value: unknown): readonly FdItem[] {
+  if (value === undefined || value === null) return NO_FD_ITEMS;
   if (!Array.isArray(value)) throw invalidArgType('fds', 'an array of fds (numbers or objects with an fd)', value);
   if (value.length > MAX_FDS_PER_MESSAGE) {
     throw outOfRange('fds.length', `at most ${MAX_FDS_PER_MESSAGE} (SCM_MAX_FD: the kernel refuses more fds in one message)`, value.length);
   }
-  return value.map((item: unknown, i): FdItem => {
-    if (typeof item === 'number') return { fd: toFd(item, `fds[${i}]`) };
-    // A MemFile goes by its handle: the private fd it works on, not a number someone may have closed.
-    if (item instanceof MemFile) {
+  const out = new Array<FdItem>(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const item: unknown = value[i];
+    if (typeof item === 'number') {
+      out[i] = toFd(item, `fds[${i}]`);
+    } else if (item instanceof MemFile) {
       if (item.closed) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is a closed MemFile`);
-      return { fd: -1, handle: fileInternals(item).handle };
-    }
-    if (item !== null && typeof item === 'object' && 'fd' in item) {
+      out[i] = fileInternals(item).handle;
+    } else if (item !== null && typeof item === 'object' && 'fd' in item) {
       const fd = (item as { fd: unknown }).fd;
       if (fd === -1) throw stateError('ERR_MEMFD_CLOSED', `fds[${i}] is closed (its fd is -1)`);
-      return { fd: toFd(fd, `fds[${i}].fd`) };
+      out[i] = toFd(fd, `fds[${i}].fd`);
+    } else {
+      throw invalidArgType(`fds[${i}]`, 'a number or an object with an fd', item);
     }
-    throw invalidArgType(`fds[${i}]`, 'a number or an object with an fd', item);
-  });
+  }
+  return out;
 }
 
 function byteView(data: ArrayBufferView | ArrayBuffer): Uint8Array {
@@ -184,20 +197,43 @@ function byteView(data: ArrayBufferView | ArrayBuffer): Uint8Array {
  * documentation). `fds` lists the numbers as they arrived.
  */
 export class Message implements Disposable {
-  /** The payload (for stream sockets: what one `recvmsg` delivered). */
+  /**
+   * The payload (for stream sockets: what one `recvmsg` delivered). Messages received in one batch are
+   * views into one shared buffer (see docs/performance.md): copy `data` if you keep a small slice of it
+   * for long and want the rest collected.
+   */
   readonly data: Buffer;
-  /** The fd numbers that arrived, in order (close-on-exec set). */
-  readonly fds: readonly number[];
-  #handles: (NativeHandle | null)[];
+  /** The numbers, frozen; not yet handed out while #exposed is false. */
+  #fds: readonly number[];
+  #exposed: boolean;
+  /** The record that owns the fds of the receive batch this message came in (null: none, or closed). */
+  #batch: NativeBatch | null;
+  /** Index of fds[0] in the batch. */
+  #first: number;
 
   /** @internal */
-  constructor(data: Buffer, handles: NativeHandle[]) {
+  constructor(data: Buffer, fds: readonly number[], batch: NativeBatch | null, first: number) {
     this.data = data;
-    this.#handles = handles;
-    // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the handle that owns a
+    // No registry of received numbers: MemFile.fromFd / UnixSocket.fromFd find the record that owns a
     // received fd in the native owned-fd table and take the fd over from it (same thread only).
-    this.fds = Object.freeze(handles.map((h) => binding.handleFd(h)));
+    this.#fds = fds;
+    this.#batch = fds.length > 0 ? batch : null;
+    this.#exposed = this.#batch === null;
+    this.#first = first;
     markUncloneable(this);
+  }
+
+  /**
+   * The fd numbers that arrived, in order (close-on-exec set). Reading it hands the numbers out: from then
+   * on the message checks, before closing one, that it still refers to the file that arrived (one fstat
+   * per fd when first read; a message whose fds are never read skips it).
+   */
+  get fds(): readonly number[] {
+    if (!this.#exposed) {
+      this.#exposed = true;
+      if (this.#batch !== null) binding.batchExpose(this.#batch, this.#first, this.#fds.length);
+    }
+    return this.#fds;
   }
 
   /**
@@ -206,35 +242,39 @@ export class Message implements Disposable {
    * Worker). Throws `ERR_MEMFD_FD_TAKEN` if it was already taken, adopted or closed through the message.
    */
   take(index = 0): number {
-    toInt(index, 'index', 0, Math.max(0, this.fds.length - 1));
-    const h = this.#handles[index];
-    if (h === undefined) throw outOfRange('index', `< ${this.fds.length} (the message has ${this.fds.length} fds)`, index);
-    // handleFd is -1 once the fd was adopted (MemFile.fromFd...): the native hand-over emptied the handle.
-    if (h === null || binding.handleFd(h) < 0) {
-      throw stateError('ERR_MEMFD_FD_TAKEN', `fd ${this.fds[index]} of this message was already taken or closed`);
-    }
-    this.#handles[index] = null;
-    return binding.handleDetach(h);
+    const n = this.#fds.length;
+    toInt(index, 'index', 0, Math.max(0, n - 1));
+    if (index >= n) throw outOfRange('index', `< ${n} (the message has ${n} fds)`, index);
+    // -1 once the fd was taken, closed through the message, or adopted (MemFile.fromFd...): the native
+    // hand-over emptied its record.
+    const fd = this.#batch === null ? -1 : binding.batchTake(this.#batch, this.#first + index);
+    if (fd < 0) throw stateError('ERR_MEMFD_FD_TAKEN', `fd ${this.#fds[index]} of this message was already taken or closed`);
+    return fd;
   }
 
   /** Takes every fd not yet taken (see {@link Message.take}); returns their numbers. */
   takeFds(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.#handles.length; i++) {
-      const h = this.#handles[i];
-      if (h && binding.handleFd(h) >= 0) out.push(this.take(i));
+    const batch = this.#batch;
+    if (batch === null) return out;
+    for (let i = 0; i < this.#fds.length; i++) {
+      const fd = binding.batchTake(batch, this.#first + i);
+      if (fd >= 0) out.push(fd);
     }
     return out;
   }
 
   /** Closes every fd not taken, adopted or closed by hand. Harmless to call twice. */
   close(): void {
-    for (let i = 0; i < this.#handles.length; i++) {
-      const h = this.#handles[i];
-      if (!h) continue;
-      this.#handles[i] = null;
-      binding.handleClose(h);
-    }
+    const batch = this.#batch;
+    if (batch === null) return;
+    this.#batch = null;
+    binding.batchClose(batch, this.#first, this.#fds.length);
+  }
+
+  /** @internal how many fds arrived (without handing them out). */
+  get fdCount(): number {
+    return this.#fds.length;
   }
 
   /** Same as {@link Message.close}: `using msg = await socket.receive()`. */
@@ -246,6 +286,16 @@ export class Message implements Disposable {
     return 'Message';
   }
 }
+
+const NO_FDS: readonly number[] = Object.freeze([]);
+
+/** A failure read in order with the messages of a batch (a truncated message), delivered in its turn. */
+class QueuedFailure {
+  constructor(readonly error: Error, readonly maxFds: number) {}
+}
+
+/** Messages at most read per native call (one readiness event): the read-ahead bound of a socket. */
+const BATCH_MESSAGES = 64;
 
 interface QueuedSend {
   data: Uint8Array;
@@ -307,6 +357,12 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   #connecting: { resolve(): void; reject(e: unknown): void } | null = null;
   /** Pending receive() calls, each with its fd budget. */
   #waiters = new WaiterQueue<Message | null, number>(() => this.#updatePoll());
+  /**
+   * Messages (and failures) read in the last batch and not yet delivered, from #inboxHead on. Read ahead is
+   * at most one batch, and only while someone wants data: a new batch is read only once this is empty.
+   */
+  #inbox: (Message | QueuedFailure)[] = [];
+  #inboxHead = 0;
   #queue: QueuedSend[] = [];
   #boundPath: { path: string; dev: number; ino: number } | null = null;
 
@@ -483,9 +539,9 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
    * On a stream socket a partial write keeps the rest queued; the fds travel with the first byte.
    */
   send(data?: SendData | null, fds?: readonly FdLike[] | null): Promise<void> {
-    let bytes: Uint8Array, items: FdItem[];
+    let bytes: Uint8Array, items: readonly FdItem[];
     try {
-      bytes = byteView(toData(data));
+      bytes = data instanceof Uint8Array ? data : byteView(toData(data));
       items = toFdList(fds);
       if (this.#closed) throw closedError('send');
       if (this.#type === 'stream' && items.length > 0 && bytes.length === 0) {
@@ -498,7 +554,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#queue.length === 0 && this.#connecting === null) {
       let n: number;
       try {
-        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items.map((i) => i.handle ?? i.fd) : null);
+        n = binding.socketSend(this.#native, bytes, 0, bytes.length, items.length ? items : null);
       } catch (e) {
         return Promise.reject(this.#sendError(e));
       }
@@ -506,7 +562,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       if (n >= 0) {
         // Partial stream write: the fds went with the bytes the kernel took; queue only the rest.
         offset = n;
-        items = [];
+        items = NO_FD_ITEMS;
       }
     }
     // The send has to wait. Keep the files alive on our side: the caller may close its fds (and the kernel
@@ -516,12 +572,12 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     const pinned: boolean[] = [];
     try {
       for (const item of items) {
-        if (item.handle) {
-          binding.handlePin(item.handle);
-          handles.push(item.handle);
+        if (typeof item !== 'number') {
+          binding.handlePin(item);
+          handles.push(item);
           pinned.push(true);
         } else {
-          handles.push(binding.dupFd(item.fd));
+          handles.push(binding.dupFd(item));
           pinned.push(false);
         }
       }
@@ -555,25 +611,55 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     } catch (e) {
       return Promise.reject(e);
     }
+    // Served from the last batch without a native call (nobody is queued ahead of us).
+    if (this.#waiters.length === 0 && this.#inboxHead < this.#inbox.length) {
+      const item = this.#shiftInbox(maxFds);
+      return item instanceof Message ? Promise.resolve(item) : Promise.reject(item);
+    }
     if (this.#ended) return Promise.resolve(null);
     const message = this.#waiters.wait(maxFds, signal);
     this.#read();
     return message;
   }
 
-  /** Iterates over messages until the end of the stream or close(). */
-  async *[Symbol.asyncIterator](): AsyncIterator<Message> {
-    for (;;) {
-      let msg: Message | null;
-      try {
-        msg = await this.receive();
-      } catch (e) {
-        if ((e as { code?: string }).code === 'ERR_MEMFD_SOCKET_CLOSED') return;
-        throw e;
+  /**
+   * Iterates over messages until the end of the stream or close(). Messages already read (one batch) are
+   * handed out without a native call: one settled promise per message, as `for await` requires.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
+    const done: IteratorResult<Message> = { value: undefined, done: true };
+    let finished = false;
+    const settle = (msg: Message | null): IteratorResult<Message> => {
+      if (msg === null) {
+        finished = true;
+        return done;
       }
-      if (msg === null) return;
-      yield msg;
-    }
+      return { value: msg, done: false };
+    };
+    const iterator: AsyncIterableIterator<Message> = {
+      next: (): Promise<IteratorResult<Message>> => {
+        if (finished || this.#closed) {
+          finished = true;
+          return Promise.resolve(done);
+        }
+        if (this.#waiters.length === 0 && this.#inboxHead < this.#inbox.length) {
+          const item = this.#shiftInbox(this.#maxFds);
+          return item instanceof Message ? Promise.resolve({ value: item, done: false }) : Promise.reject(item);
+        }
+        return this.receive().then(settle, (e: unknown) => {
+          if ((e as { code?: string }).code === 'ERR_MEMFD_SOCKET_CLOSED') return settle(null);
+          throw e;
+        });
+      },
+      return: (): Promise<IteratorResult<Message>> => {
+        finished = true;
+        return Promise.resolve(done);
+      },
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+    };
+    return iterator;
   }
 
   /**
@@ -601,6 +687,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       releaseFds(q.fds, q.pinned);
       q.reject(err);
     }
+    // Messages read ahead that nobody got: their fds are ours to close.
+    for (let i = this.#inboxHead; i < this.#inbox.length; i++) {
+      const item = this.#inbox[i];
+      if (item instanceof Message) item.close();
+    }
+    this.#inbox = [];
+    this.#inboxHead = 0;
     this.#connecting?.reject(err);
     this.#connecting = null;
     if (this.#boundPath) unlinkRecorded(this.#boundPath);
@@ -716,18 +809,32 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     if (this.#reading) return; // a 'message' listener called receive(): the running loop serves it
     this.#reading = true;
     let resetSeen = false;
+    let batches = 0;
     try {
-      while (!this.#closed && !this.#ended && this.#wantsData()) {
+      while (!this.#closed && this.#wantsData()) {
+        if (this.#inboxHead < this.#inbox.length) {
+          const item = this.#shiftInbox(this.#waiters.peek() ?? this.#maxFds);
+          if (item instanceof Message) this.#deliver(item);
+          else this.#deliverError(item);
+          continue;
+        }
+        if (this.#ended) break;
+        // One batch per call: the poll is level-triggered, so what is still queued (or arrives) wakes us
+        // again. Trying again at once would cost a FIONREAD and a peek that mostly say EAGAIN.
+        if (batches > 0) break;
+        batches++;
         const maxFds = this.#waiters.peek() ?? this.#maxFds;
-        let r: ReturnType<typeof binding.socketRecv>;
+        let r: ReturnType<typeof binding.socketRecvBatch>;
         try {
-          r = binding.socketRecv(this.#native, maxFds);
+          // A receive with its own fd budget reads exactly one message under it.
+          r = binding.socketRecvBatch(this.#native, maxFds, maxFds === this.#maxFds ? BATCH_MESSAGES : 1);
         } catch (e) {
           if (e instanceof SystemError && e.code === 'ECONNRESET' && !resetSeen) {
             // The peer closed with our messages to it unread. The kernel reports that once (the error is
             // consumed by this recvmsg) and then still delivers every message the peer had sent us, then
             // end of stream: keep reading, or those messages would be lost.
             resetSeen = true;
+            batches = 0;
             continue;
           }
           if (e instanceof SystemError && PEER_GONE.has(e.code)) {
@@ -743,26 +850,69 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
           this.#end();
           break;
         }
-        const [data, handles, flags, arrived] = r;
-        if (flags & (RECV_FDS_TRUNCATED | RECV_DATA_TRUNCATED)) {
-          for (const h of handles) binding.handleClose(h);
-          this.#deliverError(flags & RECV_FDS_TRUNCATED
-            ? stateError('ERR_MEMFD_FDS_TRUNCATED', arrived < maxFds
-              // The kernel also truncates when it cannot install an fd: the process is out of fd numbers.
-              ? `the kernel could not hand over every fd of a message: ${arrived} arrived before this process ` +
-                `reached its open-file limit (ulimit -n: ${openFileLimit()}); they were closed. Close fds you do not ` +
-                'need (msg.close(), file.close()) rather than leaving them to the garbage collector'
-              : `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
-                'the kernel dropped the rest, and the ones that arrived were closed')
-            : stateError('ERR_MEMFD_DATA_TRUNCATED', `a datagram was larger than the receive buffer (${data.length} bytes kept); its fds were closed`));
-          continue;
-        }
-        this.#deliver(new Message(data, handles));
+        this.#fill(r[0], r[1], r[2], maxFds);
       }
     } finally {
       this.#reading = false;
       this.#updatePoll();
     }
+  }
+
+  /** Turns one native batch into queued Messages (views into its one buffer) and failures, in order. */
+  #fill(data: Buffer, meta: Int32Array, batch: NativeBatch | null, maxFds: number): void {
+    const count = meta[0]!;
+    const inbox = this.#inbox.length === this.#inboxHead ? (this.#inbox = []) : this.#inbox;
+    if (inbox.length === 0) this.#inboxHead = 0;
+    let fdAt = 1 + count * 5;
+    let first = 0;
+    for (let i = 0, m = 1; i < count; i++, m += 5) {
+      const offset = meta[m]!, length = meta[m + 1]!, flags = meta[m + 2]!, arrived = meta[m + 3]!, nfds = meta[m + 4]!;
+      if (flags & (RECV_FDS_TRUNCATED | RECV_DATA_TRUNCATED)) {
+        // The native side closed the fds that did arrive (none delivered).
+        inbox.push(new QueuedFailure(flags & RECV_FDS_TRUNCATED
+          ? stateError('ERR_MEMFD_FDS_TRUNCATED', arrived < maxFds
+            // The kernel also truncates when it cannot install an fd: the process is out of fd numbers.
+            ? `the kernel could not hand over every fd of a message: ${arrived} arrived before this process ` +
+              `reached its open-file limit (ulimit -n: ${openFileLimit()}); they were closed. Close fds you do not ` +
+              'need (msg.close(), file.close()) rather than leaving them to the garbage collector'
+            : `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
+              'the kernel dropped the rest, and the ones that arrived were closed')
+          : stateError('ERR_MEMFD_DATA_TRUNCATED', `a datagram was larger than the receive buffer (${length} bytes kept); its fds were closed`),
+        maxFds));
+        continue;
+      }
+      let fds = NO_FDS;
+      if (nfds > 0) {
+        const list = new Array<number>(nfds);
+        for (let k = 0; k < nfds; k++) list[k] = meta[fdAt + k]!;
+        fds = Object.freeze(list);
+        fdAt += nfds;
+      }
+      // Buffer.from(arrayBuffer, offset, length) is a view, cheaper than subarray() (no species lookup).
+      const bytes = count === 1 && offset === 0 && length === data.length ? data : Buffer.from(data.buffer, data.byteOffset + offset, length);
+      inbox.push(new Message(bytes, fds, batch, first));
+      first += nfds;
+    }
+  }
+
+  /**
+   * The next item read ahead. A message with more fds than the budget of the receive it goes to is
+   * refused as the kernel would have refused it (its fds are closed, ERR_MEMFD_FDS_TRUNCATED).
+   */
+  #shiftInbox(maxFds: number): Message | Error {
+    const item = this.#inbox[this.#inboxHead]!;
+    this.#inbox[this.#inboxHead++] = undefined as unknown as Message;
+    if (this.#inboxHead === this.#inbox.length) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+    }
+    if (item instanceof QueuedFailure) return item.error;
+    if (item.fdCount > maxFds) {
+      item.close();
+      return stateError('ERR_MEMFD_FDS_TRUNCATED', `a message carried more fds than the receiver's budget (maxFds ${maxFds}); ` +
+        'the ones that arrived were closed');
+    }
+    return item;
   }
 
   #deliver(msg: Message): void {

@@ -14,7 +14,7 @@ export const CLOSED_BY_GC = 'MEMFD_CLOSED_BY_GC';
 export const FD_NOT_OURS = 'MEMFD_FD_NOT_OURS';
 
 /** Kinds as native/handle.h (fd_kind) and native/common.h (NOTICE_KIND_MAPPING) number them. */
-export const ResourceKind = { File: 0, Message: 1, Socket: 2, Internal: 3, Mapping: 4 } as const;
+export const ResourceKind = { File: 0, Message: 1, Socket: 2, Internal: 3, Mapping: 4, Channel: 5 } as const;
 /** Notices as native/common.h (notice_what) numbers them. */
 const Notice = { GcClosed: 0, NotOurs: 1 } as const;
 
@@ -23,6 +23,7 @@ const KIND_NAMES: Record<number, string> = {
   [ResourceKind.Message]: 'Message',
   [ResourceKind.Socket]: 'UnixSocket or UnixServer',
   [ResourceKind.Mapping]: 'Mapping',
+  [ResourceKind.Channel]: 'Channel', // reported from JS only (src/channel.ts)
 };
 
 const HOW_TO_CLOSE: Record<number, string> = {
@@ -30,6 +31,7 @@ const HOW_TO_CLOSE: Record<number, string> = {
   [ResourceKind.Message]: 'adopt each received fd (MemFile.fromFd(msg.fds[i])), close it yourself (fs.closeSync), or call msg.close()',
   [ResourceKind.Socket]: 'call close() when you are done with it',
   [ResourceKind.Mapping]: 'call mapping.unmap() when you are done with it',
+  [ResourceKind.Channel]: 'call ch.close() when you are done with it, so that the peer sees the end of the stream when you mean it',
 };
 
 const reported = new Set<string>();

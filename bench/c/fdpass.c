@@ -1,12 +1,21 @@
 /* fd passing rate in C: messages per second over an AF_UNIX seqpacket socketpair in one process, each
  * message carrying 8 bytes and one fd (SCM_RIGHTS) of a memfd; the receiver closes every fd it gets.
- * Usage: fdpass MESSAGES WINDOW [peek]. WINDOW messages are sent, then WINDOW received (the Node side does the
- * same, so both measure throughput with the same amount of pipelining). Prints {"perSecond": R}. */
+ * Usage: fdpass MESSAGES WINDOW [peek|nofd]. WINDOW messages are sent, then WINDOW received (the Node side does the
+ * same, so both measure throughput with the same amount of pipelining). 'nofd': data only (8 bytes, no fd).
+ * Prints {"perSecond": R}. */
 #include "common.h"
 
 #include <sys/socket.h>
 
+static int no_fd; /* "nofd" mode: 8 bytes of data only */
+
 static void send_one(int sock, int fd, uint64_t seq) {
+  if (no_fd) {
+    while (send(sock, &seq, sizeof seq, MSG_NOSIGNAL) < 0) {
+      if (errno != EINTR) die("send");
+    }
+    return;
+  }
   char control[CMSG_SPACE(sizeof(int))];
   memset(control, 0, sizeof control);
   struct iovec iov = {&seq, sizeof seq};
@@ -63,6 +72,7 @@ int main(int argc, char **argv) {
   long messages = argc > 1 ? atol(argv[1]) : 200000;
   long window = argc > 2 ? atol(argv[2]) : 32;
   peek_first = argc > 3 && !strcmp(argv[3], "peek");
+  no_fd = argc > 3 && !strcmp(argv[3], "nofd");
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) die("socketpair");
   int fd = memfd("bench", LIB_FLAGS);

@@ -1,0 +1,392 @@
+#!/usr/bin/env node
+// Channel benchmark: one-way throughput (64 B, 4 KiB, 1 MiB) and ping-pong round trip (64 B, p50/p99) of
+// Channel, UnixSocket, child_process.send (json and advanced), worker_threads MessagePort (in-process)
+// and the C ring of bench/c/channel.c over the same layout (compiled here with cc -O2), plus memcpy.
+// Every measurement is a fresh process; variants run interleaved round by round, and the ratios are
+// ratios of medians from this same run. Reported, never asserted.
+//
+//   node bench/channel.mjs [--runs N] [--quick] [--update-docs]   (--update-docs: rewrite the Channel
+//                                                                   section of docs/performance.md)
+import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+
+const self = fileURLToPath(import.meta.url);
+const benchDir = path.dirname(self);
+const root = path.join(benchDir, '..');
+const lib = path.join(root, 'dist', 'index.js');
+const KiB = 1024, MiB = 1024 * 1024;
+const ringFor = (size) => Math.max(1 << 16, 2 ** Math.ceil(Math.log2(4 * (size + 8))));
+
+// ------------------------------------------------------------------------------------ child roles
+async function childRole([variant, mode, sizeArg, countArg]) {
+  const size = Number(sizeArg), count = Number(countArg);
+  const { Channel, UnixSocket } = await import(lib);
+  if (variant === 'channel' || variant === 'channel-zc' || variant === 'channel-into') {
+    const ch = Channel.fromFd(3);
+    ch.trySend('ready');
+    if (mode === 'rtt') {
+      for (let i = 0; i < count; i++) {
+        const m = ch.tryReceive() ?? await ch.receive();
+        if (!ch.trySend(m)) await ch.send(m);
+      }
+    } else if (variant === 'channel-zc') {
+      for (let i = 0; i < count; i++) {
+        const v = ch.tryReceiveView() ?? await ch.receiveView();
+        if (v.bytes[v.length - 1] !== 7) throw new Error('bad byte');
+        v.release();
+      }
+      await ch.send('done');
+    } else if (variant === 'channel-into') {
+      // Into one reused buffer; only a receive that has to wait allocates (receive() returns a Buffer).
+      const into = Buffer.allocUnsafe(size);
+      for (let i = 0; i < count; i++) {
+        const n = ch.tryReceiveInto(into) ?? (await ch.receive()).copy(into);
+        if (into[n - 1] !== 7) throw new Error('bad byte');
+      }
+      await ch.send('done');
+    } else {
+      for (let i = 0; i < count; i++) {
+        const m = ch.tryReceive() ?? await ch.receive();
+        if (m[m.length - 1] !== 7) throw new Error('bad byte');
+      }
+      await ch.send('done');
+    }
+    await ch.receive(); // the parent closes
+    ch.close();
+  } else if (variant === 'unixsocket') {
+    const s = UnixSocket.fromFd(3);
+    await s.send('r');
+    let bytes = 0;
+    const want = count * size;
+    if (mode === 'rtt') {
+      let pending = 0;
+      for await (const m of s) {
+        pending += m.data.length;
+        while (pending >= size) { pending -= size; await s.send(Buffer.alloc(size, 7)); }
+      }
+    } else {
+      for await (const m of s) {
+        bytes += m.data.length;
+        if (bytes >= want) break;
+      }
+      await s.send('d');
+    }
+    s.close();
+  }
+}
+
+async function cpChild() {
+  // Forked with an IPC channel: echo (rtt) or count (tp).
+  let n = 0;
+  const [mode, , countArg] = process.argv.slice(3);
+  const count = Number(countArg);
+  process.on('message', (m) => {
+    if (mode === 'rtt') process.send(m);
+    else if (++n === count) process.send('done');
+  });
+  process.send('ready');
+}
+
+// ------------------------------------------------------------------------------------ parent roles
+function lines(child) {
+  const queue = [];
+  let wake;
+  let buf = '';
+  child.stdout.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) { queue.push(buf.slice(0, i)); buf = buf.slice(i + 1); wake?.(); }
+  });
+  return async () => { while (queue.length === 0) await new Promise((r) => { wake = r; }); return queue.shift(); };
+}
+
+function percentiles(lat) {
+  lat.sort((a, b) => a - b);
+  return { p50us: lat[lat.length >> 1] * 1000, p99us: lat[Math.floor(lat.length * 0.99)] * 1000 };
+}
+
+async function measure([variant, mode, sizeArg, countArg]) {
+  const size = Number(sizeArg), count = Number(countArg);
+  const { Channel, UnixSocket } = await import(lib);
+  const msg = Buffer.alloc(size, 7);
+  if (variant === 'channel' || variant === 'channel-zc' || variant === 'channel-into') {
+    const ch = Channel.create({ size: ringFor(size) });
+    const child = spawn(process.execPath, [self, 'child', variant, mode, sizeArg, countArg], { stdio: ['ignore', 'inherit', 'inherit', ch.fd] });
+    await ch.receive();
+    let result;
+    if (mode === 'rtt') {
+      const lat = new Float64Array(count);
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        if (!ch.trySend(msg)) await ch.send(msg);
+        ch.tryReceive() ?? await ch.receive();
+        lat[i] = performance.now() - t0;
+      }
+      result = percentiles(Array.from(lat));
+    } else {
+      const t0 = performance.now();
+      if (variant === 'channel-zc') {
+        for (let i = 0; i < count; i++) {
+          const loan = ch.tryReserve(size) ?? await ch.reserve(size);
+          loan.bytes.set(msg); // producing the data: the one copy there is
+          loan.commit();
+        }
+      } else {
+        for (let i = 0; i < count; i++) if (!ch.trySend(msg)) await ch.send(msg);
+      }
+      await ch.receive();
+      const s = (performance.now() - t0) / 1000;
+      result = { msgsPerSec: count / s, bytesPerSec: count * size / s };
+    }
+    ch.close();
+    await new Promise((r) => child.on('exit', r));
+    return result;
+  }
+  if (variant === 'unixsocket') {
+    const [a, b] = UnixSocket.pair({ type: 'stream' });
+    const child = spawn(process.execPath, [self, 'child', variant, mode, sizeArg, countArg], { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
+    b.close();
+    await a.receive();
+    let result;
+    if (mode === 'rtt') {
+      const lat = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        await a.send(msg);
+        let got = 0;
+        while (got < size) got += (await a.receive()).data.length;
+        lat.push(performance.now() - t0);
+      }
+      result = percentiles(lat);
+    } else {
+      const t0 = performance.now();
+      let inflight = [];
+      for (let i = 0; i < count; i++) {
+        inflight.push(a.send(msg));
+        if (inflight.length === 256) { await Promise.all(inflight); inflight = []; }
+      }
+      await Promise.all(inflight);
+      await a.receive();
+      const s = (performance.now() - t0) / 1000;
+      result = { msgsPerSec: count / s, bytesPerSec: count * size / s };
+    }
+    a.close();
+    await new Promise((r) => child.on('exit', r));
+    return result;
+  }
+  if (variant === 'cp-json' || variant === 'cp-advanced') {
+    const serialization = variant === 'cp-json' ? 'json' : 'advanced';
+    const child = fork(self, ['cp-child', mode, sizeArg, countArg], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const payload = variant === 'cp-json' ? 'x'.repeat(size) : msg; // json: a string of `size` bytes
+    const next = () => new Promise((r) => child.once('message', r));
+    await next();
+    let result;
+    if (mode === 'rtt') {
+      const lat = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        const p = next();
+        child.send(payload);
+        await p;
+        lat.push(performance.now() - t0);
+      }
+      result = percentiles(lat);
+    } else {
+      const t0 = performance.now();
+      const done = next();
+      for (let i = 0; i < count; i++) {
+        if (!child.send(payload)) await new Promise((r) => setImmediate(r));
+      }
+      await done;
+      const s = (performance.now() - t0) / 1000;
+      result = { msgsPerSec: count / s, bytesPerSec: count * size / s };
+    }
+    child.disconnect();
+    await new Promise((r) => child.on('exit', r));
+    return result;
+  }
+  if (variant === 'messageport') {
+    const worker = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      let n = 0;
+      parentPort.on('message', (m) => {
+        if (workerData.mode === 'rtt') parentPort.postMessage(m);
+        else if (++n === workerData.count) parentPort.postMessage('done');
+      });
+      parentPort.postMessage('ready');
+    `, { eval: true, workerData: { mode, count } });
+    const next = () => new Promise((r) => worker.once('message', r));
+    await next();
+    let result;
+    if (mode === 'rtt') {
+      const lat = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        const p = next();
+        worker.postMessage(msg);
+        await p;
+        lat.push(performance.now() - t0);
+      }
+      result = percentiles(lat);
+    } else {
+      const t0 = performance.now();
+      const done = next();
+      for (let i = 0; i < count; i++) worker.postMessage(msg);
+      await done;
+      const s = (performance.now() - t0) / 1000;
+      result = { msgsPerSec: count / s, bytesPerSec: count * size / s };
+    }
+    await worker.terminate();
+    return result;
+  }
+  if (variant === 'node-memcpy' || variant === 'node-alloc-copy') {
+    const dst = Buffer.allocUnsafeSlow(size);
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) {
+      if (variant === 'node-memcpy') dst.set(msg);
+      else Buffer.from(msg.buffer.slice(msg.byteOffset, msg.byteOffset + size));
+    }
+    const s = (performance.now() - t0) / 1000;
+    return { msgsPerSec: count / s, bytesPerSec: count * size / s };
+  }
+  throw new Error(`unknown variant ${variant}`);
+}
+
+// ------------------------------------------------------------------------------------ orchestration
+function buildC() {
+  const out = path.join(benchDir, 'build', 'channel');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  execFileSync(process.env.CC || 'cc', ['-O2', '-Wall', '-o', out, path.join(benchDir, 'c', 'channel.c')], { stdio: 'inherit' });
+  return out;
+}
+
+function runOne(cBinary, variant, mode, size, count) {
+  const args = variant === 'c-ring' || variant === 'c-memcpy' || variant === 'c-alloc-copy'
+    ? [cBinary, [{ 'c-ring': mode, 'c-memcpy': 'memcpy', 'c-alloc-copy': 'memcpy-fresh' }[variant], String(size), String(count)]]
+    : [process.execPath, [self, 'measure', variant, mode, String(size), String(count)]];
+  const r = spawnSync(args[0], args[1], { encoding: 'utf8', timeout: 300000 });
+  if (r.status !== 0) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop() };
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+const median = (xs) => { const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b); return s.length ? s[s.length >> 1] : NaN; };
+const fmtRate = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0));
+const fmtBytes = (x) => (x >= 1e9 ? `${(x / 1e9).toFixed(2)} GB/s` : `${(x / 1e6).toFixed(1)} MB/s`);
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const runsIdx = argv.indexOf('--runs');
+  const runs = runsIdx >= 0 ? Number(argv[runsIdx + 1]) : quick ? 1 : 3;
+  const scale = quick ? 0.2 : 1;
+  const n = (x) => Math.max(10, Math.round(x * scale));
+  const cBinary = buildC();
+  if (!fs.existsSync(lib)) execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+
+  const tpVariants = {
+    [64]: { channel: 1e6, 'channel-into': 1e6, unixsocket: 1e5, 'cp-json': 3e4, 'cp-advanced': 3e4, messageport: 2e5, 'c-ring': 5e6 },
+    [4 * KiB]: { channel: 2e5, 'channel-zc': 2e5, 'channel-into': 2e5, unixsocket: 5e4, 'cp-json': 1e4, 'cp-advanced': 1e4, messageport: 5e4, 'c-ring': 5e5 },
+    [MiB]: { channel: 1000, 'channel-zc': 1000, 'channel-into': 1000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'c-ring': 2000, 'c-memcpy': 2000, 'c-alloc-copy': 2000, 'node-memcpy': 2000, 'node-alloc-copy': 1000 },
+  };
+  const rttVariants = { channel: 50000, unixsocket: 10000, 'cp-json': 5000, 'cp-advanced': 5000, messageport: 20000, 'c-ring': 200000 };
+
+  const jobs = [];
+  for (const [size, vs] of Object.entries(tpVariants)) for (const [v, c] of Object.entries(vs)) jobs.push({ kind: 'tp', size: Number(size), variant: v, count: n(c) });
+  for (const [v, c] of Object.entries(rttVariants)) jobs.push({ kind: 'rtt', size: 64, variant: v, count: n(c) });
+  const results = new Map(jobs.map((j) => [j, []]));
+  const started = Date.now();
+  const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  for (let round = 0; round < runs; round++) {
+    // Interleave: every job once per round, in an order rotated each round.
+    const order = jobs.slice(round % jobs.length).concat(jobs.slice(0, round % jobs.length));
+    for (const j of order) {
+      const r = runOne(cBinary, j.variant, j.kind, j.size, j.count);
+      results.get(j).push(r);
+      process.stderr.write(`round ${round + 1}/${runs} ${j.kind} ${j.size} ${j.variant}: ${JSON.stringify(r)}\n`);
+    }
+  }
+
+  const out = [];
+  out.push(`Run of ${new Date().toISOString()} (${Math.round((Date.now() - started) / 1000)} s): Node ${process.version}, ` +
+    `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, load average at start ${load}, ${runs} interleaved round(s), median shown.`);
+  out.push('');
+  const get = (kind, size, variant, key) => {
+    const j = jobs.find((x) => x.kind === kind && x.size === size && x.variant === variant);
+    return j ? median(results.get(j).map((r) => r[key])) : NaN;
+  };
+  out.push('**One-way throughput** (messages/s; bytes/s for 1 MiB)');
+  out.push('');
+  const tpNames = ['channel', 'channel-into', 'channel-zc', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring'];
+  out.push('| variant | 64 B | 4 KiB | 1 MiB |');
+  out.push('|---|---|---|---|');
+  for (const v of tpNames) {
+    const cells = [64, 4 * KiB, MiB].map((s) => {
+      const m = get('tp', s, v, 'msgsPerSec');
+      if (!Number.isFinite(m)) return '-';
+      return s === MiB ? fmtBytes(get('tp', s, v, 'bytesPerSec')) : `${fmtRate(m)}/s`;
+    });
+    out.push(`| ${v} | ${cells.join(' | ')} |`);
+  }
+  for (const v of ['c-memcpy', 'c-alloc-copy', 'node-memcpy', 'node-alloc-copy']) {
+    out.push(`| ${v} (1 MiB, one process) | - | - | ${fmtBytes(get('tp', MiB, v, 'bytesPerSec'))} |`);
+  }
+  out.push('');
+  out.push('**Round trip, 64 B ping-pong** (µs)');
+  out.push('');
+  out.push('| variant | p50 | p99 |');
+  out.push('|---|---|---|');
+  for (const v of Object.keys(rttVariants)) out.push(`| ${v} | ${get('rtt', 64, v, 'p50us').toFixed(2)} | ${get('rtt', 64, v, 'p99us').toFixed(2)} |`);
+  out.push('');
+  const ratio = (a, b) => (a / b).toFixed(2);
+  const ch64 = get('tp', 64, 'channel', 'msgsPerSec');
+  const checks = [
+    ['64 B: Channel / child_process.send (advanced)', ratio(ch64, get('tp', 64, 'cp-advanced', 'msgsPerSec')), '>= 20'],
+    ['64 B: Channel / child_process.send (json)', ratio(ch64, get('tp', 64, 'cp-json', 'msgsPerSec')), '>= 20'],
+    ['64 B: Channel / C ring', ratio(ch64, get('tp', 64, 'c-ring', 'msgsPerSec')), '>= 0.5'],
+    ['64 B: Channel / UnixSocket', ratio(ch64, get('tp', 64, 'unixsocket', 'msgsPerSec')), ''],
+    ['4 KiB: Channel / C ring', ratio(get('tp', 4 * KiB, 'channel', 'msgsPerSec'), get('tp', 4 * KiB, 'c-ring', 'msgsPerSec')), ''],
+    ['1 MiB: C memcpy / Channel (copy)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel', 'bytesPerSec')), '<= 1.5'],
+    ['64 B: Channel (tryReceiveInto) / C ring', ratio(get('tp', 64, 'channel-into', 'msgsPerSec'), get('tp', 64, 'c-ring', 'msgsPerSec')), '>= 0.5'],
+    ['1 MiB: C memcpy / Channel (tryReceiveInto)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-into', 'bytesPerSec')), '<= 1.5'],
+    ['1 MiB: C memcpy / Channel (zero copy)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-zc', 'bytesPerSec')), '<= 1.5'],
+    ['1 MiB: C malloc+memcpy / Channel (copy)', ratio(get('tp', MiB, 'c-alloc-copy', 'bytesPerSec'), get('tp', MiB, 'channel', 'bytesPerSec')), ''],
+    ['RTT p50: Channel / C ring', ratio(get('rtt', 64, 'channel', 'p50us'), get('rtt', 64, 'c-ring', 'p50us')), '<= 2'],
+    ['RTT p50: UnixSocket / Channel', ratio(get('rtt', 64, 'unixsocket', 'p50us'), get('rtt', 64, 'channel', 'p50us')), ''],
+  ];
+  out.push('**Ratios (same run) and targets**');
+  out.push('');
+  out.push('| ratio | value | target |');
+  out.push('|---|---|---|');
+  for (const [label, value, target] of checks) {
+    let verdict = '';
+    if (target) {
+      const [op, t] = target.split(' ');
+      const ok = op === '>=' ? Number(value) >= Number(t) : Number(value) <= Number(t);
+      verdict = ` ${ok ? 'PASS' : 'MISS'}`;
+    }
+    out.push(`| ${label} | ${value} | ${target}${verdict} |`);
+  }
+  const text = out.join('\n');
+  console.log(text);
+  fs.mkdirSync(path.join(benchDir, 'results'), { recursive: true });
+  fs.writeFileSync(path.join(benchDir, 'results', 'channel-latest.md'), text + '\n');
+  fs.writeFileSync(path.join(benchDir, 'results', 'channel-latest.json'),
+    JSON.stringify(jobs.map((j) => ({ ...j, results: results.get(j) })), null, 1));
+  if (argv.includes('--update-docs')) {
+    const doc = path.join(root, 'docs', 'performance.md');
+    const s = fs.readFileSync(doc, 'utf8');
+    const a = s.indexOf('<!-- channel-results:start -->'), b = s.indexOf('<!-- channel-results:end -->');
+    if (a < 0 || b < 0) throw new Error('docs/performance.md has no channel-results markers');
+    fs.writeFileSync(doc, s.slice(0, a) + '<!-- channel-results:start -->\n' + text + '\n' + s.slice(b));
+  }
+}
+
+const role = process.argv[2];
+if (role === 'child') await childRole(process.argv.slice(3));
+else if (role === 'cp-child') await cpChild();
+else if (role === 'measure') console.log(JSON.stringify(await measure(process.argv.slice(3))));
+else await main();

@@ -1,0 +1,1099 @@
+/**
+ * Messages between processes (or Worker threads) over shared memory: one memfd holds a header page and
+ * one ring per direction. While both sides are busy a message costs no syscall at all; a side that waits
+ * sleeps on a futex in the header and is woken only when its sleep flag says so.
+ *
+ * The wire format is documented in docs/channel.md (Python and C peers speak it too). The peer is not
+ * trusted: every index and length read from shared memory is checked before use, and a corrupted header
+ * or frame gives `ERR_MEMFD_CHANNEL_CORRUPT`, never an out-of-bounds access.
+ * @module
+ */
+import { binding, type NativeChannelEnd, type NativeMapping } from './binding.js';
+import { invalidArgType, outOfRange, stateError } from './errors.js';
+import { mappingOfBuffer, type Mapping } from './mapping.js';
+import { MemFile } from './memfile.js';
+import { Seal } from './seals.js';
+import { ResourceKind, warnClosedByGc } from './warnings.js';
+import { toBool, toFd, toInt, toOptions } from './validate.js';
+
+// ---- Wire format, version 1 (docs/channel.md). Byte offsets in the header page. ----
+const MAGIC = 0x4344464d; // "MFDC" in memory
+const VERSION = 1;
+const HEADER_BYTES = 4096;
+const OFF_MAGIC = 0, OFF_VERSION = 4, OFF_HEADER_BYTES = 8, OFF_RING_BYTES = 12, OFF_CLAIM = 16;
+const OFF_PID = [20, 24] as const; // pid of end A, of end B
+/** Per end, on its own cache line: closed flag, sleep flags, bell (the futex word that end sleeps on). */
+const endBase = (end: number) => 64 + 64 * end;
+const END_CLOSED = 0, END_SLEEP = 4, END_BELL = 8;
+/** Per direction (0: A to B, 1: B to A): the writer's tail and the reader's head, on separate lines. */
+const ringBase = (dir: number) => 256 + 128 * dir;
+const RING_TAIL = 0, RING_HEAD = 64;
+/** Sleep flag bits: what the sleeping end waits for. */
+const SLEEP_DATA = 1, SLEEP_SPACE = 2;
+/** A frame's length word with this value pads to the end of the ring; the next frame starts at its start. */
+const PAD = 0xffffffff;
+const FRAME_HEADER = 4;
+const MIN_RING = 64, MAX_RING = 2 ** 30;
+const EVENT_BELL = 1, EVENT_PEER_EXIT = 2;
+/** A spinning wait starts yielding the CPU (sched_yield) after this long. */
+const YIELD_AFTER_MS = 0.002;
+const ESRCH = 3;
+
+const native = binding;
+
+/** Options of {@link Channel.create}. */
+export interface ChannelOptions {
+  /**
+   * Bytes of each ring (one per direction), rounded up to a power of two between 64 and 2^30. The largest
+   * message is `size - 4` bytes ({@link Channel.maxMessageSize}). Default 1 MiB. Pages are only allocated
+   * as the ring is used.
+   */
+  size?: number;
+  /** Debug name of the memfd (`/memfd:NAME` in /proc/PID/fd). Default `'memfd-channel'`. */
+  name?: string;
+  /**
+   * How long an async wait spins (checking shared memory, on the event loop's thread) before it sleeps on
+   * the futex, in microseconds. Spinning cuts latency while both sides are busy; 0 sleeps at once.
+   * Default 50.
+   */
+  spinMicros?: number;
+  /** Watch the peer's process with a pidfd so that its death ends the stream. Default `true`. */
+  watchPeer?: boolean;
+}
+
+/** Options of {@link Channel.fromFd}. */
+export interface ChannelFromFdOptions {
+  /** See {@link ChannelOptions.spinMicros}. */
+  spinMicros?: number;
+  /** See {@link ChannelOptions.watchPeer}. */
+  watchPeer?: boolean;
+}
+
+/** What {@link Channel.trySend} and {@link Channel.send} accept; strings are sent as UTF-8. */
+export type ChannelData = string | ArrayBufferView | ArrayBuffer | SharedArrayBuffer;
+
+const enc = (data: unknown): Uint8Array | string => {
+  if (typeof data === 'string') return data;
+  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (typeof SharedArrayBuffer !== 'undefined' && data instanceof SharedArrayBuffer) return new Uint8Array(data);
+  throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', data);
+};
+
+const byteLength = (m: Uint8Array | string) => (typeof m === 'string' ? Buffer.byteLength(m, 'utf8') : m.byteLength);
+const frameBytes = (len: number) => (len + FRAME_HEADER + 7) & ~7;
+
+/** Resources a Channel holds, kept apart from it so that the garbage-collection safety net can free them. */
+interface Held {
+  end: NativeChannelEnd;
+  file: MemFile;
+  mapping: Mapping;
+  /** Windows (zero-copy loans and views) not yet detached. */
+  windows: Set<ArrayBuffer>;
+}
+
+function release(held: Held): void {
+  for (const w of held.windows) native.channelDetach(w);
+  held.windows.clear();
+  native.channelEndClose(held.end);
+  held.mapping.unmap();
+  held.file.close();
+}
+
+const leaked = new FinalizationRegistry<Held>((held) => {
+  const fd = held.file.closed ? -1 : held.file.fd;
+  release(held);
+  warnClosedByGc(ResourceKind.Channel, fd);
+});
+
+interface Waiter { bits: number; resolve: () => void }
+interface TxJob { len: number; message: Uint8Array | string | undefined; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+interface RxJob { view: boolean; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+
+/**
+ * A loan of ring space from {@link Channel.tryReserve} / {@link Channel.reserve}: fill {@link bytes} in
+ * place, then {@link commit} to send them (no copy). Until then no other send is possible on this end.
+ * After commit or abort, `bytes` is detached (length 0).
+ */
+export class ChannelLoan implements Disposable {
+  readonly #channel: Channel;
+  readonly #capacity: number;
+  #bytes: Uint8Array;
+  #done = false;
+
+  /** @internal */
+  constructor(channel: Channel, bytes: Uint8Array, capacity: number) {
+    this.#channel = channel;
+    this.#bytes = bytes;
+    this.#capacity = capacity;
+  }
+
+  /** The reserved bytes, inside the ring. Detached once the loan is committed or aborted. */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** True once committed or aborted. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Sends the first `length` bytes (default: all that were reserved). */
+  commit(length: number = this.#capacity): void {
+    if (this.#done) throw stateError('ERR_MEMFD_CHANNEL_LOAN_DONE', 'This loan was already committed or aborted');
+    toInt(length, 'length', 0, this.#capacity);
+    this.#done = true;
+    channelInternals.commit(this.#channel, this, length);
+  }
+
+  /** Gives the space back; nothing is sent. Harmless after commit. */
+  abort(): void {
+    if (this.#done) return;
+    this.#done = true;
+    channelInternals.abort(this.#channel, this);
+  }
+
+  /** Aborts an uncommitted loan. */
+  [Symbol.dispose](): void {
+    this.abort();
+  }
+
+  /** @internal */
+  get buffer(): ArrayBuffer {
+    return this.#bytes.buffer as ArrayBuffer;
+  }
+}
+
+/**
+ * A received message read in place from {@link Channel.tryReceiveView} / {@link Channel.receiveView}.
+ * Its bytes stay in the ring, so the writer cannot reuse them, until {@link release}; after release
+ * `bytes` is detached (length 0), so it can never show bytes the writer has written since.
+ */
+export class ChannelView implements Disposable {
+  readonly #channel: Channel;
+  #bytes: Uint8Array;
+  readonly #length: number;
+  #released = false;
+
+  /** @internal */
+  constructor(channel: Channel, bytes: Uint8Array, length: number) {
+    this.#channel = channel;
+    this.#bytes = bytes;
+    this.#length = length;
+  }
+
+  /** The message, in the ring. Length 0 after release. */
+  get bytes(): Uint8Array {
+    return this.#bytes;
+  }
+
+  /** The message's length (kept after release). */
+  get length(): number {
+    return this.#length;
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Gives the bytes back to the writer. Harmless when called again. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    channelInternals.release(this.#channel, this);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  /** @internal */
+  get buffer(): ArrayBuffer {
+    return this.#bytes.buffer as ArrayBuffer;
+  }
+}
+
+interface ChannelInternals {
+  commit(ch: Channel, loan: ChannelLoan, length: number): void;
+  abort(ch: Channel, loan: ChannelLoan): void;
+  release(ch: Channel, view: ChannelView): void;
+}
+let channelInternals: ChannelInternals;
+
+const token = { allowed: false };
+
+function toSpin(value: unknown, name: string): number {
+  if (value === undefined) return 50;
+  return toInt(value, name, 0, 1_000_000);
+}
+
+function ringSizeOf(value: unknown): number {
+  if (value === undefined) return 1 << 20;
+  if (typeof value !== 'number') throw invalidArgType('options.size', 'of type number', value);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_RING) {
+    throw outOfRange('options.size', `an integer >= 1 and <= ${MAX_RING}`, value);
+  }
+  let size = MIN_RING;
+  while (size < value) size *= 2;
+  return size;
+}
+
+/**
+ * Received copies from 4 KiB (where Buffer.allocUnsafe() stops using its 8 KiB pool) up to this size are
+ * carved out of shared slabs the same way: one allocation per slab instead of one per message (a fresh
+ * ArrayBuffer per 4 KiB message cost more than the copy). Each Buffer owns its bytes; the slab lives as
+ * long as any of them. Larger copies get their own ArrayBuffer (allocated and filled in one native slice).
+ */
+const SLAB_LIMIT = 64 * 1024, SLAB_BYTES = 1024 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+function copyOut(from: Uint8Array, start: number, len: number): Buffer {
+  if (len < 4096) { // Buffer's own pool
+    const small = Buffer.allocUnsafe(len);
+    small.set(from.subarray(start, start + len));
+    return small;
+  }
+  if (len > SLAB_LIMIT) return Buffer.from(from.buffer.slice(start, start + len));
+  if (slabUsed + len > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = Buffer.from(slab.buffer, slabUsed, len);
+  out.set(from.subarray(start, start + len));
+  slabUsed = (slabUsed + len + 7) & ~7;
+  return out;
+}
+
+const notAChannel = (fd: number, why: string) =>
+  stateError('ERR_MEMFD_NOT_A_CHANNEL', `fd ${fd} is not a memfd Channel: ${why}; the fd was left open`);
+const corrupt = (why: string) => stateError('ERR_MEMFD_CHANNEL_CORRUPT', `The channel's shared memory is corrupt: ${why}`);
+
+/**
+ * A two-way message channel over shared memory. {@link Channel.create} makes end A and the memfd;
+ * another process (or Worker) claims end B with {@link Channel.fromFd}, once.
+ *
+ * Messages (0 to {@link maxMessageSize} bytes) arrive whole, in order, exactly once. `trySend` /
+ * `tryReceive` never wait; `send` waits for room, `receive` for a message, or resolves `null` once the
+ * peer has closed its end (or died) and everything it sent has been read. `for await` ends there too;
+ * leaving the loop early does not close the channel.
+ *
+ * @example
+ * ```js
+ * const ch = Channel.create({ size: 1 << 20 });
+ * const child = spawn(process.execPath, ['child.mjs'], { stdio: ['inherit', 'inherit', 'inherit', ch.fd] });
+ * await ch.send('hello');
+ * for await (const msg of ch) console.log(msg.toString());
+ * ch.close();
+ * // child.mjs
+ * const peer = Channel.fromFd(3);
+ * const msg = await peer.receive();
+ * ```
+ */
+export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffer> {
+  readonly #held: Held;
+  readonly #end: 0 | 1;
+  readonly #cap: number;
+  readonly #mask: number;
+  readonly #i32: Int32Array;
+  readonly #record: NativeMapping;
+  readonly #spinMs: number;
+  readonly #watchPeer: boolean;
+
+  readonly #txBytes: Buffer;
+  readonly #txWords: Uint32Array;
+  readonly #txOffset: number; // of the ring in the mapping
+  readonly #iTxTail: number;
+  readonly #iTxHead: number;
+  #txTail: number;
+  #txHeadSeen: number;
+
+  readonly #all: Uint8Array; // the whole mapping
+  readonly #rxWords: Uint32Array;
+  readonly #rxOffset: number;
+  readonly #iRxTail: number;
+  readonly #iRxHead: number;
+  #rxHead: number;
+  #rxTailSeen: number;
+
+  readonly #iMySleep: number;
+  readonly #iMyBell: number;
+  readonly #iPeerSleep: number;
+  readonly #iPeerClosed: number;
+  readonly #iPeerPid: number;
+
+  #closed = false;
+  #peerClosed = false; // seen closed in shared memory, or its process exited
+  #peerDead = false;
+  #watching = false;
+  #failure: Error | undefined;
+  #waiters: Waiter[] = [];
+  #armed = false;
+  #loan: ChannelLoan | undefined;
+  #loanWaiters: (() => void)[] = [];
+  #viewWaiters: (() => void)[] = [];
+  readonly #txQueue: TxJob[] = [];
+  readonly #rxQueue: RxJob[] = [];
+  #loanFrame = 0;
+  #view: ChannelView | undefined;
+  #viewFrame = 0;
+  /** Native code holds it weakly (strongly only while a wait is armed): the channel keeps it alive. */
+  readonly #onEventFn: (event: number) => void;
+
+  static {
+    channelInternals = {
+      commit: (ch, loan, length) => ch.#commit(loan, length),
+      abort: (ch, loan) => ch.#abortLoan(loan),
+      release: (ch, view) => ch.#releaseView(view),
+    };
+  }
+
+  /** @internal use {@link Channel.create} or {@link Channel.fromFd}. */
+  constructor(file: MemFile, mapping: Mapping, end: 0 | 1, ring: number, spinMicros: number, watchPeer: boolean) {
+    if (!token.allowed) throw new TypeError('Illegal constructor: use Channel.create() or Channel.fromFd()');
+    this.#end = end;
+    this.#cap = ring;
+    this.#mask = ring - 1;
+    this.#spinMs = spinMicros / 1000;
+    this.#watchPeer = watchPeer;
+    const buffer = mapping.buffer;
+    this.#record = mappingOfBuffer(buffer)!.record;
+    this.#i32 = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    const tx = end, rx = 1 - end, peer = 1 - end;
+    this.#txOffset = HEADER_BYTES + tx * ring;
+    this.#rxOffset = HEADER_BYTES + rx * ring;
+    this.#txBytes = Buffer.from(buffer, this.#txOffset, ring);
+    this.#all = new Uint8Array(buffer);
+    this.#txWords = new Uint32Array(buffer, this.#txOffset, ring / 4);
+    this.#rxWords = new Uint32Array(buffer, this.#rxOffset, ring / 4);
+    this.#iTxTail = (ringBase(tx) + RING_TAIL) / 4;
+    this.#iTxHead = (ringBase(tx) + RING_HEAD) / 4;
+    this.#iRxTail = (ringBase(rx) + RING_TAIL) / 4;
+    this.#iRxHead = (ringBase(rx) + RING_HEAD) / 4;
+    this.#iMySleep = (endBase(end) + END_SLEEP) / 4;
+    this.#iMyBell = (endBase(end) + END_BELL) / 4;
+    this.#iPeerSleep = (endBase(peer) + END_SLEEP) / 4;
+    this.#iPeerClosed = (endBase(peer) + END_CLOSED) / 4;
+    this.#iPeerPid = OFF_PID[peer] / 4;
+    // Our own indices are ours alone: read once (checked by the caller), then kept locally.
+    this.#txTail = Atomics.load(this.#i32, this.#iTxTail) >>> 0;
+    this.#txHeadSeen = Atomics.load(this.#i32, this.#iTxHead) >>> 0;
+    this.#rxHead = Atomics.load(this.#i32, this.#iRxHead) >>> 0;
+    this.#rxTailSeen = Atomics.load(this.#i32, this.#iRxTail) >>> 0;
+    this.#onEventFn = (event: number) => this.#onEvent(event);
+    const nativeEnd = native.channelEndOpen(file.fd, endBase(end) + END_BELL, endBase(peer) + END_BELL,
+      endBase(end) + END_CLOSED, this.#onEventFn);
+    this.#held = { end: nativeEnd, file, mapping, windows: new Set() };
+    leaked.register(this, this.#held, this.#held);
+  }
+
+  /**
+   * Creates a channel (end A): a memfd sized for the header and both rings, sealed against shrinking and
+   * growing. Hand {@link fd} to the other process (spawn stdio, a UnixSocket) for {@link Channel.fromFd}.
+   */
+  static create(options?: ChannelOptions): Channel {
+    const opts = toOptions<ChannelOptions>(options);
+    const ring = ringSizeOf(opts.size);
+    const spin = toSpin(opts.spinMicros, 'options.spinMicros');
+    const watchPeer = toBool(opts.watchPeer, 'options.watchPeer', true);
+    const name = opts.name ?? 'memfd-channel';
+    if (typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
+    const file = MemFile.create(name);
+    let mapping: Mapping | undefined;
+    try {
+      file.truncate(HEADER_BYTES + 2 * ring);
+      file.addSeals(Seal.Shrink | Seal.Grow | Seal.Seal);
+      mapping = file.map({ writable: true });
+      const h = new Int32Array(mapping.buffer, 0, HEADER_BYTES / 4);
+      h[OFF_VERSION / 4] = VERSION;
+      h[OFF_HEADER_BYTES / 4] = HEADER_BYTES;
+      h[OFF_RING_BYTES / 4] = ring;
+      h[OFF_PID[0] / 4] = process.pid;
+      Atomics.store(h, OFF_MAGIC / 4, MAGIC);
+      token.allowed = true;
+      try {
+        return new Channel(file, mapping, 0, ring, spin, watchPeer);
+      } finally {
+        token.allowed = false;
+      }
+    } catch (e) {
+      mapping?.unmap();
+      file.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Claims end B of the channel whose memfd is `fd` (inherited at spawn, received over a socket, or a
+   * duplicate from {@link dupFd} in a Worker). The Channel owns the fd from then on.
+   *
+   * Refusals leave the fd open and the caller's: `ERR_MEMFD_NOT_A_CHANNEL` (not a memfd, not sealed
+   * against shrink and grow, wrong magic or version), `ERR_MEMFD_CHANNEL_CORRUPT` (sizes or indices that
+   * do not add up), `ERR_MEMFD_CHANNEL_END_TAKEN` (end B was claimed before), `ERR_MEMFD_FD_ALREADY_OWNED`
+   * (another object of this process owns the fd).
+   */
+  static fromFd(fd: number, options?: ChannelFromFdOptions): Channel {
+    toFd(fd);
+    const opts = toOptions<ChannelFromFdOptions>(options);
+    const spin = toSpin(opts.spinMicros, 'options.spinMicros');
+    const watchPeer = toBool(opts.watchPeer, 'options.watchPeer', true);
+    let file: MemFile;
+    try {
+      file = MemFile.fromFd(fd);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'ERR_MEMFD_NOT_A_MEMFD') {
+        const err = notAChannel(fd, 'it is not a memfd');
+        (err as Error & { cause?: unknown }).cause = e;
+        throw err;
+      }
+      throw e;
+    }
+    let mapping: Mapping | undefined;
+    try {
+      const seals = file.getSeals().bits;
+      if ((seals & (Seal.Shrink | Seal.Grow)) !== (Seal.Shrink | Seal.Grow)) {
+        throw notAChannel(fd, 'the memfd is not sealed against shrinking and growing');
+      }
+      const size = file.size;
+      if (size < HEADER_BYTES) throw notAChannel(fd, `the file has ${size} bytes, less than a header`);
+      if (file.readOnly) throw notAChannel(fd, 'the fd is open read-only');
+      mapping = file.map({ writable: true });
+      const h = new Int32Array(mapping.buffer, 0, HEADER_BYTES / 4);
+      const magic = Atomics.load(h, OFF_MAGIC / 4) >>> 0;
+      if (magic !== MAGIC) throw notAChannel(fd, `bad magic 0x${magic.toString(16)}`);
+      const version = h[OFF_VERSION / 4]!;
+      if (version !== VERSION) throw notAChannel(fd, `wire format version ${version}, this library speaks ${VERSION}`);
+      const headerBytes = h[OFF_HEADER_BYTES / 4]!, ring = h[OFF_RING_BYTES / 4]!;
+      if (headerBytes !== HEADER_BYTES) throw corrupt(`header size ${headerBytes}`);
+      if (!(ring >= MIN_RING && ring <= MAX_RING && (ring & (ring - 1)) === 0)) throw corrupt(`ring size ${ring}`);
+      if (size !== HEADER_BYTES + 2 * ring) throw corrupt(`file size ${size} does not match the ring size ${ring}`);
+      for (const dir of [0, 1]) {
+        const tail = Atomics.load(h, (ringBase(dir) + RING_TAIL) / 4) >>> 0;
+        const head = Atomics.load(h, (ringBase(dir) + RING_HEAD) / 4) >>> 0;
+        if (((tail - head) >>> 0) > ring || (tail & 7) !== 0 || (head & 7) !== 0) {
+          throw corrupt(`ring ${dir} has head ${head} and tail ${tail}`);
+        }
+      }
+      if (Atomics.load(h, OFF_CLAIM / 4) !== 0) {
+        throw stateError('ERR_MEMFD_CHANNEL_END_TAKEN', `End B of the channel on fd ${fd} is already claimed; the fd was left open`);
+      }
+      // The claim comes before the construction, which is undone (claim given back) if it fails.
+      if (Atomics.compareExchange(h, OFF_CLAIM / 4, 0, 1) !== 0) {
+        throw stateError('ERR_MEMFD_CHANNEL_END_TAKEN', `End B of the channel on fd ${fd} is already claimed; the fd was left open`);
+      }
+      let channel: Channel;
+      token.allowed = true;
+      try {
+        channel = new Channel(file, mapping, 1, ring, spin, watchPeer);
+      } catch (e) {
+        Atomics.store(h, OFF_CLAIM / 4, 0);
+        throw e;
+      } finally {
+        token.allowed = false;
+      }
+      Atomics.store(h, OFF_PID[1] / 4, process.pid);
+      // Wake end A whether or not it sleeps: it learns our pid (to watch us) on its next look.
+      native.channelEndRing(channel.#held.end);
+      channel.#startWatching();
+      return channel;
+    } catch (e) {
+      if (mapping?.mapped) mapping.unmap();
+      if (!file.closed) file.releaseFd();
+      throw e;
+    }
+  }
+
+  // ---- public surface ----
+
+  /** The memfd's fd (for spawn stdio, or to send over a UnixSocket). Owned by the Channel. */
+  get fd(): number {
+    return this.#held.file.fd;
+  }
+
+  /** `'A'` for the end made by {@link Channel.create}, `'B'` for the one claimed by {@link Channel.fromFd}. */
+  get end(): 'A' | 'B' {
+    return this.#end === 0 ? 'A' : 'B';
+  }
+
+  /** Bytes of each ring. */
+  get size(): number {
+    return this.#cap;
+  }
+
+  /** The largest message: the ring size minus the 4-byte frame header. */
+  get maxMessageSize(): number {
+    return this.#cap - FRAME_HEADER;
+  }
+
+  /** True after {@link close}. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True once this end knows that the peer closed its end or exited (messages may still be waiting). */
+  get peerClosed(): boolean {
+    if (!this.#peerClosed && !this.#closed && Atomics.load(this.#i32, this.#iPeerClosed) !== 0) this.#peerClosed = true;
+    return this.#peerClosed;
+  }
+
+  /** The peer's pid as recorded in the header (0 while end B is unclaimed). */
+  get peerPid(): number {
+    this.#assertOpen('peerPid');
+    return Atomics.load(this.#i32, this.#iPeerPid);
+  }
+
+  /**
+   * Sends `data` if the ring has room now: `true`, else `false` (nothing written; also while earlier
+   * `send()`s or `reserve()`s of this end still wait, so that messages keep the order of the calls). A
+   * message longer than {@link maxMessageSize} is a RangeError. Throws `ERR_MEMFD_CHANNEL_CLOSED` when this
+   * end is closed, the peer closed its end, or the peer's process is known to have exited (noticed by the
+   * event loop; until then a message to a killed peer may still go into the ring, as into a socket
+   * buffer), and `ERR_MEMFD_CHANNEL_BUSY` while a loan is open.
+   */
+  trySend(data: ChannelData): boolean {
+    const m = enc(data);
+    const len = byteLength(m);
+    this.#assertCanSend(len, 'trySend', false);
+    return this.#txQueue.length === 0 && this.#trySend(m, len);
+  }
+
+  /**
+   * Sends `data`, waiting for room (backpressure), and after the sends and loans this end started before.
+   * Rejects like {@link trySend} throws (a pending send rejects when either end closes).
+   */
+  async send(data: ChannelData): Promise<void> {
+    const m = enc(data);
+    const len = byteLength(m);
+    this.#assertCanSend(len, 'send', true);
+    if (this.#txQueue.length === 0 && !this.#loan && this.#trySend(m, len)) return;
+    await new Promise<unknown>((resolve, reject) => this.#enqueueTx({ len, message: m, resolve, reject }));
+  }
+
+  /**
+   * A message if one is waiting now: a Buffer that the caller owns (a copy). `undefined` when none is
+   * waiting (or earlier `receive()`s of this end are still waiting for one), also after the end of the
+   * stream (see {@link ended}). `ERR_MEMFD_CHANNEL_BUSY` while a view is unreleased.
+   */
+  tryReceive(): Buffer | undefined {
+    this.#assertCanReceive('tryReceive');
+    if (this.#rxQueue.length > 0) return undefined;
+    return this.#tryReceive() ?? undefined;
+  }
+
+  /**
+   * Copies the next waiting message into `target` (from its start) and returns its length; `undefined`
+   * when none is waiting. No allocation: the fastest way to receive into a buffer you reuse. A message
+   * longer than `target` is a RangeError and stays in the ring (read it with a larger target or a view).
+   */
+  tryReceiveInto(target: ArrayBufferView | ArrayBuffer): number | undefined {
+    const into = target instanceof Uint8Array ? target : ArrayBuffer.isView(target)
+      ? new Uint8Array(target.buffer, target.byteOffset, target.byteLength)
+      : target instanceof ArrayBuffer ? new Uint8Array(target) : undefined;
+    if (into === undefined) throw invalidArgType('target', 'an instance of Buffer, TypedArray, DataView or ArrayBuffer', target);
+    this.#assertCanReceive('tryReceiveInto');
+    if (this.#rxQueue.length > 0) return undefined;
+    const index = this.#nextFrame();
+    if (index === null || index === undefined) return undefined;
+    const len = this.#rxWords[index >> 2]!;
+    if (len > into.byteLength) {
+      throw outOfRange('target.byteLength', `>= ${len} (the length of the next message)`, into.byteLength);
+    }
+    const start = this.#rxOffset + index + FRAME_HEADER;
+    into.set(this.#all.subarray(start, start + len));
+    this.#publishHead((this.#rxHead + frameBytes(len)) >>> 0);
+    return len;
+  }
+
+  /**
+   * The next message, or `null` once the peer has closed or died and every message has been read (and
+   * after this end's `close()`). Concurrent calls are served in order; one waits for an unreleased view.
+   */
+  async receive(): Promise<Buffer | null> {
+    if (this.#closed) return null;
+    this.#assertOpen('receive');
+    if (this.#rxQueue.length === 0 && !this.#view) {
+      const m = this.#tryReceive();
+      if (m !== undefined) return m;
+    }
+    return new Promise<Buffer | null>((resolve, reject) =>
+      this.#enqueueRx({ view: false, resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  /** True once the peer is gone and every message it sent has been read. */
+  get ended(): boolean {
+    if (this.#closed) return true;
+    return this.#rxIsEmpty() && this.#peerGoneNow() && this.#rxIsEmpty();
+  }
+
+  /**
+   * Reserves `length` bytes of ring space for a message written in place: fill `loan.bytes`, then
+   * `loan.commit()`. `undefined` when there is no room now (or earlier sends still wait). One loan at a
+   * time per end: `trySend` and `tryReserve` throw `ERR_MEMFD_CHANNEL_BUSY` meanwhile, `send` and
+   * `reserve` wait for the loan to end.
+   */
+  tryReserve(length: number): ChannelLoan | undefined {
+    toInt(length, 'length', 0, this.maxMessageSize);
+    this.#assertCanSend(length, 'tryReserve', false);
+    if (this.#txQueue.length > 0) return undefined;
+    return this.#tryReserve(length);
+  }
+
+  /** Like {@link tryReserve}, waiting for room (and for earlier sends and loans of this end). */
+  async reserve(length: number): Promise<ChannelLoan> {
+    toInt(length, 'length', 0, this.maxMessageSize);
+    this.#assertCanSend(length, 'reserve', true);
+    if (this.#txQueue.length === 0 && !this.#loan) {
+      const loan = this.#tryReserve(length);
+      if (loan) return loan;
+    }
+    return new Promise<ChannelLoan>((resolve, reject) =>
+      this.#enqueueTx({ len: length, message: undefined, resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  /**
+   * The next message read in place, if one is waiting now: its bytes stay in the ring until
+   * `view.release()`. `ERR_MEMFD_CHANNEL_BUSY` while the previous view is unreleased.
+   */
+  tryReceiveView(): ChannelView | undefined {
+    this.#assertCanReceive('tryReceiveView');
+    if (this.#rxQueue.length > 0) return undefined;
+    return this.#tryReceiveView() ?? undefined;
+  }
+
+  /** Like {@link tryReceiveView}, waiting (also for the previous view's release); `null` at the end. */
+  async receiveView(): Promise<ChannelView | null> {
+    if (this.#closed) return null;
+    this.#assertOpen('receiveView');
+    if (this.#rxQueue.length === 0 && !this.#view) {
+      const v = this.#tryReceiveView();
+      if (v !== undefined) return v;
+    }
+    return new Promise<ChannelView | null>((resolve, reject) =>
+      this.#enqueueRx({ view: true, resolve: resolve as (v: unknown) => void, reject }));
+  }
+
+  // Pending async sends (and reserves) and receives wait in FIFO queues, served by one pump per direction,
+  // so that neither a later call nor a synchronous try* call overtakes them.
+
+  #enqueueTx(job: TxJob): void {
+    this.#txQueue.push(job);
+    if (this.#txQueue.length === 1) void this.#pumpTx();
+  }
+
+  async #pumpTx(): Promise<void> {
+    const queue = this.#txQueue;
+    while (queue.length > 0) {
+      const job = queue[0]!;
+      try {
+        this.#assertCanSend(job.len, job.message === undefined ? 'reserve' : 'send', true);
+        if (this.#loan) {
+          await new Promise<void>((resolve) => this.#loanWaiters.push(resolve));
+          continue;
+        }
+        const done = job.message === undefined ? this.#tryReserve(job.len) : this.#trySend(job.message, job.len);
+        if (done) {
+          queue.shift();
+          job.resolve(job.message === undefined ? done : undefined);
+          continue;
+        }
+      } catch (e) {
+        queue.shift();
+        job.reject(e);
+        continue;
+      }
+      await this.#wait(SLEEP_SPACE);
+    }
+  }
+
+  #enqueueRx(job: RxJob): void {
+    this.#rxQueue.push(job);
+    if (this.#rxQueue.length === 1) void this.#pumpRx();
+  }
+
+  async #pumpRx(): Promise<void> {
+    const queue = this.#rxQueue;
+    while (queue.length > 0) {
+      const job = queue[0]!;
+      try {
+        if (this.#closed) {
+          queue.shift();
+          job.resolve(null);
+          continue;
+        }
+        this.#assertOpen(job.view ? 'receiveView' : 'receive');
+        if (this.#view) {
+          await new Promise<void>((resolve) => this.#viewWaiters.push(resolve));
+          continue;
+        }
+        const got = job.view ? this.#tryReceiveView() : this.#tryReceive();
+        if (got !== undefined) {
+          queue.shift();
+          job.resolve(got);
+          continue;
+        }
+      } catch (e) {
+        queue.shift();
+        job.reject(e);
+        continue;
+      }
+      await this.#wait(SLEEP_DATA);
+    }
+  }
+
+  #endLoan(): void {
+    this.#loan = undefined;
+    const waiters = this.#loanWaiters;
+    this.#loanWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  #endView(): void {
+    this.#view = undefined;
+    const waiters = this.#viewWaiters;
+    this.#viewWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * A new fd (close-on-exec) for the same memfd, owned by the caller: for {@link Channel.fromFd} in a
+   * Worker of this process (an fd owned here cannot be adopted twice) or to send over a socket.
+   */
+  dupFd(): number {
+    this.#assertOpen('dupFd');
+    return this.#held.file.dup().releaseFd();
+  }
+
+  /**
+   * Closes this end: the peer's `receive()` resolves `null` once it has read what was sent. Pending
+   * receives here resolve `null`, pending sends reject with `ERR_MEMFD_CHANNEL_CLOSED`; loans and views
+   * are detached. Harmless when already closed.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    leaked.unregister(this.#held);
+    release(this.#held);
+    this.#endLoan();
+    this.#endView();
+    this.#wakeWaiters();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  /** Messages until the end of the stream. Breaking out of the loop leaves the channel open. */
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    for (;;) {
+      const m = await this.receive();
+      if (m === null) return;
+      yield m;
+    }
+  }
+
+  get [Symbol.toStringTag](): string {
+    return 'Channel';
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    if (this.#closed) return `Channel { end: '${this.end}', closed: true }`;
+    return `Channel { end: '${this.end}', fd: ${this.fd}, size: ${this.#cap}, peerClosed: ${this.peerClosed} }`;
+  }
+
+  // ---- checks ----
+
+  #assertOpen(method: string): void {
+    if (this.#closed) throw stateError('ERR_MEMFD_CHANNEL_CLOSED', `Channel was closed before ${method}()`);
+    if (this.#failure) throw this.#failure;
+  }
+
+  #assertCanSend(len: number, method: string, mayWaitForLoan: boolean): void {
+    if (len > this.#cap - FRAME_HEADER) {
+      throw outOfRange('data.byteLength', `<= ${this.#cap - FRAME_HEADER} (the ring size minus framing)`, len);
+    }
+    this.#assertOpen(method);
+    if (this.#loan && !mayWaitForLoan) {
+      throw stateError('ERR_MEMFD_CHANNEL_BUSY', `${method}() while a reserved loan is neither committed nor aborted`);
+    }
+    // The peer's closed flag shares a cache line with its sleep flags, which every publish reads anyway.
+    if (this.#peerClosed || Atomics.load(this.#i32, this.#iPeerClosed) !== 0) {
+      this.#peerClosed = true;
+      throw stateError('ERR_MEMFD_CHANNEL_CLOSED', `${method}(): the peer ${this.#peerDead ? 'exited' : 'closed its end'}`);
+    }
+  }
+
+  #assertCanReceive(method: string): void {
+    this.#assertOpen(method);
+    if (this.#view) throw stateError('ERR_MEMFD_CHANNEL_BUSY', `${method}() before the previous view was released`);
+  }
+
+  #fail(error: Error): never {
+    if (!this.#failure) {
+      this.#failure = error;
+      this.#wakeWaiters();
+    }
+    throw error;
+  }
+
+  // ---- writing ----
+
+  /** Room for `n` more bytes at the tail, re-reading the reader's head only when the cached one says no. */
+  #room(n: number): boolean {
+    const cap = this.#cap;
+    if (cap - ((this.#txTail - this.#txHeadSeen) >>> 0) >= n) return true;
+    const head = Atomics.load(this.#i32, this.#iTxHead) >>> 0;
+    const used = (this.#txTail - head) >>> 0;
+    if (used > cap || (head & 7) !== 0) this.#fail(corrupt(`the reader's head ${head} is not within the ring (tail ${this.#txTail})`));
+    this.#txHeadSeen = head;
+    return cap - used >= n;
+  }
+
+  /** The ring offset where a frame of `len` bytes goes, after padding to the ring start when needed; -1: no room. */
+  #claim(len: number): number {
+    const need = frameBytes(len);
+    let index = this.#txTail & this.#mask;
+    const contiguous = this.#cap - index;
+    if (need > contiguous) {
+      // Frames never wrap: pad to the end of the ring (published at once, so the reader frees the space).
+      if (!this.#room(contiguous)) return -1;
+      this.#txWords[index >> 2] = PAD;
+      this.#publishTail((this.#txTail + contiguous) >>> 0);
+      index = 0;
+    }
+    if (!this.#room(need)) return -1;
+    return index;
+  }
+
+  #publishTail(tail: number): void {
+    this.#txTail = tail;
+    Atomics.store(this.#i32, this.#iTxTail, tail | 0);
+    if ((Atomics.load(this.#i32, this.#iPeerSleep) & SLEEP_DATA) !== 0) native.channelEndRing(this.#held.end);
+  }
+
+  #trySend(m: Uint8Array | string, len: number): boolean {
+    const index = this.#claim(len);
+    if (index < 0) {
+      this.#peerGoneNow(); // a full ring is when a closed peer matters to a writer
+      return false;
+    }
+    this.#txWords[index >> 2] = len;
+    if (typeof m === 'string') this.#txBytes.write(m, index + FRAME_HEADER, len, 'utf8');
+    else this.#txBytes.set(m, index + FRAME_HEADER);
+    this.#publishTail((this.#txTail + frameBytes(len)) >>> 0);
+    return true;
+  }
+
+  #tryReserve(length: number): ChannelLoan | undefined {
+    const index = this.#claim(length);
+    if (index < 0) {
+      this.#peerGoneNow(); // a full ring is when a closed peer matters to a writer
+      return undefined;
+    }
+    let bytes: Uint8Array;
+    if (length === 0) {
+      bytes = new Uint8Array(0);
+    } else {
+      const window = native.channelWindow(this.#record, this.#txOffset + index + FRAME_HEADER, length);
+      this.#held.windows.add(window);
+      bytes = new Uint8Array(window);
+    }
+    const loan = new ChannelLoan(this, bytes, length);
+    this.#loan = loan;
+    this.#loanFrame = index;
+    return loan;
+  }
+
+  #endWindow(buffer: ArrayBuffer): void {
+    if (this.#held.windows.delete(buffer)) native.channelDetach(buffer);
+  }
+
+  #commit(loan: ChannelLoan, length: number): void {
+    if (this.#loan !== loan) throw stateError('ERR_MEMFD_CHANNEL_CLOSED', 'The channel was closed before commit()');
+    this.#endWindow(loan.buffer);
+    this.#txWords[this.#loanFrame >> 2] = length;
+    this.#publishTail((this.#txTail + frameBytes(length)) >>> 0);
+    this.#endLoan();
+  }
+
+  #abortLoan(loan: ChannelLoan): void {
+    if (this.#loan !== loan) return;
+    this.#endWindow(loan.buffer);
+    this.#endLoan();
+  }
+
+  // ---- reading ----
+
+  /** True when nothing is waiting, re-reading the writer's tail only when the cached one says so. */
+  #rxIsEmpty(): boolean {
+    if (this.#rxHead !== this.#rxTailSeen) return false;
+    const tail = Atomics.load(this.#i32, this.#iRxTail) >>> 0;
+    if (((tail - this.#rxHead) >>> 0) > this.#cap || (tail & 7) !== 0) {
+      this.#fail(corrupt(`the writer's tail ${tail} is not within the ring (head ${this.#rxHead})`));
+    }
+    this.#rxTailSeen = tail;
+    return tail === this.#rxHead;
+  }
+
+  #peerGoneNow(): boolean {
+    if (this.#peerClosed) return true;
+    if (Atomics.load(this.#i32, this.#iPeerClosed) !== 0) this.#peerClosed = true;
+    return this.#peerClosed;
+  }
+
+  /**
+   * The ring offset of the next message's frame (padding skipped, checked against the ring and the tail),
+   * undefined when none is waiting, null at the end of the stream.
+   */
+  #nextFrame(): number | null | undefined {
+    for (;;) {
+      // Closed or died: what it published before is visible after we saw that, so one more look decides.
+      if (this.#rxIsEmpty() && !(this.#peerGoneNow() && !this.#rxIsEmpty())) {
+        return this.#peerClosed ? null : undefined;
+      }
+      const head = this.#rxHead;
+      const index = head & this.#mask;
+      const available = (this.#rxTailSeen - head) >>> 0;
+      const len = this.#rxWords[index >> 2]!;
+      if (len === PAD) {
+        const skip = this.#cap - index;
+        if (skip > available) this.#fail(corrupt(`padding of ${skip} bytes at ${index} passes the tail`));
+        this.#publishHead((head + skip) >>> 0);
+        continue;
+      }
+      if (len > this.#cap - FRAME_HEADER || index + FRAME_HEADER + len > this.#cap || frameBytes(len) > available) {
+        this.#fail(corrupt(`frame of ${len} bytes at ${index} (${available} bytes published)`));
+      }
+      return index;
+    }
+  }
+
+  #publishHead(head: number): void {
+    this.#rxHead = head;
+    Atomics.store(this.#i32, this.#iRxHead, head | 0);
+    if ((Atomics.load(this.#i32, this.#iPeerSleep) & SLEEP_SPACE) !== 0) native.channelEndRing(this.#held.end);
+  }
+
+  #tryReceive(): Buffer | null | undefined {
+    const index = this.#nextFrame();
+    if (index === null || index === undefined) return index;
+    const len = this.#rxWords[index >> 2]!;
+    const start = this.#rxOffset + index + FRAME_HEADER;
+    const out = copyOut(this.#all, start, len);
+    this.#publishHead((this.#rxHead + frameBytes(len)) >>> 0);
+    return out;
+  }
+
+  #tryReceiveView(): ChannelView | null | undefined {
+    const index = this.#nextFrame();
+    if (index === null || index === undefined) return index;
+    const len = this.#rxWords[index >> 2]!;
+    let bytes: Uint8Array;
+    if (len === 0) {
+      bytes = new Uint8Array(0);
+    } else {
+      const window = native.channelWindow(this.#record, this.#rxOffset + index + FRAME_HEADER, len);
+      this.#held.windows.add(window);
+      bytes = new Uint8Array(window);
+    }
+    const view = new ChannelView(this, bytes, len);
+    this.#view = view;
+    this.#viewFrame = frameBytes(len);
+    return view;
+  }
+
+  #releaseView(view: ChannelView): void {
+    if (this.#view !== view) return; // closed meanwhile: the window is already detached
+    this.#endWindow(view.buffer);
+    this.#publishHead((this.#rxHead + this.#viewFrame) >>> 0);
+    this.#endView();
+  }
+
+  // ---- waiting ----
+
+  #ready(bits: number): boolean {
+    if (this.#closed || this.#failure || this.#peerClosed) return true;
+    if (Atomics.load(this.#i32, this.#iPeerClosed) !== 0) return true;
+    if ((bits & SLEEP_DATA) !== 0 && (Atomics.load(this.#i32, this.#iRxTail) >>> 0) !== this.#rxHead) return true;
+    if ((bits & SLEEP_SPACE) !== 0 && (Atomics.load(this.#i32, this.#iTxHead) >>> 0) !== this.#txHeadSeen) return true;
+    return false;
+  }
+
+  /** Resolves once something this end waits for (`bits`) may have happened. Callers re-check. */
+  #wait(bits: number): Promise<void> | undefined {
+    if (this.#spinMs > 0) {
+      const start = performance.now();
+      const until = start + this.#spinMs, yieldFrom = start + YIELD_AFTER_MS;
+      let now = start;
+      do {
+        for (let i = 0; i < 64; i++) if (this.#ready(bits)) return undefined;
+        // After a while, give the CPU away between looks: when the peer is waiting for this core (more
+        // runnable threads than cores), spinning on would only delay it by a time slice.
+        if (now > yieldFrom) native.channelYield();
+        now = performance.now();
+      } while (now < until);
+    }
+    // The sleep protocol: flag first, then read the bell, then look again. A writer that publishes after
+    // our look sees the flag and rings; if it rang between the bell read and the arm, the thread sees a
+    // changed bell and reports at once.
+    Atomics.or(this.#i32, this.#iMySleep, bits);
+    const bell = Atomics.load(this.#i32, this.#iMyBell) >>> 0;
+    this.#startWatching();
+    if (this.#ready(bits)) {
+      if (this.#waiters.length === 0) Atomics.store(this.#i32, this.#iMySleep, 0);
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      this.#waiters.push({ bits, resolve });
+      // Already armed: keep the older expected value. Re-arming with the bell read now would swallow a
+      // ring that arrived for an earlier waiter since it armed (the thread would wait for the new value).
+      if (!this.#armed) {
+        native.channelEndArm(this.#held.end, bell);
+        this.#armed = true;
+      }
+    });
+  }
+
+  #wakeWaiters(): void {
+    const waiters = this.#waiters;
+    if (waiters.length === 0) return;
+    this.#waiters = [];
+    if (!this.#closed) {
+      Atomics.store(this.#i32, this.#iMySleep, 0);
+      if (this.#armed) native.channelEndDisarm(this.#held.end);
+    }
+    this.#armed = false;
+    for (const w of waiters) w.resolve();
+  }
+
+  #onEvent(event: number): void {
+    if (this.#closed) return;
+    if (event === EVENT_PEER_EXIT) {
+      this.#peerDead = true;
+      this.#peerClosed = true;
+    } else if (event === EVENT_BELL) {
+      this.#armed = false; // the thread disarms itself when it reports
+    }
+    this.#startWatching();
+    this.#wakeWaiters();
+  }
+
+  /** Watches the peer's process once its pid is known (end A learns it when end B claims). */
+  #startWatching(): void {
+    if (this.#watching || !this.#watchPeer || this.#closed) return;
+    const pid = Atomics.load(this.#i32, this.#iPeerPid);
+    if (pid <= 0) return;
+    this.#watching = true;
+    // Same process (Worker threads): the pid outlives both ends; a Worker's end is closed by its teardown.
+    if (pid === process.pid) return;
+    const err = native.channelEndWatchPid(this.#held.end, pid);
+    if (err === ESRCH) {
+      this.#peerDead = true;
+      this.#peerClosed = true;
+    }
+  }
+}

@@ -1,0 +1,138 @@
+// Channel between real processes: a Node child, a SIGKILLed peer (mid-message) on either end, and the
+// Python peer of examples/channel-python.py in both directions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { Channel } from '../dist/index.js';
+import { fdCount, run } from './helpers.mjs';
+
+const PEER = new URL('./channel-peer.mjs', import.meta.url).pathname;
+const PARENT = new URL('./channel-parent.mjs', import.meta.url).pathname;
+const PY = new URL('../examples/channel-python.py', import.meta.url).pathname;
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Spawns a child with the channel's fd as fd 3; `lines` yields its stdout JSON lines. */
+function spawnPeer(ch, role) {
+  const child = spawn(process.execPath, [PEER, '3', role], { stdio: ['ignore', 'pipe', 'inherit', ch.fd] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => JSON.parse((await lines.next()).value);
+  const exited = new Promise((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  return { child, next, exited };
+}
+
+test('a child process echoes messages of random sizes through wrap-around, in order, then ends', async (t) => {
+  const ch = Channel.create({ size: 8192 });
+  t.after(() => ch.close());
+  const { next, exited } = spawnPeer(ch, 'echo');
+  let seed = 12345;
+  const rand = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  const sent = [];
+  const sender = (async () => {
+    for (let i = 0; i < 3000; i++) {
+      const m = Buffer.alloc(rand() % 3000);
+      for (let j = 0; j < m.length; j += 97) m[j] = (i + j) & 0xff;
+      if (m.length >= 4) m.writeUInt32LE(i, 0);
+      sent.push(m);
+      await ch.send(m);
+    }
+  })();
+  for (let i = 0; i < 3000; i++) {
+    const got = await ch.receive();
+    while (sent.length <= i) await delay(0);
+    assert.deepEqual(got, Buffer.concat([Buffer.from('node:'), sent[i]]), `message ${i}`);
+  }
+  await sender;
+  ch.close();
+  assert.deepEqual(await next(), { echoed: 3000 });
+  assert.deepEqual(await exited, { code: 0, signal: null });
+});
+
+test('SIGKILL of the peer mid-message: the pending receive ends with null within 100 ms', async (t) => {
+  const fdsBefore = fdCount();
+  const ch = Channel.create({ size: 4096 });
+  t.after(() => ch.close());
+  const { child, next, exited } = spawnPeer(ch, 'die-mid-message');
+  assert.deepEqual(await next(), { ready: true });
+  for (let i = 0; i < 3; i++) assert.equal((await ch.receive()).toString(), `m${i}`);
+  const pending = ch.receive();
+  await delay(50); // asleep on the futex by now
+  const t0 = performance.now();
+  child.kill('SIGKILL');
+  assert.equal(await pending, null);
+  const ms = performance.now() - t0;
+  assert.ok(ms <= 100, `noticed after ${ms.toFixed(1)} ms`);
+  assert.equal(ch.peerClosed, true);
+  assert.equal(ch.ended, true);
+  assert.equal((await exited).signal, 'SIGKILL');
+  await assert.rejects(ch.send('anyone?'), { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
+  ch.close();
+  await delay(50); // the child's stdout pipe closes after its exit
+  assert.equal(fdCount(), fdsBefore, 'memfd and pidfd are closed');
+});
+
+test('SIGKILL of the reader: a send waiting for room rejects within 100 ms', async (t) => {
+  const ch = Channel.create({ size: 4096 });
+  t.after(() => ch.close());
+  const { child, next } = spawnPeer(ch, 'fill-and-hang');
+  assert.deepEqual(await next(), { ready: true });
+  while (ch.trySend(Buffer.alloc(100)));
+  const pending = ch.send(Buffer.alloc(100));
+  const settled = pending.then(() => 'sent', (e) => e.code);
+  await delay(50);
+  const t0 = performance.now();
+  child.kill('SIGKILL');
+  assert.equal(await settled, 'ERR_MEMFD_CHANNEL_CLOSED');
+  assert.ok(performance.now() - t0 <= 100);
+});
+
+test('SIGKILL of end A: end B\'s pending receive ends within 100 ms', async () => {
+  const parent = spawn(process.execPath, [PARENT, 'watch-parent'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: parent.stdout })[Symbol.asyncIterator]();
+  const next = async () => JSON.parse((await lines.next()).value);
+  const { childPid } = await next();
+  assert.deepEqual(await next(), { ready: true });
+  await delay(100);
+  const killedAt = Date.now();
+  parent.kill('SIGKILL');
+  const report = await next();
+  assert.equal(report.ended, true);
+  assert.ok(report.at - killedAt <= 100, `noticed after ${report.at - killedAt} ms`);
+  try { process.kill(childPid, 0); await delay(200); } catch { /* gone */ }
+});
+
+test('Node to Python: the Python peer claims end B and echoes until Node closes', async (t) => {
+  const ch = Channel.create({ size: 4096 });
+  t.after(() => ch.close());
+  const py = spawn('python3', [PY, 'echo', '3'], { stdio: ['ignore', 'pipe', 'inherit', ch.fd] });
+  let out = '';
+  py.stdout.on('data', (d) => { out += d; });
+  const exited = new Promise((r) => py.on('exit', (code) => r(code)));
+  const msgs = Array.from({ length: 500 }, (_, i) => Buffer.alloc(i * 7 % 1500, i & 0xff));
+  const sender = (async () => { for (const m of msgs) await ch.send(m); })();
+  for (const m of msgs) assert.deepEqual(await ch.receive(), Buffer.concat([Buffer.from('py:'), m]));
+  await sender;
+  assert.ok(ch.peerPid > 0 && ch.peerPid === py.pid);
+  ch.close();
+  assert.equal(await exited, 0);
+  assert.deepEqual(JSON.parse(out), { echoed: 500 });
+});
+
+test('Python to Node: the Python peer creates the channel, Node claims end B and echoes', async () => {
+  const r = await run('python3', [PY, 'drive', '300', '--', process.execPath, PEER, '--fd-follows']);
+  assert.equal(r.code, 0, r.stderr);
+  const { replies, child } = JSON.parse(r.stdout.trim().split('\n').pop());
+  assert.equal(child, 0);
+  assert.equal(replies.length, 300);
+  for (let i = 0; i < 300; i++) {
+    const expected = Buffer.concat([Buffer.from(`node:msg ${i} `), Buffer.from(Array.from({ length: i % 50 }, (_, k) => k))]);
+    assert.equal(replies[i], expected.toString('hex'));
+  }
+});
+
+test('the recipe of docs/channel.md (examples/channel.mjs) runs as shown on this Node', async () => {
+  const r = await run(process.execPath, ['examples/channel.mjs'], { cwd: new URL('..', import.meta.url).pathname });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'parent got: got 5 bytes: hello\nparent got: and 3 numbers\n' +
+    'parent got: and 4096 bytes in place, all 42: true\n');
+});

@@ -1,0 +1,471 @@
+// Channel inside one process (both ends here, or a Worker): claiming, message types and sizes, ordering
+// under wrap-around (a fast-check model), backpressure, zero-copy lifetimes, refusals that leave the fd
+// the caller's, corruption, close as end of stream, resources after close. Crossing processes, peer
+// death and the Python peer: channel-process.test.mjs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
+import { Channel, MemFile, Seal } from '../dist/index.js';
+import { fdCount, runNode } from './helpers.mjs';
+
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Both ends in this process: end B is claimed from a duplicate fd. */
+function pair(options) {
+  const a = Channel.create(options);
+  const b = Channel.fromFd(a.dupFd());
+  return { a, b, close() { a.close(); b.close(); } };
+}
+
+const fdIsOpen = (fd) => { try { fstatSync(fd); return true; } catch { return false; } };
+
+test('create and claim: ends, sizes, pids, seals', (t) => {
+  const { a, b, close } = pair({ size: 5000 });
+  t.after(close);
+  assert.equal(a.end, 'A');
+  assert.equal(b.end, 'B');
+  assert.equal(a.size, 8192); // rounded up to a power of two
+  assert.equal(a.maxMessageSize, 8192 - 4);
+  assert.equal(a.peerPid, process.pid);
+  assert.equal(b.peerPid, process.pid);
+  const probe = MemFile.fromFd(a.dupFd());
+  t.after(() => probe.close());
+  assert.ok(probe.getSeals().has(Seal.Shrink | Seal.Grow | Seal.Seal));
+  assert.equal(probe.size, 4096 + 2 * 8192);
+});
+
+test('every accepted data type arrives as the same bytes, both ways', (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  const u16 = new Uint16Array([1, 2, 0xffff]);
+  const inputs = [
+    [Buffer.from('buf'), Buffer.from('buf')],
+    [new Uint8Array([1, 2, 3]), Buffer.from([1, 2, 3])],
+    [u16, Buffer.from(u16.buffer)],
+    [new DataView(new Uint8Array([9, 8, 7, 6]).buffer, 1, 2), Buffer.from([8, 7])],
+    [new Uint8Array([5, 6]).buffer, Buffer.from([5, 6])],
+    ['héllo ✓', Buffer.from('héllo ✓')],
+    ['', Buffer.alloc(0)],
+    [Buffer.alloc(0), Buffer.alloc(0)],
+  ];
+  for (const [from, to] of [[a, b], [b, a]]) {
+    for (const [input, expected] of inputs) assert.equal(from.trySend(input), true);
+    for (const [, expected] of inputs) assert.deepEqual(to.tryReceive(), expected);
+    assert.equal(to.tryReceive(), undefined);
+  }
+});
+
+test('argument errors are thrown before anything is written', (t) => {
+  const { a, b, close } = pair({ size: 256 });
+  t.after(close);
+  assert.throws(() => a.trySend(42), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => a.trySend(Buffer.alloc(253)), { name: 'RangeError', code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => a.trySend('x'.repeat(253)), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => a.tryReserve(253), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => a.tryReserve(-1), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => Channel.create({ size: 2 ** 31 }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => Channel.create({ size: '1' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => Channel.create({ spinMicros: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => Channel.fromFd(-1), { code: 'ERR_OUT_OF_RANGE' });
+  assert.equal(b.tryReceive(), undefined, 'nothing was written by the refused calls');
+  // The largest message fits an empty ring wherever the indices are, once the reader has skipped the
+  // padding that the wrap needed (frames never wrap; docs/channel.md).
+  for (let i = 0; i < 5; i++) {
+    if (!a.trySend(Buffer.alloc(252, i))) {
+      assert.equal(b.tryReceive(), undefined);
+      assert.equal(a.trySend(Buffer.alloc(252, i)), true);
+    }
+    assert.equal(a.trySend(Buffer.alloc(0)), false);
+    assert.deepEqual(b.tryReceive(), Buffer.alloc(252, i));
+    assert.equal(a.trySend(Buffer.alloc(8 * i + 3, 1)), true);
+    assert.equal(b.tryReceive().length, 8 * i + 3);
+  }
+});
+
+test('model: random sizes, interleavings and wrap-around keep order, content and counts', () => {
+  fc.assert(fc.property(
+    fc.constantFrom(64, 128, 256, 1024),
+    fc.array(fc.oneof(fc.nat(40), fc.nat(300), fc.constant(-1)), { minLength: 1, maxLength: 300 }),
+    (size, ops) => {
+      const { a, b, close } = pair({ size });
+      try {
+        const pending = [];
+        let seq = 0;
+        for (const op of ops) {
+          if (op === -1) {
+            const got = b.tryReceive();
+            const want = pending.shift();
+            if (want === undefined) assert.equal(got, undefined);
+            else assert.deepEqual(got, want);
+            continue;
+          }
+          const len = op % (size - 3); // 0 .. size - 4
+          const msg = Buffer.alloc(len, seq++ & 0xff);
+          if (len >= 4) msg.writeUInt32LE(seq, 0);
+          if (a.trySend(msg)) pending.push(msg);
+          else if (pending.length === 0) {
+            // An empty ring takes any message up to maxMessageSize once the reader has skipped the
+            // padding of a wrap.
+            assert.equal(b.tryReceive(), undefined);
+            assert.equal(a.trySend(msg), true);
+            pending.push(msg);
+          }
+        }
+        for (const want of pending) assert.deepEqual(b.tryReceive(), want);
+        assert.equal(b.tryReceive(), undefined);
+      } finally {
+        close();
+      }
+    }), { numRuns: 150 });
+});
+
+test('zero copy: a loan is written in place, a view is read in place; both detach at the end', (t) => {
+  const { a, b, close } = pair({ size: 256 });
+  t.after(close);
+  const loan = a.tryReserve(100);
+  assert.equal(loan.bytes.length, 100);
+  assert.throws(() => a.trySend('x'), { code: 'ERR_MEMFD_CHANNEL_BUSY' });
+  loan.bytes.fill(7);
+  assert.equal(b.tryReceive(), undefined, 'nothing is visible before commit');
+  loan.commit(60);
+  assert.equal(loan.bytes.length, 0, 'the loan is detached after commit');
+  assert.throws(() => loan.commit(), { code: 'ERR_MEMFD_CHANNEL_LOAN_DONE' });
+
+  const view = b.tryReceiveView();
+  assert.equal(view.length, 60);
+  assert.deepEqual(Buffer.from(view.bytes), Buffer.alloc(60, 7));
+  const kept = view.bytes;
+  assert.throws(() => b.tryReceive(), { code: 'ERR_MEMFD_CHANNEL_BUSY' });
+  // While the view is held its bytes are not reused: the writer finds no room for a large message.
+  assert.equal(a.trySend(Buffer.alloc(200, 1)), false);
+  view.release();
+  assert.equal(kept.length, 0, 'a released view is detached');
+  assert.equal(kept[0], undefined);
+  assert.equal(view.length, 60);
+  view.release(); // harmless
+  assert.equal(b.tryReceive(), undefined); // skips the padding the refused send left before the wrap
+  // Now the writer reuses the space; the old view still shows nothing.
+  assert.equal(a.trySend(Buffer.alloc(200, 1)), true);
+  assert.equal(kept.length, 0);
+  assert.deepEqual(b.tryReceive(), Buffer.alloc(200, 1));
+
+  const aborted = a.tryReserve(10);
+  aborted.bytes.fill(1);
+  aborted.abort();
+  assert.equal(aborted.bytes.length, 0);
+  assert.equal(b.tryReceive(), undefined, 'an aborted loan sends nothing');
+  const empty = a.tryReserve(0);
+  empty.commit();
+  const emptyView = b.tryReceiveView();
+  assert.equal(emptyView.length, 0);
+  emptyView.release();
+
+  // Close detaches what is still lent out.
+  const open = a.tryReserve(8);
+  a.close();
+  assert.equal(open.bytes.length, 0);
+  assert.throws(() => open.commit(), { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
+});
+
+test('zero copy of large messages across wrap-around', async (t) => {
+  const { a, b, close } = pair({ size: 1 << 16 });
+  t.after(close);
+  const got = [];
+  const reader = (async () => {
+    for (;;) {
+      const v = await b.receiveView();
+      if (v === null) return;
+      got.push(v.bytes[0] === v.bytes[v.length - 1] ? v.bytes[0] : -1);
+      v.release();
+    }
+  })();
+  for (let i = 0; i < 50; i++) {
+    const loan = await a.reserve(20000 + i * 37);
+    loan.bytes.fill(i);
+    loan.commit();
+  }
+  a.close();
+  await reader;
+  assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i));
+});
+
+test('backpressure: trySend says false when full, send waits for the reader', async (t) => {
+  const { a, b, close } = pair({ size: 1024 });
+  t.after(close);
+  let sent = 0;
+  while (a.trySend(Buffer.alloc(100, sent))) sent++;
+  assert.equal(sent, 9); // 104-byte frames: 9 fit in 1024 bytes
+  let done = false;
+  const sending = a.send(Buffer.alloc(100, 99)).then(() => { done = true; });
+  await delay(30);
+  assert.equal(done, false, 'send waits while the ring is full');
+  assert.deepEqual(b.tryReceive(), Buffer.alloc(100, 0));
+  await sending;
+  for (let i = 1; i < sent; i++) assert.deepEqual(b.tryReceive(), Buffer.alloc(100, i));
+  assert.deepEqual(b.tryReceive(), Buffer.alloc(100, 99));
+});
+
+test('close is the end of the stream; for-await ends there; leaving it early does not close', async (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  a.trySend('1');
+  a.trySend('2');
+  for await (const m of b) {
+    assert.equal(m.toString(), '1');
+    break;
+  }
+  assert.equal(b.closed, false);
+  assert.equal(b.trySend('still open'), true);
+  assert.equal(a.tryReceive().toString(), 'still open');
+  const pending = b.receive();
+  await delay(20);
+  a.trySend('3');
+  a.close();
+  assert.equal((await pending).toString(), '2');
+  const rest = [];
+  for await (const m of b) rest.push(m.toString());
+  assert.deepEqual(rest, ['3']);
+  assert.equal(await b.receive(), null);
+  assert.equal(b.ended, true);
+  assert.equal(b.peerClosed, true);
+  assert.throws(() => b.trySend('x'), { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
+  assert.throws(() => a.trySend('x'), { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
+});
+
+test('a pending receive ends with null when the peer closes; pending receives here end at close()', async (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  const p = b.receive();
+  setTimeout(() => a.close(), 20);
+  assert.equal(await p, null);
+  const q = b.receive();
+  b.close();
+  assert.equal(await q, null);
+  assert.equal(await b.receive(), null);
+});
+
+test('a pending send rejects when this end closes', async (t) => {
+  const { a, b, close } = pair({ size: 256 });
+  t.after(close);
+  while (a.trySend(Buffer.alloc(100)));
+  const p = a.send(Buffer.alloc(100));
+  a.close();
+  await assert.rejects(p, { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
+});
+
+test('fromFd refusals leave the fd open and the caller\'s', async (t) => {
+  const r = openSync('/dev/null', 'r');
+  t.after(() => closeSync(r));
+  assert.throws(() => Channel.fromFd(r), { code: 'ERR_MEMFD_NOT_A_CHANNEL' });
+  assert.ok(fdIsOpen(r));
+
+  const plain = MemFile.create('not-a-channel');
+  plain.truncate(4096 + 2 * 4096);
+  const unsealed = plain.dup().releaseFd();
+  t.after(() => closeSync(unsealed));
+  assert.throws(() => Channel.fromFd(unsealed), { code: 'ERR_MEMFD_NOT_A_CHANNEL', message: /sealed/ });
+  assert.ok(fdIsOpen(unsealed));
+
+  plain.addSeals(Seal.Shrink | Seal.Grow);
+  const noMagic = plain.dup().releaseFd();
+  t.after(() => closeSync(noMagic));
+  assert.throws(() => Channel.fromFd(noMagic), { code: 'ERR_MEMFD_NOT_A_CHANNEL', message: /magic/ });
+  assert.ok(fdIsOpen(noMagic));
+  plain.close();
+
+  const a = Channel.create({ size: 4096 });
+  t.after(() => a.close());
+  // The creating process owns a.fd: adopting the same number again is refused, and it stays open.
+  assert.throws(() => Channel.fromFd(a.fd), { code: 'ERR_MEMFD_FD_ALREADY_OWNED' });
+  const first = a.dupFd();
+  const second = a.dupFd();
+  t.after(() => closeSync(second));
+  const b = Channel.fromFd(first);
+  t.after(() => b.close());
+  assert.throws(() => Channel.fromFd(second), { code: 'ERR_MEMFD_CHANNEL_END_TAKEN' });
+  assert.ok(fdIsOpen(second));
+  b.close();
+  assert.throws(() => Channel.fromFd(second), { code: 'ERR_MEMFD_CHANNEL_END_TAKEN' }, 'end B is claimed once, ever');
+
+  const ro = openSync(`/proc/self/fd/${a.fd}`, 'r');
+  t.after(() => closeSync(ro));
+  assert.throws(() => Channel.fromFd(ro), { code: 'ERR_MEMFD_NOT_A_CHANNEL', message: /read-only/ });
+  assert.ok(fdIsOpen(ro));
+});
+
+test('a corrupted header or frame gives ERR_MEMFD_CHANNEL_CORRUPT, never a crash', async () => {
+  // In a child process: a bug here could mean an out-of-bounds access.
+  const r = await runNode(`
+    import { Channel, MemFile } from './dist/index.js';
+    const results = [];
+    const attempt = (label, fn) => { try { fn(); results.push(label + ': no error'); } catch (e) { results.push(label + ': ' + e.code); } };
+    const scenario = (label, corruptFn, action) => {
+      const a = Channel.create({ size: 256 });
+      const b = Channel.fromFd(a.dupFd());
+      const evil = MemFile.fromFd(a.dupFd()).map();
+      const h = new Int32Array(evil.buffer);
+      const u32 = new Uint32Array(evil.buffer);
+      corruptFn({ a, b, h, u32 });
+      attempt(label, () => action({ a, b }));
+      attempt(label + ' (again)', () => action({ a, b }));
+      a.close(); b.close(); evil.unmap();
+    };
+    // ring 0 (A to B): tail at byte 256, head at 320; data at 4096.
+    scenario('tail beyond the ring', ({ h }) => { h[256 / 4] = 4096; }, ({ b }) => b.tryReceive());
+    scenario('misaligned tail', ({ h }) => { h[256 / 4] = 3; }, ({ b }) => b.tryReceive());
+    scenario('frame length too large', ({ a, u32 }) => { a.trySend('hello'); u32[4096 / 4] = 0x7fffffff; }, ({ b }) => b.tryReceive());
+    scenario('frame passes the tail', ({ a, u32 }) => { a.trySend('hello'); u32[4096 / 4] = 200; }, ({ b }) => b.tryReceive());
+    scenario('padding passes the tail', ({ a, u32 }) => { a.trySend('hello'); u32[4096 / 4] = 0xffffffff; }, ({ b }) => b.tryReceive());
+    scenario('frame view too large', ({ a, u32 }) => { a.trySend('hello'); u32[4096 / 4] = 252 + 8; }, ({ b }) => b.tryReceiveView());
+    scenario('head beyond the tail', ({ a, h }) => { a.trySend(Buffer.alloc(200)); h[320 / 4] = -1024; }, ({ a }) => { a.trySend(Buffer.alloc(200)); });
+    // Header fields checked by fromFd: sizes that do not add up, indices out of range.
+    for (const [label, word, value] of [['ring size', 3, 1000], ['header size', 2, 8192], ['ring indices', 64, 12345]]) {
+      const a = Channel.create({ size: 256 });
+      const evil = MemFile.fromFd(a.dupFd()).map();
+      new Int32Array(evil.buffer)[word] = value;
+      const fd = a.dupFd();
+      attempt('fromFd ' + label, () => Channel.fromFd(fd));
+      a.close(); evil.unmap();
+    }
+    const a = Channel.create({ size: 256 });
+    const evil = MemFile.fromFd(a.dupFd()).map();
+    new Int32Array(evil.buffer)[1] = 99;
+    const fd = a.dupFd();
+    attempt('fromFd version', () => Channel.fromFd(fd));
+    // A pending receive rejects with the error too.
+    const c = Channel.create({ size: 256 });
+    const d = Channel.fromFd(c.dupFd());
+    const evil2 = MemFile.fromFd(c.dupFd()).map();
+    const pending = d.receive();
+    await new Promise((r) => setTimeout(r, 20));
+    c.trySend('x');
+    new Uint32Array(evil2.buffer)[4096 / 4] = 0x12345678; // before d's wake-up reaches its event loop
+    try { await pending; results.push('pending: no error'); } catch (e) { results.push('pending: ' + e.code); }
+    console.log(JSON.stringify(results));
+    c.close(); d.close();
+  `);
+  assert.equal(r.signal, null, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  const results = JSON.parse(r.stdout);
+  for (const line of results) {
+    if (line.startsWith('fromFd version')) assert.match(line, /ERR_MEMFD_NOT_A_CHANNEL$/);
+    else assert.match(line, /ERR_MEMFD_CHANNEL_CORRUPT$/, line);
+  }
+  assert.equal(results.length, 19);
+});
+
+test('Worker threads: messages both ways, and a terminated Worker ends the stream', async (t) => {
+  const a = Channel.create({ size: 1 << 16 });
+  t.after(() => a.close());
+  const lib = new URL('../dist/index.js', import.meta.url).href;
+  const worker = new Worker(`
+    const { workerData } = require('node:worker_threads');
+    import(${JSON.stringify(lib)}).then(async ({ Channel }) => {
+      const b = Channel.fromFd(workerData.fd);
+      for await (const m of b) {
+        if (m.toString() === 'stop') break;
+        await b.send(Buffer.concat([Buffer.from('echo:'), m]));
+      }
+      await b.send('parked');
+      await new Promise(() => setInterval(() => {}, 1000)); // keeps b open until terminate()
+    });
+  `, { eval: true, workerData: { fd: a.dupFd() } });
+  for (let i = 0; i < 200; i++) {
+    await a.send(`m${i}`);
+    assert.equal((await a.receive()).toString(), `echo:m${i}`);
+  }
+  await a.send('stop');
+  assert.equal((await a.receive()).toString(), 'parked');
+  const pending = a.receive();
+  await worker.terminate();
+  assert.equal(await pending, null, 'the Worker\'s env teardown closed its end');
+});
+
+test('an idle channel with a pending receive costs no CPU and keeps no extra fds after close', async () => {
+  const before = fdCount();
+  const { a, b, close } = pair({ size: 4096 });
+  const pending = b.receive();
+  await delay(50); // past the spin, asleep
+  const cpu0 = process.cpuUsage();
+  await delay(300);
+  const cpu = process.cpuUsage(cpu0);
+  const ms = (cpu.user + cpu.system) / 1000;
+  assert.ok(ms < 15, `idle for 300 ms cost ${ms} ms of CPU`);
+  a.trySend('wake');
+  assert.equal((await pending).toString(), 'wake');
+  close();
+  await delay(10);
+  assert.equal(fdCount(), before, 'every fd (memfds, pidfds) is closed');
+});
+
+test('a dropped channel is closed by the garbage collector with a warning, and the peer sees the end', async () => {
+  const r = await runNode(`
+    import { Channel } from './dist/index.js';
+    const warnings = [];
+    process.on('warning', (w) => warnings.push(w.code + ' ' + w.message));
+    const a = Channel.create({ size: 4096 });
+    let b = Channel.fromFd(a.dupFd());
+    b.trySend('last words');
+    b = null;
+    for (let i = 0; i < 10 && warnings.length === 0; i++) {
+      globalThis.gc();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const got = await a.receive();
+    const end = await a.receive();
+    console.log(JSON.stringify({ warnings, got: got?.toString(), end }));
+    a.close();
+  `, { args: ['--expose-gc'] });
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.warnings.length, 1, out.warnings.join('\n'));
+  assert.match(out.warnings[0], /^MEMFD_CLOSED_BY_GC A Channel was closed by the garbage collector \(fd \d+\)/);
+  assert.equal(out.got, 'last words');
+  assert.equal(out.end, null);
+});
+
+test('un-awaited sends, loans and concurrent receives keep the order of the calls', async (t) => {
+  const { a, b, close } = pair({ size: 256 });
+  t.after(close);
+  const sends = [];
+  for (let i = 0; i < 100; i++) sends.push(a.send(Buffer.alloc(40, i)));
+  assert.equal(a.trySend('x'), false, 'a trySend does not overtake waiting sends');
+  assert.equal(a.tryReserve(1), undefined);
+  const receives = [];
+  for (let i = 0; i < 100; i++) receives.push(b.receive());
+  assert.equal(b.tryReceive(), undefined, 'a tryReceive does not overtake waiting receives');
+  const got = await Promise.all(receives);
+  await Promise.all(sends);
+  assert.deepEqual(got.map((m) => m[0]), Array.from({ length: 100 }, (_, i) => i));
+
+  // A send made while a loan is open waits for the loan, and goes after it.
+  const loan = a.tryReserve(3);
+  loan.bytes.set([1, 2, 3]);
+  const after = a.send('after');
+  const viewing = b.receiveView();
+  loan.commit();
+  await after;
+  const view = await viewing;
+  assert.deepEqual([...view.bytes], [1, 2, 3]);
+  const next = b.receive(); // waits for the view's release
+  await delay(10);
+  view.release();
+  assert.equal((await next).toString(), 'after');
+});
+
+test('tryReceiveInto copies into a caller buffer; a message too long for it stays in the ring', (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  const target = Buffer.alloc(8);
+  assert.equal(b.tryReceiveInto(target), undefined);
+  a.trySend('hello');
+  a.trySend('a longer message');
+  assert.equal(b.tryReceiveInto(target), 5);
+  assert.equal(target.subarray(0, 5).toString(), 'hello');
+  assert.throws(() => b.tryReceiveInto(target), { code: 'ERR_OUT_OF_RANGE' });
+  assert.equal(b.tryReceiveInto(new Uint16Array(8)), 16);
+  assert.equal(b.tryReceiveInto(new ArrayBuffer(4)), undefined);
+  assert.throws(() => b.tryReceiveInto('x'), { code: 'ERR_INVALID_ARG_TYPE' });
+});
