@@ -97,7 +97,7 @@ export const EMULATION_SKIPS = {
     'MADV_FREE on a shared mapping succeeds instead of EINVAL',
   hostKernel: 'the kernel under qemu-user is the x86-64 host\'s: /proc fdinfo flags carry x86-64 values ' +
     '(O_LARGEFILE 0100000), while an arm64 build names arm64\'s (0400000)',
-  rss: 'the RSS of a qemu-user process includes its cache of translated code, which grows as new code runs',
+  rss: 'the RSS and PSS of a qemu-user process include its cache of translated code, which grows as new code runs',
 };
 
 /** For a test's options: `{ skip: emulationSkip('fdBudget') }` skips under qemu-user, with the reason. */
