@@ -1,16 +1,17 @@
 #!/usr/bin/env node
-// Builds the Node-API addon with node-gyp against the headers of the Node that runs this script.
-// Why not plain `node-gyp rebuild`: node-gyp would try to download headers, and these machines (and many
-// CI sandboxes) are offline. Every Node release ships its headers under <prefix>/include/node, so we
-// point --nodedir there. Node-API is ABI-stable, so the result loads on every later Node major too.
+// Builds the Node-API addon from source into build/Release/memfd.node, with node-gyp, against the headers of
+// the Node that runs this script (Node-API is ABI-stable: the result loads on every later Node major too).
+//
+// A clone runs this through `prepare` on `npm install`. The published package never runs it (it has no
+// install script and ships prebuilds/); on a platform without a prebuilt binary (musl, other arches) users
+// run it once: `cd node_modules/memfd && npm run build:native`. Extra arguments go to `node-gyp rebuild`.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
+import { findNodeDir, findNodeGyp, nodeGypEnv } from './node-gyp.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const fromSource = process.argv.includes('--from-source') || Boolean(process.env.MEMFD_BUILD_FROM_SOURCE);
+// --from-source was needed when this script could also pick a prebuilt binary; it now always compiles.
 const extraArgs = process.argv.slice(2).filter((a) => a !== '--from-source');
 
 if (process.platform !== 'linux') {
@@ -18,53 +19,11 @@ if (process.platform !== 'linux') {
   process.exit(0);
 }
 
-function findNodeDir() {
-  const candidates = [
-    process.env.MEMFD_NODEDIR,
-    resolve(dirname(process.execPath), '..'),
-    '/usr',
-    '/usr/local',
-  ].filter(Boolean);
-  for (const dir of candidates) {
-    if (existsSync(join(dir, 'include', 'node', 'node_api.h'))) return dir;
-  }
-  return undefined;
-}
-
-function findNodeGyp() {
-  // npm exposes its bundled node-gyp to lifecycle scripts; outside npm, fall back to a local install.
-  if (process.env.npm_config_node_gyp && existsSync(process.env.npm_config_node_gyp)) {
-    return process.env.npm_config_node_gyp;
-  }
-  const require = createRequire(import.meta.url);
-  for (const id of ['node-gyp/bin/node-gyp.js']) {
-    try { return require.resolve(id); } catch { /* try the next */ }
-  }
-  const npmBundled = join(dirname(process.execPath), '..', 'lib', 'node_modules', 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
-  if (existsSync(npmBundled)) return npmBundled;
-  return undefined;
-}
-
-// A published package can ship prebuilt binaries (npm run prebuild); npm 12 no longer runs dependency
-// install scripts by default, so those are what most users load. Use one when it loads here, unless the
-// user asks to build from source.
-const prebuildDir = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-if (!fromSource && existsSync(prebuildDir) && !extraArgs.length) {
-  const { readdirSync } = await import('node:fs');
-  for (const f of readdirSync(prebuildDir).filter((n) => n.endsWith('.node'))) {
-    const probe = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(join(prebuildDir, f))})`], { stdio: 'ignore' });
-    if (probe.status === 0) {
-      console.log(`memfd: using prebuilt ${join('prebuilds', `${process.platform}-${process.arch}`, f)} (set MEMFD_BUILD_FROM_SOURCE=1 to compile)`);
-      process.exit(0);
-    }
-  }
-}
-
+// Without local headers (some distribution packages of Node leave them out) node-gyp downloads them.
 const nodedir = findNodeDir();
 if (!nodedir) {
-  console.error('memfd: cannot find Node headers (include/node/node_api.h) next to ' + process.execPath +
-    '; set MEMFD_NODEDIR to a Node install prefix');
-  process.exit(1);
+  console.error(`memfd: no Node headers (include/node/node_api.h) next to ${process.execPath}; node-gyp will ` +
+    'download them (set MEMFD_NODEDIR to a Node install prefix that has them to build offline)');
 }
 const nodeGyp = findNodeGyp();
 if (!nodeGyp) {
@@ -72,12 +31,10 @@ if (!nodeGyp) {
   process.exit(1);
 }
 
-const args = [nodeGyp, 'rebuild', `--nodedir=${nodedir}`, ...extraArgs];
-const env = { ...process.env };
-// npm 11 warns on every call about a user-level `nodedir` key; we pass --nodedir ourselves.
-delete env.npm_config_nodedir;
-const result = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit', env });
+const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', ...(nodedir ? [`--nodedir=${nodedir}`] : []), ...extraArgs],
+  { cwd: root, stdio: 'inherit', env: nodeGypEnv() });
 if (result.status !== 0) {
-  console.error(`memfd: native build failed (node-gyp exited with ${result.status ?? result.signal})`);
+  console.error(`memfd: native build failed (node-gyp exited with ${result.status ?? result.signal}); ` +
+    'it needs a C compiler, make and python3');
   process.exit(result.status ?? 1);
 }

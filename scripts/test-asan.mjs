@@ -51,9 +51,10 @@ function prepareTree() {
   rmSync(pkg, { recursive: true, force: true });
   mkdirSync(join(pkg, 'scripts'), { recursive: true });
   cpSync(join(root, 'native'), join(pkg, 'native'), { recursive: true });
-  cpSync(join(root, 'scripts', 'build-native.mjs'), join(pkg, 'scripts', 'build-native.mjs'));
+  for (const script of ['build-native.mjs', 'node-gyp.mjs']) cpSync(join(root, 'scripts', script), join(pkg, 'scripts', script));
   cpSync(join(root, 'scripts', 'asan-canary.c'), join(pkg, 'native-canary', 'asan-canary.c'));
-  const gyp = JSON.parse(readFileSync(join(root, 'binding.gyp'), 'utf8'));
+  // binding.gyp is JSON plus gyp's # comment lines.
+  const gyp = JSON.parse(readFileSync(join(root, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, ''));
   for (const target of gyp.targets) {
     target.cflags = [...(target.cflags ?? []), ...SANITIZE];
     target.ldflags = [...(target.ldflags ?? []), '-fsanitize=address,undefined'];

@@ -4,7 +4,7 @@
 // JIT-generated code). Any memcheck error fails the run (exit 99). scripts/valgrind-node.supp hides
 // V8's own conservative stack scanning only; see the comments in it. Takes ~20 s.
 //
-// Loads the addon the usual way (MEMFD_BINDING, then build/Release): build it first (npm run build).
+// Loads the addon the usual way (the MEMFD_BINDING file if set, else build/Release): build it first (npm run build).
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

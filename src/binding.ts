@@ -2,11 +2,8 @@
  * Loads the native addon and describes its functions. Internal: users never see the binding.
  * @module
  */
-import { createRequire } from 'node:module';
-import { existsSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { systemErrorFromNative } from './errors.js';
+import { loadAddon } from './loader.js';
 import { warningFromNative } from './warnings.js';
 
 /** An owned fd behind a type-tagged external (native/handle.c). */
@@ -144,49 +141,7 @@ export interface Binding {
   socketRecvBatch(s: NativeSocket, maxFds: number, maxMessages: number): NativeBatchReceived;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-const packageRoot = join(here, '..');
-
-function candidates(): string[] {
-  const list: string[] = [];
-  // MEMFD_BINDING points at an alternative build (the sanitizer build used by `npm run test:asan`).
-  if (process.env.MEMFD_BINDING) list.push(process.env.MEMFD_BINDING);
-  // A local build from source wins over shipped prebuilds: it exists only because someone built it here.
-  list.push(join(packageRoot, 'build', 'Release', 'memfd.node'));
-  const prebuildDir = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
-  if (existsSync(prebuildDir)) {
-    for (const f of readdirSync(prebuildDir)) if (f.endsWith('.node')) list.push(join(prebuildDir, f));
-  }
-  list.push(join(packageRoot, 'build', 'Debug', 'memfd.node'));
-  return list;
-}
-
-function load(): Binding {
-  if (process.platform !== 'linux') {
-    const err = new Error(`memfd only works on Linux (this is ${process.platform}): memfd_create, file seals and ` +
-      'SCM_RIGHTS are Linux kernel features');
-    (err as NodeJS.ErrnoException).code = 'ERR_MEMFD_UNSUPPORTED_PLATFORM';
-    throw err;
-  }
-  const require = createRequire(import.meta.url);
-  const tried: string[] = [];
-  for (const file of candidates()) {
-    if (!existsSync(file)) {
-      tried.push(`${file} (missing)`);
-      continue;
-    }
-    try {
-      return require(file) as Binding;
-    } catch (e) {
-      tried.push(`${file} (${(e as Error).message})`);
-    }
-  }
-  const err = new Error('memfd: could not load the native addon; run `npm run build:native`. Tried:\n  ' + tried.join('\n  '));
-  (err as NodeJS.ErrnoException).code = 'ERR_MEMFD_NATIVE_MISSING';
-  throw err;
-}
-
-export const binding: Binding = load();
+export const binding = loadAddon() as Binding;
 binding.setErrorFactory(systemErrorFromNative);
 binding.setNoticeHandler(warningFromNative);
 binding.setFutexPoll(function memfdFutexWaitPoll() {});

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { pbkdf2 } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { MemFile, Seal, futexWait, futexWake, futexWaitAsync } from '../dist/index.js';
-import { run } from './helpers.mjs';
+import { run, timeScale } from './helpers.mjs';
 
 const LIB = new URL('../dist/index.js', import.meta.url).href;
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -120,7 +120,7 @@ test('futexWaitAsync: ok on wake, not-equal, timed-out, and the event loop keeps
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 1);
     const waiting = futexWaitAsync(v, 1, 0);
-    await delay(30);
+    await delay(30 * timeScale);
     assert.ok(ticks > 3, `event loop ran (${ticks} ticks) while waiting`);
     Atomics.store(v, 1, 1);
     await wakeAll(v, 1, 1);
@@ -323,7 +323,7 @@ test('a Worker blocked in futexWait with no timeout is terminated promptly; this
   }
 });
 
-test('process.exit() while a Worker is blocked in futexWait with no timeout exits promptly', { timeout: 30000 }, async () => {
+test('process.exit() while a Worker is blocked in futexWait with no timeout exits promptly', { timeout: 30000 * timeScale }, async () => {
   const child = `
     import { Worker } from 'node:worker_threads';
     const w = new Worker(\`
@@ -337,19 +337,19 @@ test('process.exit() while a Worker is blocked in futexWait with no timeout exit
     w.once('message', () => setTimeout(() => process.exit(7), 150));
   `;
   const started = Date.now();
-  const r = await run(process.execPath, ['--input-type=module', '-e', child], { timeout: 10000 });
+  const r = await run(process.execPath, ['--input-type=module', '-e', child], { timeout: 10000 * timeScale });
   assert.equal(r.signal, null, `killed (${r.signal}): the exit hung or crashed\n${r.stderr}`);
   assert.equal(r.code, 7, r.stderr);
-  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - started < 5000 * timeScale, `took ${Date.now() - started} ms`);
 });
 
-test('futexWait in slices keeps exact results: timeouts across slices, wakes from another thread, not-equal on entry', { timeout: 30000 }, async () => {
+test('futexWait in slices keeps exact results: timeouts across slices, wakes from another thread, not-equal on entry', { timeout: 30000 * timeScale }, async () => {
   const { file, m, v } = mapped();
   try {
     let t = Date.now();
     assert.equal(futexWait(v, 0, 0, 330), 'timed-out');
     const took = Date.now() - t;
-    assert.ok(took >= 329 && took < 1500, `a 330 ms timeout took ${took} ms`);
+    assert.ok(took >= 329 && took < 1500 * timeScale, `a 330 ms timeout took ${took} ms`);
     Atomics.store(v, 0, 1);
     assert.equal(futexWait(v, 0, 0), 'not-equal');
     assert.equal(futexWait(v, 0, 0, 0), 'not-equal');
@@ -366,9 +366,9 @@ test('futexWait in slices keeps exact results: timeouts across slices, wakes fro
       }, 350);
     `);
     t = Date.now();
-    const r = futexWait(v, 1, 0, 10000);
+    const r = futexWait(v, 1, 0, 10000 * timeScale);
     assert.ok(r === 'ok', `woken after ${Date.now() - t} ms: ${r}`);
-    assert.ok(Date.now() - t < 5000);
+    assert.ok(Date.now() - t < 5000 * timeScale, `woken after ${Date.now() - t} ms`);
     await new Promise((resolve) => w.once('exit', resolve));
     m.unmap();
   } finally {

@@ -5,6 +5,7 @@ import { openSync, readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { constants as bufferConstants } from 'node:buffer';
 import { MemFile, Mapping, Seal, capabilities } from '../dist/index.js';
+import { checkedOutsideEmulation } from './helpers.mjs';
 
 let serial = 0;
 const unique = (prefix) => `${prefix}-${process.pid}-${++serial}`;
@@ -407,12 +408,12 @@ test('populate, advise, sync, lock', (t) => {
   assert.throws(() => m.advise('nonsense'), (e) => e instanceof TypeError && e.code === 'ERR_INVALID_ARG_VALUE');
   assert.throws(() => m.advise('toString'), { code: 'ERR_INVALID_ARG_VALUE' });
   assert.throws(() => m.advise(3), { code: 'ERR_INVALID_ARG_TYPE' });
-  assert.throws(() => m.advise('free'), (e) => e.code === 'EINVAL' && /shared/.test(e.message));
+  if (checkedOutsideEmulation(t, 'madvise')) assert.throws(() => m.advise('free'), (e) => e.code === 'EINVAL' && /shared/.test(e.message));
   assert.throws(() => m.advise('willneed', { offset: 17 * PAGE }), { code: 'ERR_OUT_OF_RANGE' });
   // 'remove' frees the pages: the contents read back as zeros.
   m.bytes[PAGE] = 5;
   m.advise('remove', { offset: PAGE, length: PAGE });
-  assert.equal(m.bytes[PAGE], 0);
+  if (checkedOutsideEmulation(t, 'madvise')) assert.equal(m.bytes[PAGE], 0);
   m.sync();
   m.sync({ async: true });
   m.sync({ invalidate: true, offset: 5, length: 100 });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import * as lib from '../dist/index.js';
 import { assertError, assertOk, count, fdCount, fuzzParams, outcome, tally } from './model-harness.mjs';
-import { collectGarbage } from './helpers.mjs';
+import { collectGarbage, emulationSkip } from './helpers.mjs';
 
 const { MemFile, UnixSocket } = lib;
 const skip = UnixSocket ? false : 'UnixSocket is not exported yet (issue 4); this model runs as soon as it is';
@@ -209,7 +209,8 @@ const commands = [
   fc.tuple(side, fc.nat({ max: MISUSE.length - 1 })).map(([s, w]) => new Misuse(s, w)),
 ];
 
-test('UnixSocket model: random send/receive/close sequences deliver exactly what was sent, and leak nothing', { skip }, async (t) => {
+// The model predicts ERR_MEMFD_FDS_TRUNCATED for a budget smaller than a message's fds: qemu-user never reports it.
+test('UnixSocket model: random send/receive/close sequences deliver exactly what was sent, and leak nothing', { skip: skip || emulationSkip('fdBudget') }, async (t) => {
   await collectGarbage();
   const decoyDir = mkdtempSync(join(tmpdir(), 'memfd-model-'));
   const decoy = { path: join(decoyDir, 'decoy') };

@@ -4,7 +4,7 @@
 // the failure these tests guard against is an abort inside libuv, which must fail one test, not the run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LIB, run, runNode } from './helpers.mjs';
+import { LIB, emulationSkip, run, runNode } from './helpers.mjs';
 
 /** Runs `body` in a child (top-level await allowed) with the library, node:fs and helpers in scope. */
 async function scenario(body, { args = ['--expose-gc'], env } = {}) {
@@ -228,7 +228,7 @@ test('10,000 messages under backpressure, received fds closed with fs.closeSync 
   assert.deepEqual(out.warnings, []);
 });
 
-test('ERR_MEMFD_FDS_TRUNCATED blames the receiver budget when maxFds was the cause', async () => {
+test('ERR_MEMFD_FDS_TRUNCATED blames the receiver budget when maxFds was the cause', { skip: emulationSkip('fdBudget') }, async () => {
   const out = await scenario(`
     const [a, b] = UnixSocket.pair();
     const files = [MemFile.create('1'), MemFile.create('2'), MemFile.create('3')];
