@@ -226,7 +226,11 @@ test('examples/snapshot-cluster.mjs: 4 cluster workers share one copy, then a ho
   assert.equal(ratios.length, 2);
   // One copy in RAM: the PSS added by the data is about 1x its size (4 copies would be 4x); the slack is
   // for what the runtimes allocate meanwhile, which weighs more against a small table.
-  if (checkedOutsideEmulation(t, 'rss')) for (const x of ratios) assert.ok(x < 1.5, `PSS grew by ${x}x the data`);
+  // Under ASan every process's allocator keeps a quarantine and shadow memory that grow while it runs:
+  // memory accounting means nothing there. The plain runs (npm test, test:prebuilt, every Node) check it.
+  const sanitized = /libasan/.test(process.env.LD_PRELOAD ?? '');
+  if (sanitized) t.diagnostic(`PSS ratios ${ratios.join(', ')} not checked under AddressSanitizer`);
+  else if (checkedOutsideEmulation(t, 'rss')) for (const x of ratios) assert.ok(x < 1.5, `PSS grew by ${x}x the data`);
   assert.match(r.stdout, /server closed; workers exited/);
 });
 
