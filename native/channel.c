@@ -255,16 +255,7 @@ static void finalize_end(napi_env env, void *data, void *hint) {
 }
 
 static chan_end *unwrap_end(napi_env env, napi_value v) {
-  bool ok = false;
-  napi_valuetype type;
-  void *data = NULL;
-  if (napi_typeof(env, v, &type) == napi_ok && type == napi_external &&
-      napi_check_object_type_tag(env, v, &CHANNEL_TAG, &ok) == napi_ok && ok &&
-      napi_get_value_external(env, v, &data) == napi_ok) {
-    return data;
-  }
-  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd native channel end");
-  return NULL;
+  return unwrap_tagged(env, v, &CHANNEL_TAG, "a memfd native channel end");
 }
 
 static bool header_word(napi_env env, napi_value v, uint32_t *offset) {

@@ -89,6 +89,10 @@ typedef struct export_entry {
 
 bool export_functions(napi_env env, napi_value exports, const export_entry *entries, size_t count);
 
+/* The native record behind a type-tagged external, or NULL with ERR_INVALID_ARG_TYPE ("Expected <what>")
+ * thrown for anything else (null and undefined included). Every handle-taking call goes through here. */
+void *unwrap_tagged(napi_env env, napi_value v, const napi_type_tag *tag, const char *what);
+
 /* The body of a setter through which JS hands native code a callback at init (error factory, notice
  * handler, futex poll): takes the one function argument and stores a strong reference in *slot, replacing
  * the previous one. `slot` NULL (its owner is gone) throws. */

@@ -306,23 +306,7 @@ napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, int cloexec, fd_ha
 }
 
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v) {
-  bool ok = false;
-  void *data = NULL;
-  /* No napi_typeof first: the tag check fails (napi_object_expected) for anything that is not an object,
-   * and napi_get_value_external fails for objects that are not externals. Every handle-taking call goes
-   * through here; the redundant typeof cost ~13 ns of the ~80 ns N-API overhead of a call. */
-  if (napi_check_object_type_tag(env, v, &FD_HANDLE_TAG, &ok) == napi_ok && ok &&
-      napi_get_value_external(env, v, &data) == napi_ok) {
-    return data;
-  }
-  /* null/undefined make the tag check throw V8's own TypeError: replace it with ours. */
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
-  }
-  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd native handle");
-  return NULL;
+  return unwrap_tagged(env, v, &FD_HANDLE_TAG, "a memfd native handle");
 }
 
 int fd_handle_open_fd(napi_env env, fd_handle *h, const char *syscall) {
@@ -441,19 +425,7 @@ napi_value fd_batch_wrap(napi_env env, const int *fds, size_t n) {
 }
 
 static fd_batch *batch_unwrap(napi_env env, napi_value v) {
-  bool ok = false;
-  void *data = NULL;
-  if (napi_check_object_type_tag(env, v, &FD_BATCH_TAG, &ok) == napi_ok && ok &&
-      napi_get_value_external(env, v, &data) == napi_ok) {
-    return data;
-  }
-  bool pending = false;
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
-  }
-  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd receive batch");
-  return NULL;
+  return unwrap_tagged(env, v, &FD_BATCH_TAG, "a memfd receive batch");
 }
 
 /* Arguments (batch, index[, count]) with index..index+count inside the batch. */

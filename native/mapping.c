@@ -200,16 +200,7 @@ static void finalize_external(napi_env env, void *data, void *hint) {
 }
 
 map_record *mapping_unwrap(napi_env env, napi_value v) {
-  bool ok = false;
-  napi_valuetype type;
-  void *data = NULL;
-  if (napi_typeof(env, v, &type) == napi_ok && type == napi_external &&
-      napi_check_object_type_tag(env, v, &MAPPING_TAG, &ok) == napi_ok && ok &&
-      napi_get_value_external(env, v, &data) == napi_ok) {
-    return data;
-  }
-  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd native mapping");
-  return NULL;
+  return unwrap_tagged(env, v, &MAPPING_TAG, "a memfd native mapping");
 }
 
 static napi_value throw_unmapped(napi_env env) {

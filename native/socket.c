@@ -251,16 +251,7 @@ static napi_value sock_wrap(napi_env env, int fd, int type, unix_sock **out) {
 }
 
 static unix_sock *sock_unwrap(napi_env env, napi_value v) {
-  bool ok = false;
-  napi_valuetype t;
-  void *data = NULL;
-  if (napi_typeof(env, v, &t) == napi_ok && t == napi_external &&
-      napi_check_object_type_tag(env, v, &SOCKET_TAG, &ok) == napi_ok && ok &&
-      napi_get_value_external(env, v, &data) == napi_ok) {
-    return data;
-  }
-  throw_type_error(env, "ERR_INVALID_ARG_TYPE", "Expected a memfd native socket");
-  return NULL;
+  return unwrap_tagged(env, v, &SOCKET_TAG, "a memfd native socket");
 }
 
 /* The fd of a socket that is not closing, or -1 with EBADF thrown. */
