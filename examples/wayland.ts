@@ -481,7 +481,8 @@ export async function showFrame(options: ShowFrameOptions = {}): Promise<ShownFr
       drawPattern(mapping.bytes, width, height, stride);
       mapping.unmap(); // the pages stay in the file, which the compositor maps for itself
       // Shrink and grow only (see the top of this file): the compositor maps the pool writable.
-      seals = String(file.addSeals(Seal.Shrink | Seal.Grow));
+      file.addSeals(Seal.Shrink | Seal.Grow);
+      seals = String(file.getSeals());
       await shm.request(0, 'nhi', pool, file, size);
     } finally {
       file.close(); // the compositor holds its own reference to the file now

@@ -171,22 +171,6 @@ bad:
   return arg_error(env, name, "must be an ArrayBuffer, a TypedArray, a DataView or a Buffer", false);
 }
 
-char *get_utf8_arg(napi_env env, napi_value v, size_t *length_out, const char *name) {
-  size_t len = 0;
-  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
-    arg_error(env, name, "must be of type string", false);
-    return NULL;
-  }
-  char *buf = malloc(len + 1);
-  if (buf == NULL) {
-    throw_errno(env, ENOMEM, "malloc");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, v, buf, len + 1, &len);
-  if (length_out) *length_out = len;
-  return buf;
-}
-
 napi_value make_int32(napi_env env, int32_t v) { napi_value r = NULL; napi_create_int32(env, v, &r); return r; }
 napi_value make_uint32(napi_env env, uint32_t v) { napi_value r = NULL; napi_create_uint32(env, v, &r); return r; }
 napi_value make_double(napi_env env, double v) { napi_value r = NULL; napi_create_double(env, v, &r); return r; }

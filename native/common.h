@@ -73,8 +73,6 @@ bool get_double_arg(napi_env env, napi_value v, double *out, const char *name);
 /* Any ArrayBuffer, SharedArrayBuffer or ArrayBufferView (Buffer, TypedArray, DataView). */
 bool get_bytes_arg(napi_env env, napi_value v, uint8_t **data, size_t *length, const char *name);
 
-/* Copies a JS string into a malloc'd UTF-8 buffer (caller frees). */
-char *get_utf8_arg(napi_env env, napi_value v, size_t *length_out, const char *name);
 
 napi_value make_int32(napi_env env, int32_t v);
 napi_value make_uint32(napi_env env, uint32_t v);

@@ -221,6 +221,127 @@ bool fd_owned_is(int fd) {
 
 /* ---------- fd handles ---------- */
 
+/* ---------- number handles (MemFile) ----------
+ * A MemFile's handle is a negative JS number naming a slot of this process-wide table plus the slot's
+ * generation, not an external with a finalizer: Node-API's finalizer machinery (a weak global handle, a
+ * reference object and its tracker, a queued second-pass callback, two mallocs) cost more than the two
+ * syscalls of create()+close(). The GC safety net is MemFile's FinalizationRegistry, which calls
+ * handleRelease(); env teardown closes what is left (slots_teardown).
+ *  - A number is only ever honoured while its slot holds the same generation: a slot's generation moves on
+ *    when it is freed, so a stale number (a closed MemFile, a late registry callback) finds nothing and
+ *    gets "closed" answers (the `stale` record below), never someone else's file.
+ *  - A slot is reused only once SLOT_REUSE_DEPTH others are free (FIFO), so a generation comes back to
+ *    the same slot after at least 2^29 * SLOT_REUSE_DEPTH frees: never in practice.
+ *  - Slots are allocated and freed under slot_lock by the owner's thread; lookups (any thread, its own
+ *    numbers only) read the chunk pointer, generation and record atomically and then check the env. */
+#define SLOT_CHUNK_BITS 10
+#define SLOT_CHUNK (1u << SLOT_CHUNK_BITS)
+#define SLOT_BITS 24 /* 16 M MemFiles open at once */
+#define SLOT_LIMIT (1u << SLOT_BITS)
+#define SLOT_GEN_LIMIT (1u << 29) /* gen * 2^24 + slot stays below 2^53 */
+#define SLOT_REUSE_DEPTH 1024
+
+typedef struct handle_slot {
+  fd_handle *h;       /* &record while in use, NULL when free */
+  uint32_t gen;       /* 1.. ; bumped when freed */
+  uint32_t next_free; /* FIFO link while free */
+  fd_handle record;   /* in place: chunks are never freed, so pointers to it (in-flight work, the owned-fd
+                         table's claims) stay valid memory; no malloc per MemFile */
+} handle_slot;
+
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+static handle_slot *slot_chunks[SLOT_LIMIT / SLOT_CHUNK];
+static uint32_t slots_used;            /* slots ever handed out: [0, slots_used) exist */
+static uint32_t free_head = UINT32_MAX, free_tail = UINT32_MAX, free_count;
+
+static handle_slot *slot_at(uint32_t i) {
+  handle_slot *chunk = __atomic_load_n(&slot_chunks[i >> SLOT_CHUNK_BITS], __ATOMIC_ACQUIRE);
+  return chunk == NULL ? NULL : &chunk[i & (SLOT_CHUNK - 1)];
+}
+
+/* A zeroed record in a slot and its id (gen * SLOT_LIMIT + slot); NULL when the table is full or out of
+ * memory. */
+static fd_handle *slot_alloc(double *id) {
+  pthread_mutex_lock(&slot_lock);
+  uint32_t i;
+  handle_slot *s;
+  if (free_count > SLOT_REUSE_DEPTH || (slots_used == SLOT_LIMIT && free_count > 0)) {
+    i = free_head;
+    s = slot_at(i);
+    free_head = s->next_free;
+    if (--free_count == 0) free_tail = UINT32_MAX;
+  } else if (slots_used < SLOT_LIMIT) {
+    i = slots_used;
+    if (slot_chunks[i >> SLOT_CHUNK_BITS] == NULL) {
+      handle_slot *chunk = calloc(SLOT_CHUNK, sizeof *chunk);
+      if (chunk == NULL) {
+        pthread_mutex_unlock(&slot_lock);
+        return NULL;
+      }
+      for (uint32_t k = 0; k < SLOT_CHUNK; k++) chunk[k].gen = 1;
+      __atomic_store_n(&slot_chunks[i >> SLOT_CHUNK_BITS], chunk, __ATOMIC_RELEASE);
+    }
+    slots_used++;
+    s = slot_at(i);
+  } else {
+    pthread_mutex_unlock(&slot_lock);
+    return NULL;
+  }
+  if (s == NULL) { /* cannot happen: the chunk of every slot below slots_used exists */
+    pthread_mutex_unlock(&slot_lock);
+    return NULL;
+  }
+  fd_handle *h = &s->record;
+  memset(h, 0, sizeof *h);
+  h->slot = (int32_t)i;
+  __atomic_store_n(&s->h, h, __ATOMIC_RELEASE);
+  uint32_t gen = s->gen;
+  pthread_mutex_unlock(&slot_lock);
+  *id = (double)gen * SLOT_LIMIT + i;
+  return h;
+}
+
+static void slot_free(fd_handle *h) {
+  if (h->slot < 0) return;
+  uint32_t i = (uint32_t)h->slot;
+  pthread_mutex_lock(&slot_lock);
+  handle_slot *s = slot_at(i);
+  __atomic_store_n(&s->h, NULL, __ATOMIC_RELEASE);
+  uint32_t gen = s->gen + 1;
+  __atomic_store_n(&s->gen, gen >= SLOT_GEN_LIMIT ? 1 : gen, __ATOMIC_RELEASE);
+  s->next_free = UINT32_MAX;
+  if (free_tail == UINT32_MAX) free_head = i;
+  else slot_at(free_tail)->next_free = i;
+  free_tail = i;
+  free_count++;
+  pthread_mutex_unlock(&slot_lock);
+  h->slot = -1;
+}
+
+/* What a stale number unwraps to: closed, owning nothing. Nothing writes to it (every writer checks
+ * `closed` or `fd` first). */
+static fd_handle stale_handle = {.fd = -1, .closed = true, .slot = -1, .own = {.fd = -1, .twin = -1},
+                                 .shown = {.fd = -1, .twin = -1}};
+
+/* The record a handle number names in `env`: NULL when it names nothing live (stale), or when the value
+ * is not a handle number (*valid = false). */
+static fd_handle *slot_lookup(napi_env env, double id, bool *valid) {
+  *valid = false;
+  if (!(id < 0)) return NULL;
+  double v = -id;
+  if (v != floor(v) || v >= 9007199254740992.0) return NULL;
+  *valid = true;
+  uint64_t n = (uint64_t)v;
+  uint32_t i = (uint32_t)(n & (SLOT_LIMIT - 1));
+  uint32_t gen = (uint32_t)(n >> SLOT_BITS);
+  if (i >= SLOT_LIMIT) return NULL;
+  handle_slot *s = slot_at(i);
+  if (s == NULL || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen) return NULL;
+  fd_handle *h = __atomic_load_n(&s->h, __ATOMIC_ACQUIRE);
+  if (h == NULL || h->env != env || __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE) != gen) return NULL;
+  return h;
+}
+
 static int handle_report_fd(const fd_handle *h) { return h->shown.fd >= 0 ? h->shown.fd : h->fd; }
 
 /* Closes both numbers of a handle. Returns the handed-out number that was left alone because it was no
@@ -247,32 +368,64 @@ static void close_and_notify(fd_handle *h, bool forgotten) {
   if (forgotten && closed_any && h->kind != FD_KIND_INTERNAL) notice_post(h->env, NOTICE_GC_CLOSED, h->kind, report);
 }
 
+/* An external's record goes with its finalizer; a number handle's record (and slot) once it is closed and
+ * nothing in flight or pinned still uses it (after handleRelease, pins no longer count: whoever pinned it
+ * kept the MemFile alive, so a released record has no pinner left). */
 static void maybe_free(fd_handle *h) {
-  if (h->finalized && h->in_flight == 0) free(h);
+  if (h->in_flight != 0) return;
+  if (h->slot >= 0) {
+    if (h->closed && h->fd < 0 && h->shown.fd < 0 && (h->pins == 0 || h->finalized)) slot_free(h);
+    return;
+  }
+  if (h->finalized) free(h);
 }
 
 static void finalize_handle(napi_env env, void *data, void *hint) {
   fd_handle *h = data;
-  bool forgotten = !h->closed;
+  h->forgotten = !h->closed;
   h->closed = true;
   h->finalized = true;
-  if (h->in_flight == 0) close_and_notify(h, forgotten);
+  if (h->in_flight == 0) close_and_notify(h, h->forgotten);
   maybe_free(h);
 }
 
-/* A handle with no fd yet, behind a tagged external. NULL with an exception pending on failure. */
-static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
-  fd_handle *h = calloc(1, sizeof *h);
-  if (h == NULL) {
-    throw_errno(env, ENOMEM, "malloc");
-    return NULL;
-  }
+/* A handle with no fd yet: a number handle for a MemFile (FD_KIND_FILE), else a tagged external (the
+ * library's internal copies, which no JS object owns). NULL with an exception pending on failure; a
+ * number handle that never got its fd must be given to discard_handle(). */
+static void init_record(fd_handle *h, napi_env env, fd_kind kind) {
   h->fd = -1;
   h->kind = (uint8_t)kind;
   h->cloexec = -1;
   h->env = env;
   fd_claim_init(&h->own, kind, env, h);
   fd_claim_init(&h->shown, kind, env, h);
+}
+
+static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
+  if (kind == FD_KIND_FILE) {
+    double id = 0;
+    fd_handle *h = slot_alloc(&id);
+    if (h == NULL) {
+      throw_errno(env, ENOMEM, "malloc");
+      return NULL;
+    }
+    init_record(h, env, kind);
+    napi_value number;
+    if (napi_create_double(env, -id, &number) != napi_ok) {
+      slot_free(h);
+      throw_napi_failure(env, napi_generic_failure, "napi_create_double");
+      return NULL;
+    }
+    *out = h;
+    return number;
+  }
+  fd_handle *h = calloc(1, sizeof *h);
+  if (h == NULL) {
+    throw_errno(env, ENOMEM, "malloc");
+    return NULL;
+  }
+  init_record(h, env, kind);
+  h->slot = -1;
   napi_value external;
   if (napi_create_external(env, h, finalize_handle, NULL, &external) != napi_ok) {
     free(h);
@@ -288,24 +441,37 @@ static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
   return external;
 }
 
+/* A handle from new_handle that never came to own its numbers (a failed construction): JS never saw it. */
+static void discard_handle(fd_handle *h) {
+  h->closed = true;
+  if (h->slot >= 0) maybe_free(h); /* an external's record is freed by its finalizer */
+}
+
 napi_value fd_handle_wrap(napi_env env, int fd, fd_kind kind, int cloexec, fd_handle **out) {
   fd_handle *h;
-  napi_value external = new_handle(env, kind, &h);
-  if (external == NULL) return NULL;
+  napi_value value = new_handle(env, kind, &h);
+  if (value == NULL) return NULL;
   h->cloexec = (int8_t)cloexec;
   /* A received fd is in msg.fds from the start: it is exposed, so its identity is recorded. */
   int err = fd_claim_fresh(&h->own, fd, kind == FD_KIND_RECEIVED, -1);
   if (err != 0) {
-    h->closed = true;
+    discard_handle(h);
     throw_errno(env, err, err == ENOMEM ? "malloc" : "fstat");
     return NULL;
   }
   h->fd = fd;
   if (out) *out = h;
-  return external;
+  return value;
 }
 
 fd_handle *fd_handle_unwrap(napi_env env, napi_value v) {
+  double id;
+  if (napi_get_value_double(env, v, &id) == napi_ok) {
+    bool valid;
+    fd_handle *h = slot_lookup(env, id, &valid);
+    if (h != NULL) return h;
+    if (valid) return &stale_handle;
+  }
   return unwrap_tagged(env, v, &FD_HANDLE_TAG, "a memfd native handle");
 }
 
@@ -333,7 +499,7 @@ int fd_handle_acquire(napi_env env, fd_handle *h, const char *syscall) {
 
 void fd_handle_release(fd_handle *h) {
   h->in_flight--;
-  if (h->in_flight == 0 && (h->pins == 0 || h->finalized) && h->closed) close_and_notify(h, false);
+  if (h->in_flight == 0 && (h->pins == 0 || h->finalized) && h->closed) close_and_notify(h, h->forgotten);
   maybe_free(h);
 }
 
@@ -347,6 +513,7 @@ void fd_handle_unpin(fd_handle *h) {
   if (h->pins == 0) return;
   h->pins--;
   if (h->pins == 0 && h->in_flight == 0 && h->closed) close_and_notify(h, false);
+  maybe_free(h);
 }
 
 /* ---------- receive batches ---------- */
@@ -392,6 +559,7 @@ napi_value fd_batch_wrap(napi_env env, const int *fds, size_t n) {
     h->closed = true; /* until it owns its number */
     h->kind = FD_KIND_RECEIVED;
     h->env = env;
+    h->slot = -1;
     fd_claim_init(&h->own, FD_KIND_RECEIVED, env, h);
     fd_claim_init(&h->shown, FD_KIND_RECEIVED, env, h);
   }
@@ -561,7 +729,47 @@ static napi_value js_handle_close(napi_env env, napi_callback_info info) {
     int shown = h->shown.fd;
     if (fd_claim_close(&h->shown) == CLAIM_NOT_OURS && h->kind != FD_KIND_INTERNAL) not_ours = shown;
   }
+  maybe_free(h); /* a number handle with nothing in flight: its number is stale from here on */
   return make_int32(env, not_ours >= 0 ? not_ours : -2);
+}
+
+/* handleRelease(handle): the MemFile that owned this number handle was collected (its FinalizationRegistry
+ * callback). Closes what it still owns, once, and says so (MEMFD_CLOSED_BY_GC); a stale number (closed
+ * before) is a no-op. Pins no longer count: a pinner keeps the MemFile alive, so none is left. */
+static napi_value js_handle_release(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv, NULL)) return NULL;
+  fd_handle *h = fd_handle_unwrap(env, argv[0]);
+  if (h == NULL) return NULL;
+  if (h == &stale_handle || h->slot < 0 || h->finalized) return make_undefined(env);
+  h->forgotten = !h->closed;
+  h->closed = true;
+  h->finalized = true;
+  if (h->in_flight == 0) close_and_notify(h, h->forgotten);
+  maybe_free(h);
+  return make_undefined(env);
+}
+
+/* Env teardown (a Worker ends, or the process exits): registry callbacks no longer run, so the number
+ * handles of this env are closed here, as finalizers close externals. In-flight pool work has been
+ * cancelled or completed by now (libuv drains before env cleanup hooks run). */
+static void slots_teardown(void *arg) {
+  napi_env env = arg;
+  pthread_mutex_lock(&slot_lock);
+  uint32_t used = slots_used;
+  pthread_mutex_unlock(&slot_lock);
+  for (uint32_t i = 0; i < used; i++) {
+    handle_slot *s = slot_at(i);
+    fd_handle *h = s == NULL ? NULL : __atomic_load_n(&s->h, __ATOMIC_ACQUIRE);
+    if (h == NULL || h->env != env || h->finalized) continue; /* other envs' records are theirs */
+    h->forgotten = !h->closed;
+    h->closed = true;
+    h->finalized = true;
+    if (h->in_flight == 0) {
+      close_and_notify(h, false);
+      maybe_free(h);
+    }
+  }
 }
 
 /* handleAdopt(fd) -> handle that owns fd, which JS has checked to be a memfd. The handle works on a
@@ -574,14 +782,19 @@ static napi_value js_handle_adopt(napi_env env, napi_callback_info info) {
   if (!get_int32_arg(env, argv[0], &fd, "fd")) return NULL;
   if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "The \"fd\" argument must be >= 0");
   fd_handle *h;
-  napi_value external = new_handle(env, FD_KIND_FILE, &h);
-  if (external == NULL) return NULL;
+  napi_value value = new_handle(env, FD_KIND_FILE, &h);
+  if (value == NULL) return NULL;
   h->closed = true; /* until it owns both numbers */
   int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (own < 0) return throw_errno(env, errno, "fcntl");
+  if (own < 0) {
+    int err = errno;
+    discard_handle(h);
+    return throw_errno(env, err, "fcntl");
+  }
   int err = fd_claim_fresh(&h->own, own, false, -1);
   if (err != 0) {
     close(own);
+    discard_handle(h);
     return throw_errno(env, err, "malloc");
   }
   h->fd = own;
@@ -589,10 +802,11 @@ static napi_value js_handle_adopt(napi_env env, napi_callback_info info) {
   if (!fd_claim_adopt(env, &h->shown, fd)) {
     fd_claim_close(&h->own);
     h->fd = -1;
+    discard_handle(h);
     return NULL;
   }
   h->closed = false;
-  return external;
+  return value;
 }
 
 /* handleDetach(handle) -> fd: the handle gives up ownership without closing, and the caller owns the
@@ -612,6 +826,7 @@ static napi_value js_handle_detach(napi_env env, napi_callback_info info) {
   }
   h->fd = -1;
   h->closed = true;
+  maybe_free(h);
   return make_int32(env, fd);
 }
 
@@ -677,7 +892,8 @@ bool init_handle(napi_env env, napi_value exports) {
       {"handleAdopt", js_handle_adopt},   {"handleDetach", js_handle_detach}, {"handlePin", js_handle_pin},
       {"handleUnpin", js_handle_unpin},   {"dupFd", js_dup_fd},               {"fdOwned", js_fd_owned},
       {"fdLimit", js_fd_limit},           {"batchTake", js_batch_take},       {"batchClose", js_batch_close},
-      {"batchExpose", js_batch_expose},
+      {"batchExpose", js_batch_expose},   {"handleRelease", js_handle_release},
   };
+  if (napi_add_env_cleanup_hook(env, slots_teardown, env) != napi_ok) return false;
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

@@ -76,7 +76,9 @@ typedef struct fd_handle {
   bool closed;        /* closed as far as JS is concerned */
   uint32_t in_flight; /* thread-pool operations using the fd (main thread only) */
   uint32_t pins;      /* queued socket sends that will still send this fd (main thread only) */
-  bool finalized;     /* the JS external is gone; free when in_flight drops to 0 */
+  bool finalized;     /* the JS owner is gone (external finalized, or handleRelease); free when in_flight is 0 */
+  bool forgotten;     /* closed because its owner was dropped without close(): say so when the fd goes */
+  int32_t slot;       /* number handles (MemFile): index in the slot table, else -1 (see handle.c) */
   uint8_t kind;       /* fd_kind (immutable) */
   int8_t cloexec;     /* the close-on-exec flag the file was opened with (1/0), -1 unknown: given to `shown` */
   napi_env env;       /* the env (thread) that owns the handle (immutable) */

@@ -29,13 +29,17 @@ static napi_value js_memfd_create(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, 2, argv, NULL)) return NULL;
   uint32_t flags;
   if (!get_uint32_arg(env, argv[1], &flags, "flags")) return NULL;
-  char *name = get_utf8_arg(env, argv[0], NULL, "name");
-  if (name == NULL) return NULL;
+  /* The kernel takes at most 249 bytes (MFD_NAME_MAX_LEN): a name that fills this buffer is too long
+   * whatever it holds after, so no malloc per call. */
+  char name[256];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, argv[0], name, sizeof name, &len) != napi_ok) {
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "The \"name\" argument must be of type string");
+  }
+  if (len >= sizeof name - 1) return throw_errno(env, EINVAL, "memfd_create");
   /* Call the syscall directly: the glibc wrapper needs 2.27 and adds nothing. */
   int fd = (int)syscall(SYS_memfd_create, name, flags);
-  int err = errno;
-  free(name);
-  if (fd < 0) return throw_errno(env, err, "memfd_create");
+  if (fd < 0) return throw_errno(env, errno, "memfd_create");
   napi_value h = fd_handle_wrap(env, fd, FD_KIND_FILE, (flags & MFD_CLOEXEC) != 0, NULL);
   if (h == NULL) close(fd);
   return h;

@@ -668,12 +668,13 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
       NAPI_OK_OR_THROW(env, napi_get_element(env, argv[4], i, &e));
       napi_valuetype et = napi_undefined;
       NAPI_OK_OR_THROW(env, napi_typeof(env, e, &et));
-      if (et == napi_number) {
+      double number = 0;
+      if (et == napi_number) NAPI_OK_OR_THROW(env, napi_get_value_double(env, e, &number));
+      if (et == napi_number && number >= 0) {
         int32_t fd;
         if (!get_int32_arg(env, e, &fd, "fd")) return NULL;
-        if (fd < 0) return throw_range_error(env, "ERR_OUT_OF_RANGE", "fds must be >= 0");
         fds[i] = fd;
-      } else {
+      } else { /* a MemFile's handle (a negative number) or the library's own copy (an external) */
         fd_handle *h = fd_handle_unwrap(env, e);
         if (h == NULL) return NULL;
         /* A pinned handle (handlePin) keeps its fd open even after its owner closed it: the send was

@@ -6,8 +6,11 @@ import { systemErrorFromNative } from './errors.js';
 import { loadAddon } from './loader.js';
 import { warningFromNative } from './warnings.js';
 
-/** An owned fd behind a type-tagged external (native/handle.c). */
-export type NativeHandle = { readonly __brand: 'memfd.NativeHandle' };
+/**
+ * An owned fd (native/handle.c): a MemFile's is a negative number naming a slot and its generation (stale
+ * once closed); the library's internal copies are type-tagged externals.
+ */
+export type NativeHandle = (number | object) & { readonly __brand: 'memfd.NativeHandle' };
 /** A mapping record behind a type-tagged external (native/mapping.c). */
 export type NativeMapping = { readonly __brand: 'memfd.NativeMapping' };
 /** A Unix socket behind a type-tagged external (native/socket.c). */
@@ -41,6 +44,8 @@ export interface Binding {
   /** The handle gives up ownership without closing; the caller owns the returned number. */
   handleDetach(h: NativeHandle): number;
   handlePin(h: NativeHandle): void;
+  /** The MemFile owning a number handle was collected: close what it still owns (no-op when stale). */
+  handleRelease(h: NativeHandle): void;
   handleUnpin(h: NativeHandle): void;
   dupFd(fd: number): NativeHandle;
   fdOwned(fd: number): boolean;

@@ -152,6 +152,31 @@ export function fileInternals(file: MemFile): MemFileInternals {
   return i;
 }
 
+/**
+ * The GC safety net of MemFiles: a MemFile's native handle is a plain number (see native/handle.c), so a
+ * forgotten file is closed from here, once (the native side reports MEMFD_CLOSED_BY_GC). Cheaper than a
+ * Node-API finalizer per file. A number closed before its callback runs is stale: the call does nothing.
+ */
+const forgottenFiles = new FinalizationRegistry<NativeHandle>((handle) => binding.handleRelease(handle));
+
+/**
+ * Registration is deferred to the end of the current job: a registry entry (a weak cell keyed for
+ * unregistration) costs about as much as a syscall, and most files that are closed at all are closed in
+ * the job that made them (create, fill, send, close). Until then `unregistered` holds the file strongly,
+ * so a file dropped meanwhile is still registered, and collected, later. A file closed first is skipped.
+ */
+let unregistered: MemFile[] = [];
+let registerScheduled = false;
+const REGISTER_NOW_AT = 1024; // a long synchronous loop of opens does not pile up entries
+
+function registerPending(): void {
+  registerScheduled = false;
+  const files = unregistered;
+  unregistered = [];
+  for (const file of files) registerFile(file);
+}
+let registerFile: (file: MemFile) => void; // set by MemFile's static block (reads private fields)
+
 function validateName(name: unknown): string {
   if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
   if (name.includes('\0')) throw invalidArgValue('name', name, 'must be a string without null bytes');
@@ -232,12 +257,18 @@ export class MemFile implements Disposable {
   /** The number users see, made on first use of `fd`; -1 until then. */
   #shownFd = -1;
   #closed = false;
+  #registered = false;
   readonly #name: string;
   readonly #origin: MemFileOrigin;
   readonly #internals: MemFileInternals;
   #mappableCache: MappableFile | undefined;
 
   static {
+    registerFile = (file) => {
+      if (file.#closed || file.#registered) return;
+      file.#registered = true;
+      forgottenFiles.register(file, file.#handle, file);
+    };
     internalsOfFile = (file) => (file !== null && typeof file === 'object' && #internals in file ? file.#internals : undefined);
   }
 
@@ -249,6 +280,11 @@ export class MemFile implements Disposable {
     this.#name = name;
     this.#origin = origin;
     this.#internals = { handle, origin, hugePageBytes };
+    if (unregistered.push(this) >= REGISTER_NOW_AT) registerPending();
+    else if (!registerScheduled) {
+      registerScheduled = true;
+      queueMicrotask(registerPending);
+    }
     markUncloneable(this);
   }
 
@@ -660,9 +696,10 @@ export class MemFile implements Disposable {
 
   /**
    * Adds seals (bits like `Seal.Write | Seal.Shrink`, or names like `['write', 'shrink']`). Seals can only
-   * be added, never removed; adding one that is present is a no-op.
+   * be added, never removed; adding one that is present is a no-op. Returns nothing, like `fcntl`: the
+   * seals now in force are one more syscall away ({@link getSeals}), which this hot path does not make.
    */
-  addSeals(seals: SealsLike): Seals {
+  addSeals(seals: SealsLike): void {
     this.#check('addSeals');
     const bits = sealBits(seals);
     try {
@@ -670,7 +707,6 @@ export class MemFile implements Disposable {
     } catch (e) {
       throw this.#explainSeal(e, bits);
     }
-    return this.getSeals();
   }
 
   /**
@@ -682,7 +718,8 @@ export class MemFile implements Disposable {
     // Already frozen: nothing to do (the kernel would answer EPERM, because Seal.Seal is set).
     const current = this.getSeals();
     if (current.has(FROZEN)) return current;
-    return this.addSeals(FROZEN);
+    this.addSeals(FROZEN);
+    return this.getSeals();
   }
 
   /** A second MemFile over a duplicate fd (same open file description, same position). */
@@ -802,6 +839,8 @@ export class MemFile implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#registered) forgottenFiles.unregister(this);
+    else if (unregistered[unregistered.length - 1] === this) unregistered.pop();
     const notOurs = binding.handleClose(this.#handle);
     if (notOurs >= 0) warnFdNotOurs(ResourceKind.File, notOurs);
   }
@@ -916,6 +955,7 @@ export class MemFile implements Disposable {
     }
   }
 }
+
 
 // Only the factories construct MemFiles; this token stops `new MemFile()` from user code.
 const internalsToken = { allowed: false };

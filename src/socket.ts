@@ -160,6 +160,11 @@ type FdItem = number | NativeHandle;
 
 const NO_FD_ITEMS: readonly FdItem[] = Object.freeze([]);
 
+/** A MemFile's handle (a negative number, native/handle.c) or the library's own copy, not a raw fd. */
+function isHandle(item: FdItem): item is NativeHandle {
+  return typeof item !== 'number' || item < 0;
+}
+
 function toFdList(value: unknown): readonly FdItem[] {
   if (value === undefined || value === null) return NO_FD_ITEMS;
   if (!Array.isArray(value)) throw invalidArgType('fds', 'an array of fds (numbers or objects with an fd)', value);
@@ -306,6 +311,11 @@ interface QueuedSend {
    */
   fds: NativeHandle[] | null;
   pinned: boolean[];
+  /**
+   * The MemFiles whose handles are pinned: a MemFile's GC safety net fires when the MemFile object dies,
+   * so the queue keeps the object (not only its handle number) alive until the send went out.
+   */
+  owners: readonly unknown[] | null;
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -572,7 +582,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     const pinned: boolean[] = [];
     try {
       for (const item of items) {
-        if (typeof item !== 'number') {
+        if (isHandle(item)) {
           binding.handlePin(item);
           handles.push(item);
           pinned.push(true);
@@ -588,7 +598,8 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     // Copy the bytes too: the caller may reuse its buffer as soon as send() returns.
     const copy = Uint8Array.prototype.slice.call(bytes, offset);
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ data: copy, offset: 0, fds: handles.length ? handles : null, pinned, resolve, reject });
+      const owners = pinned.includes(true) && Array.isArray(fds) ? fds.filter((f) => f instanceof MemFile) : null;
+      this.#queue.push({ data: copy, offset: 0, fds: handles.length ? handles : null, pinned, owners, resolve, reject });
       this.#updatePoll();
     });
   }
@@ -792,6 +803,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
         if (q.fds) {
           releaseFds(q.fds, q.pinned);
           q.fds = null;
+          q.owners = null;
         }
         q.offset += n;
         if (q.offset >= q.data.length) {

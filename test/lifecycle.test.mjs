@@ -26,6 +26,53 @@ test('100,000 MemFiles dropped without close are closed by the GC, never twice',
   assert.equal(fdCount(), before);
 });
 
+test('files dropped in the job that made them, past the batch of deferred GC registrations, are all closed', async () => {
+  await collectGarbage();
+  const before = fdCount();
+  const keep = [];
+  (() => {
+    // One synchronous run: 3000 opens cross the point where pending registrations are made at once
+    // (1024); every third file is closed, in and out of creation order, and 100 are kept.
+    const made = [];
+    for (let i = 0; i < 3000; i++) made.push(MemFile.create('same-job'));
+    for (let i = 0; i < 3000; i += 3) made[i].close();
+    for (let i = 3000 - 2; i >= 0; i -= 300) keep.push(made[i]);
+  })();
+  await collectGarbage(8);
+  assert.equal(fdCount(), before + keep.length);
+  for (const f of keep) assert.equal(f.closed, false);
+  for (const f of keep) f.close();
+  assert.equal(fdCount(), before);
+});
+
+test('a MemFile handle number is stale once closed: it never reaches a later file, whatever reuses its slot', async () => {
+  const { binding } = await import('../dist/binding.js');
+  const stale = binding.memfdCreate('stale', 1);
+  assert.equal(typeof stale, 'number');
+  assert.ok(stale < 0);
+  assert.ok(binding.handleOwnFd(stale) >= 0);
+  assert.equal(binding.handleClose(stale), -2);
+  // Enough opens and closes that the freed slot is handed out again (slots are reused FIFO after 1024).
+  const later = [];
+  for (let i = 0; i < 3000; i++) {
+    const h = binding.memfdCreate('later', 1);
+    if (i % 2 === 0) binding.handleClose(h);
+    else later.push(h);
+  }
+  assert.equal(binding.handleOwnFd(stale), -1);
+  assert.equal(binding.handleFd(stale), -1);
+  assert.equal(binding.handleClose(stale), -1);
+  assert.throws(() => binding.getSeals(stale), { code: 'EBADF' });
+  assert.throws(() => binding.handlePin(stale), { code: 'EBADF' });
+  binding.handleRelease(stale); // a late registry callback: nothing happens
+  for (const h of later) assert.ok(binding.handleOwnFd(h) >= 0, 'a later file was touched');
+  for (const h of later) assert.equal(binding.handleClose(h), -2);
+  // Anything else is refused as an argument, not taken for a handle.
+  assert.throws(() => binding.handleFd(1.5), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => binding.handleFd({}), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => binding.handleFd(null), { code: 'ERR_INVALID_ARG_TYPE' });
+});
+
 test('a closed-then-collected MemFile does not close the fd number a new file reuses', async () => {
   let victim;
   {
