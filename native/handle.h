@@ -14,7 +14,10 @@
  *  - After JS close() the handle answers "closed" whatever the kernel did with the numbers.
  *  - close() while thread-pool work uses the fd only marks the handle closed; close(2) of the private fd
  *    happens when the last in-flight operation completes.
- *  - A handle dropped without close() is closed by its finalizer exactly once (and says so: notice.c). */
+ *  - A handle dropped without close() is closed exactly once (and says so: notice.c). A MemFile's handle is
+ *    a number (a slot and its generation, handle.c), whose owner's FinalizationRegistry calls
+ *    handleRelease; the library's internal copies are externals closed by their finalizer. Env teardown
+ *    closes whatever is left either way. */
 #ifndef MEMFD_HANDLE_H
 #define MEMFD_HANDLE_H
 

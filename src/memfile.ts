@@ -180,7 +180,8 @@ let registerFile: (file: MemFile) => void; // set by MemFile's static block (rea
 function validateName(name: unknown): string {
   if (typeof name !== 'string') throw invalidArgType('name', 'of type string', name);
   if (name.includes('\0')) throw invalidArgValue('name', name, 'must be a string without null bytes');
-  const bytes = Buffer.byteLength(name, 'utf8');
+  // A UTF-16 unit is at most 3 bytes of UTF-8: short names need no count (create() is a hot path).
+  const bytes = name.length * 3 <= MAX_NAME_BYTES ? 0 : Buffer.byteLength(name, 'utf8');
   if (bytes > MAX_NAME_BYTES) throw outOfRange('name', `at most ${MAX_NAME_BYTES} bytes in UTF-8`, `${bytes} bytes`);
   return name;
 }
@@ -198,8 +199,11 @@ function defaultHugePageBytes(): number {
   return defaultHugePage;
 }
 
+const NO_OPTIONS: Readonly<CreateOptions> = Object.freeze({});
+const NO_HUGE_PAGES = Object.freeze({ flags: 0, bytes: 0 });
+
 function hugePageFlags(option: unknown): { flags: number; bytes: number } {
-  if (option === undefined || option === false) return { flags: 0, bytes: 0 };
+  if (option === undefined || option === false) return NO_HUGE_PAGES;
   if (option === true) return { flags: MFD.HUGETLB, bytes: defaultHugePageBytes() };
   if (typeof option !== 'string') throw invalidArgType('options.hugeTLB', 'a boolean or a huge page size string', option);
   const log2 = (HUGE_PAGE_SIZES as Record<string, number>)[option];
@@ -252,8 +256,11 @@ export function countWritableSharedMappings(ino: number): number {
  */
 export class MemFile implements Disposable {
   #handle: NativeHandle;
-  /** The private fd the handle works on: for synchronous fast paths only, never shown (native/handle.h). */
-  #ownFd: number;
+  /**
+   * The private fd the handle works on: for synchronous fast paths only, never shown (native/handle.h).
+   * Read from the handle on first use (-1 until then): most files never need it.
+   */
+  #privateFd = -1;
   /** The number users see, made on first use of `fd`; -1 until then. */
   #shownFd = -1;
   #closed = false;
@@ -276,7 +283,6 @@ export class MemFile implements Disposable {
   constructor(handle: NativeHandle, name: string, origin: MemFileOrigin, hugePageBytes = 0) {
     if (!internalsToken.allowed) throw new TypeError('Illegal constructor: use MemFile.create(), MemFile.from() or MemFile.fromFd()');
     this.#handle = handle;
-    this.#ownFd = binding.handleOwnFd(handle);
     this.#name = name;
     this.#origin = origin;
     this.#internals = { handle, origin, hugePageBytes };
@@ -296,7 +302,7 @@ export class MemFile implements Disposable {
    */
   static create(name: string = 'memfd', options?: CreateOptions): MemFile {
     validateName(name);
-    const opts = toOptions<CreateOptions>(options);
+    const opts = options === undefined ? NO_OPTIONS : toOptions<CreateOptions>(options);
     const allowSealing = toBool(opts.allowSealing, 'options.allowSealing', true);
     const cloexec = toBool(opts.cloexec, 'options.cloexec', true);
     const exec = toBool(opts.exec, 'options.exec', false);
@@ -691,7 +697,7 @@ export class MemFile implements Disposable {
     this.#check('getSeals');
     // By fd number, not handle: #check just proved the handle open, and nothing can close it before this
     // synchronous call returns (see getSealsFd in native/memfd.c). Saves the handle unwrap, ~10% of the call.
-    return sealsOf(binding.getSealsFd(this.#ownFd));
+    return sealsOf(binding.getSealsFd(this.#ownFd()));
   }
 
   /**
@@ -764,7 +770,7 @@ export class MemFile implements Disposable {
   /** True when this handle was opened for reading only (writes and seals fail with EBADF/EPERM). */
   get readOnly(): boolean {
     this.#check('readOnly');
-    return (binding.fdFlags(this.#ownFd)[1] & O_ACCMODE) === O_RDONLY;
+    return (binding.fdFlags(this.#ownFd())[1] & O_ACCMODE) === O_RDONLY;
   }
 
   /** Streams the content from `start` (default 0) to `end` (inclusive), as fs.createReadStream does. */
@@ -870,6 +876,11 @@ export class MemFile implements Disposable {
     });
   }
 
+  #ownFd(): number {
+    if (this.#privateFd < 0) this.#privateFd = binding.handleOwnFd(this.#handle);
+    return this.#privateFd;
+  }
+
   #check(method: string): void {
     if (this.#closed) {
       throw stateError('ERR_MEMFD_CLOSED', `MemFile ${JSON.stringify(this.#name)} was closed before ${method}()`);
@@ -923,7 +934,7 @@ export class MemFile implements Disposable {
   }
 
   #isReadOnly(): boolean {
-    try { return (binding.fdFlags(this.#ownFd)[1] & O_ACCMODE) === O_RDONLY; } catch { return false; }
+    try { return (binding.fdFlags(this.#ownFd())[1] & O_ACCMODE) === O_RDONLY; } catch { return false; }
   }
 
   #explainSeal(e: unknown, bits: number): unknown {
