@@ -261,7 +261,7 @@ static handle_slot *slot_at(uint32_t i) {
 
 /* A zeroed record in a slot and its id (gen * SLOT_LIMIT + slot); NULL when the table is full or out of
  * memory. */
-static fd_handle *slot_alloc(double *id) {
+static fd_handle *slot_alloc(napi_env env, double *id) {
   pthread_mutex_lock(&slot_lock);
   uint32_t i;
   handle_slot *s;
@@ -294,6 +294,7 @@ static fd_handle *slot_alloc(double *id) {
   fd_handle *h = &s->record;
   memset(h, 0, sizeof *h);
   h->slot = (int32_t)i;
+  h->env = env; /* under the lock: slots_teardown of another env reads it */
   __atomic_store_n(&s->h, h, __ATOMIC_RELEASE);
   uint32_t gen = s->gen;
   pthread_mutex_unlock(&slot_lock);
@@ -396,7 +397,7 @@ static void init_record(fd_handle *h, napi_env env, fd_kind kind) {
   h->fd = -1;
   h->kind = (uint8_t)kind;
   h->cloexec = -1;
-  h->env = env;
+  if (h->slot < 0) h->env = env; /* a slot's record got it from slot_alloc, under the lock */
   fd_claim_init(&h->own, kind, env, h);
   fd_claim_init(&h->shown, kind, env, h);
 }
@@ -404,7 +405,7 @@ static void init_record(fd_handle *h, napi_env env, fd_kind kind) {
 static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
   if (kind == FD_KIND_FILE) {
     double id = 0;
-    fd_handle *h = slot_alloc(&id);
+    fd_handle *h = slot_alloc(env, &id);
     if (h == NULL) {
       throw_errno(env, ENOMEM, "malloc");
       return NULL;
@@ -424,8 +425,8 @@ static napi_value new_handle(napi_env env, fd_kind kind, fd_handle **out) {
     throw_errno(env, ENOMEM, "malloc");
     return NULL;
   }
-  init_record(h, env, kind);
   h->slot = -1;
+  init_record(h, env, kind);
   napi_value external;
   if (napi_create_external(env, h, finalize_handle, NULL, &external) != napi_ok) {
     free(h);
@@ -755,13 +756,28 @@ static napi_value js_handle_release(napi_env env, napi_callback_info info) {
  * cancelled or completed by now (libuv drains before env cleanup hooks run). */
 static void slots_teardown(void *arg) {
   napi_env env = arg;
+  /* Collected under the lock (env is only written under it), handled outside it (closing frees slots).
+   * Records of this env cannot go away meanwhile: only this thread frees them. */
+  fd_handle **mine = NULL;
+  size_t count = 0, capacity = 0;
   pthread_mutex_lock(&slot_lock);
-  uint32_t used = slots_used;
-  pthread_mutex_unlock(&slot_lock);
-  for (uint32_t i = 0; i < used; i++) {
+  for (uint32_t i = 0; i < slots_used; i++) {
     handle_slot *s = slot_at(i);
-    fd_handle *h = s == NULL ? NULL : __atomic_load_n(&s->h, __ATOMIC_ACQUIRE);
-    if (h == NULL || h->env != env || h->finalized) continue; /* other envs' records are theirs */
+    fd_handle *h = s == NULL ? NULL : s->h;
+    if (h == NULL || h->env != env) continue; /* other envs' records are theirs */
+    if (count == capacity) {
+      size_t grown_capacity = capacity ? capacity * 2 : 64;
+      fd_handle **grown = realloc(mine, grown_capacity * sizeof *grown);
+      if (grown == NULL) break; /* out of memory at teardown: the process closes what is left at exit */
+      mine = grown;
+      capacity = grown_capacity;
+    }
+    mine[count++] = h;
+  }
+  pthread_mutex_unlock(&slot_lock);
+  for (size_t k = 0; k < count; k++) {
+    fd_handle *h = mine[k];
+    if (h->finalized) continue;
     h->forgotten = !h->closed;
     h->closed = true;
     h->finalized = true;
@@ -770,6 +786,7 @@ static void slots_teardown(void *arg) {
       maybe_free(h);
     }
   }
+  free(mine);
 }
 
 /* handleAdopt(fd) -> handle that owns fd, which JS has checked to be a memfd. The handle works on a
