@@ -81,7 +81,9 @@ const enc = (data: unknown, name = 'data'): Uint8Array | string => {
   throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, DataView or ArrayBuffer', data);
 };
 
-const byteLength = (m: Uint8Array | string) => (typeof m === 'string' ? Buffer.byteLength(m, 'utf8') : m.byteLength);
+// `length`, not `byteLength` (equal for a Uint8Array): Node 20's V8 calls the byteLength getter of a Buffer
+// as a builtin (about 10 ns) where it inlines `length` (about 2 ns); it shows at millions of messages.
+const byteLength = (m: Uint8Array | string) => (typeof m === 'string' ? Buffer.byteLength(m, 'utf8') : m.length);
 const frameBytes = (len: number) => (len + FRAME_HEADER + 7) & ~7;
 
 /** Resources a Channel holds, kept apart from it so that the garbage-collection safety net can free them. */
@@ -1068,7 +1070,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       const data = messages[i];
       let len: number;
       if (data instanceof Uint8Array && encoded === undefined) {
-        len = data.byteLength;
+        len = data.length;
       } else {
         encoded ??= (messages as Uint8Array[]).slice(0, i);
         const m = enc(data, `messages[${i}]`);
@@ -1077,7 +1079,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
           len = Buffer.byteLength(m, 'utf8');
           (lengths ??= new Array<number>(n))[i] = len;
         } else {
-          len = m.byteLength;
+          len = m.length;
         }
       }
       if (len > max) throw outOfRange(`messages[${i}].byteLength`, `<= ${max} (the ring size minus framing)`, len);
@@ -1093,7 +1095,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     let tail = start, i = from;
     for (; i < n; i++) {
       const m = messages[i]!;
-      const len = typeof m === 'string' ? lengths![i]! : m.byteLength, need = frameBytes(len);
+      const len = typeof m === 'string' ? lengths![i]! : m.length, need = frameBytes(len);
       let index = tail & mask;
       const contiguous = cap - index;
       if (need > contiguous) {
