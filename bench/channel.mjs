@@ -53,6 +53,7 @@ async function childRole([variant, mode, sizeArg, countArg]) {
         const bytes = b.bytes;
         for (let i = 0; i < b.count; i++) if (bytes[b.offsetOf(i) + b.lengthOf(i) - 1] !== 7) throw new Error('bad byte');
         got += b.count;
+        b.release(); // the next batch reuses the memory, as the C reader reuses its buffer
       }
       await ch.send('done');
     } else if (variant === 'channel-into') {

@@ -220,6 +220,43 @@ test('a batch: accessors, index errors, views into its own copy that later sends
   assert.equal(kept.toString(), 'abc', 'the batch owns its copy');
 });
 
+test('release() detaches everything the batch handed out and recycles its memory for the next batch', (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  a.trySendMany(['first', 'second']);
+  const batch = b.tryReceiveMany();
+  const first = batch.message(0), bytes = batch.bytes, iterated = [...batch];
+  assert.equal(batch.released, false);
+  batch.release();
+  assert.equal(batch.released, true);
+  for (const view of [first, bytes, batch.bytes, ...iterated]) assert.equal(view.length, 0, 'detached');
+  assert.equal(first[0], undefined);
+  assert.throws(() => batch.message(0), { code: 'ERR_MEMFD_CHANNEL_BATCH_RELEASED' });
+  assert.equal(batch.count, 2);
+  assert.equal(batch.lengthOf(1), 6);
+  batch.release(); // harmless
+  // The next batches (in the recycled memory, and larger ones in new memory) are whole and correct.
+  for (let round = 0; round < 50; round++) {
+    const msgs = Array.from({ length: 1 + (round % 9) }, (_, i) => Buffer.alloc((round * 13 + i * 29) % 400, round + i));
+    assert.equal(a.trySendMany(msgs), msgs.length);
+    const got = [];
+    while (got.length < msgs.length) {
+      const next = b.tryReceiveMany();
+      got.push(...messagesOf(next));
+      if (round % 2 === 0) next.release();
+      else next[Symbol.dispose]();
+    }
+    assert.deepEqual(got, msgs);
+    assert.equal(first.length, 0, 'an old view never shows a later batch');
+  }
+  // After close a release is harmless.
+  a.trySendMany(['x']);
+  const last = b.tryReceiveMany();
+  b.close();
+  last.release();
+  assert.equal(last.bytes.length, 0);
+});
+
 test('argument errors come before anything is written', async (t) => {
   const { a, b, close } = pair({ size: 256 });
   t.after(close);
