@@ -5,7 +5,9 @@
 // of bench/c/channel.c over the same layout (compiled here with cc -O2), plus memcpy: cache-hot between two
 // 1 MiB buffers, and into a ring-sized memfd mapping at the frames' offsets (the ring's footprint).
 // Every measurement is a fresh process; variants run interleaved round by round, and the ratios are
-// ratios of medians from this same run. Reported, never asserted.
+// ratios of medians from this same run. Reported, never asserted. Both ends of every ring (Channel and C)
+// are faulted in before the clock starts: a first-touch page fault costs ~22 µs on the project's VM, which
+// would otherwise weigh on short runs (a 1 MiB run's 8 MiB ring is 2048 faults per process).
 //
 //   node bench/channel.mjs [--runs N] [--quick] [--update-docs]   (--update-docs: rewrite the Channel
 //                                                                   section of docs/performance.md)
@@ -31,7 +33,7 @@ async function childRole([variant, mode, sizeArg, countArg]) {
   const size = Number(sizeArg), count = Number(countArg);
   const { Channel, UnixSocket } = await import(lib);
   if (isChannel(variant)) {
-    const ch = Channel.fromFd(3);
+    const ch = Channel.fromFd(3, { populate: true });
     ch.trySend('ready');
     if (mode === 'rtt') {
       for (let i = 0; i < count; i++) {
@@ -130,7 +132,7 @@ async function measure([variant, mode, sizeArg, countArg]) {
   const { Channel, UnixSocket } = await import(lib);
   const msg = Buffer.alloc(size, 7);
   if (isChannel(variant)) {
-    const ch = Channel.create({ size: ringFor(size) });
+    const ch = Channel.create({ size: ringFor(size), populate: true });
     const child = spawn(process.execPath, [self, 'child', variant, mode, sizeArg, countArg], { stdio: ['ignore', 'inherit', 'inherit', ch.fd] });
     await ch.receive();
     let result;

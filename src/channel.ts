@@ -59,6 +59,13 @@ export interface ChannelOptions {
   spinMicros?: number;
   /** Watch the peer's process with a pidfd so that its death ends the stream. Default `true`. */
   watchPeer?: boolean;
+  /**
+   * Fault in this end's mapping of both rings now (`MAP_POPULATE`, one system call) instead of one page
+   * fault per 4 KiB on first use, which costs more than copying the page (about 22 µs per fault on the
+   * project's VM). The pages are allocated (and charged) at once. Each end decides for its own mapping.
+   * Default `false`: pages are allocated as the ring is used.
+   */
+  populate?: boolean;
 }
 
 /** Options of {@link Channel.fromFd}. */
@@ -67,6 +74,8 @@ export interface ChannelFromFdOptions {
   spinMicros?: number;
   /** See {@link ChannelOptions.watchPeer}. */
   watchPeer?: boolean;
+  /** See {@link ChannelOptions.populate}. */
+  populate?: boolean;
 }
 
 /** What {@link Channel.trySend} and {@link Channel.send} accept; strings are sent as UTF-8. */
@@ -389,6 +398,19 @@ function copyOut(from: Uint8Array, start: number, len: number): Buffer {
   return out;
 }
 
+/** Faults in a peer's channel file once its sizes are checked (MAP_POPULATE would trust the file's size). */
+function prefault(mapping: Mapping): void {
+  try {
+    mapping.advise('populate-write');
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EINVAL') throw e;
+    // Before Linux 5.14: a read per page allocates it (a memfd has no shared zero page). Reads only: the
+    // peer may be writing to the rings already.
+    const words = new Int32Array(mapping.buffer);
+    for (let i = 0; i < words.length; i += 1024) Atomics.load(words, i);
+  }
+}
+
 const notAChannel = (fd: number, why: string) =>
   stateError('ERR_MEMFD_NOT_A_CHANNEL', `fd ${fd} is not a memfd Channel: ${why}; the fd was left open`);
 const corrupt = (why: string) => stateError('ERR_MEMFD_CHANNEL_CORRUPT', `The channel's shared memory is corrupt: ${why}`);
@@ -530,6 +552,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     const ring = ringSizeOf(opts.size);
     const spin = toSpin(opts.spinMicros, 'options.spinMicros');
     const watchPeer = toBool(opts.watchPeer, 'options.watchPeer', true);
+    const populate = toBool(opts.populate, 'options.populate', false);
     const name = opts.name ?? 'memfd-channel';
     if (typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
     const file = MemFile.create(name);
@@ -537,7 +560,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     try {
       file.truncate(HEADER_BYTES + 2 * ring);
       file.addSeals(Seal.Shrink | Seal.Grow | Seal.Seal);
-      mapping = file.map({ writable: true });
+      mapping = file.map({ writable: true, populate });
       const h = new Int32Array(mapping.buffer, 0, HEADER_BYTES / 4);
       h[OFF_VERSION / 4] = VERSION;
       h[OFF_HEADER_BYTES / 4] = HEADER_BYTES;
@@ -571,6 +594,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     const opts = toOptions<ChannelFromFdOptions>(options);
     const spin = toSpin(opts.spinMicros, 'options.spinMicros');
     const watchPeer = toBool(opts.watchPeer, 'options.watchPeer', true);
+    const populate = toBool(opts.populate, 'options.populate', false);
     let file: MemFile;
     try {
       file = MemFile.fromFd(fd);
@@ -591,7 +615,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       const size = file.size;
       if (size < HEADER_BYTES) throw notAChannel(fd, `the file has ${size} bytes, less than a header`);
       if (file.readOnly) throw notAChannel(fd, 'the fd is open read-only');
-      mapping = file.map({ writable: true });
+      mapping = file.map({ writable: true }); // populated below, once the sizes are known to add up
       const h = new Int32Array(mapping.buffer, 0, HEADER_BYTES / 4);
       const magic = Atomics.load(h, OFF_MAGIC / 4) >>> 0;
       if (magic !== MAGIC) throw notAChannel(fd, `bad magic 0x${magic.toString(16)}`);
@@ -611,6 +635,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       if (Atomics.load(h, OFF_CLAIM / 4) !== 0) {
         throw stateError('ERR_MEMFD_CHANNEL_END_TAKEN', `End B of the channel on fd ${fd} is already claimed; the fd was left open`);
       }
+      if (populate) prefault(mapping);
       // The claim comes before the construction, which is undone (claim given back) if it fails.
       if (Atomics.compareExchange(h, OFF_CLAIM / 4, 0, 1) !== 0) {
         throw stateError('ERR_MEMFD_CHANNEL_END_TAKEN', `End B of the channel on fd ${fd} is already claimed; the fd was left open`);
