@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import fc from 'fast-check';
 import { Channel, ChannelBatch, MemFile } from '../dist/index.js';
-import { runNode } from './helpers.mjs';
+import { run, runNode } from './helpers.mjs';
 
 const PEER = new URL('./channel-peer.mjs', import.meta.url).pathname;
 const PY = new URL('../examples/channel-python.py', import.meta.url).pathname;
@@ -462,4 +462,10 @@ test('the Python peer: Node sends with sendMany and reads the echoes with receiv
   ch.close();
   assert.equal(await exited, 0);
   assert.deepEqual(JSON.parse(out), { echoed: 400 });
+});
+
+test('the batch recipe of docs/channel.md (examples/channel-batch.mjs) runs as shown on this Node', async () => {
+  const r = await run(process.execPath, ['examples/channel-batch.mjs'], { cwd: new URL('..', import.meta.url).pathname });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'child: 10000 messages, total 495000, fewer batches than messages: true\n');
 });
