@@ -121,7 +121,7 @@ const leaked = new FinalizationRegistry<Held>((held) => {
 interface Waiter { bits: number; resolve: () => void }
 /**
  * A pending send (`message`), reserve (neither `message` nor `many`) or sendMany (`many`, of which the first
- * `sent` are in the ring; `len` is then the longest, for the state checks).
+ * `sent` are in the ring; `len` is then 0: the lengths were checked when it was called).
  */
 interface TxJob {
   len: number;
@@ -291,7 +291,13 @@ export class ChannelBatch implements Iterable<Buffer>, Disposable {
     this.#released = true;
     // Transferring moves the memory to a new ArrayBuffer and detaches the old one with all its views.
     const old = this.#bytes.buffer as ArrayBuffer;
-    channelInternals.recycle(this.#channel, structuredClone(old, { transfer: [old] }));
+    let moved: ArrayBuffer;
+    try {
+      moved = structuredClone(old, { transfer: [old] });
+    } catch {
+      return; // a runtime that cannot transfer it: the memory is not reused, so the views may stay
+    }
+    channelInternals.recycle(this.#channel, moved);
   }
 
   [Symbol.dispose](): void {
