@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 // Channel benchmark: one-way throughput (64 B, 4 KiB, 1 MiB) and ping-pong round trip (64 B, p50/p99) of
-// Channel, UnixSocket, child_process.send (json and advanced), worker_threads MessagePort (in-process)
-// and the C ring of bench/c/channel.c over the same layout (compiled here with cc -O2), plus memcpy.
+// Channel (per message, batched with trySendMany/tryReceiveMany, into a reused buffer, zero copy),
+// UnixSocket, child_process.send (json and advanced), worker_threads MessagePort (in-process) and the C ring
+// of bench/c/channel.c over the same layout (compiled here with cc -O2), plus memcpy: cache-hot between two
+// 1 MiB buffers, and into a ring-sized memfd mapping at the frames' offsets (the ring's footprint).
 // Every measurement is a fresh process; variants run interleaved round by round, and the ratios are
-// ratios of medians from this same run. Reported, never asserted.
+// ratios of medians from this same run. Reported, never asserted. Both ends of every ring (Channel and C)
+// are faulted in before the clock starts: a first-touch page fault costs ~22 µs on the project's VM, which
+// would otherwise weigh on short runs (a 1 MiB run's 8 MiB ring is 2048 faults per process).
 //
 //   node bench/channel.mjs [--runs N] [--quick] [--update-docs]   (--update-docs: rewrite the Channel
 //                                                                   section of docs/performance.md)
@@ -20,13 +24,16 @@ const root = path.join(benchDir, '..');
 const lib = path.join(root, 'dist', 'index.js');
 const KiB = 1024, MiB = 1024 * 1024;
 const ringFor = (size) => Math.max(1 << 16, 2 ** Math.ceil(Math.log2(4 * (size + 8))));
+/** Messages per trySendMany() call: up to half the ring, at most 256. */
+const batchFor = (size) => Math.max(1, Math.min(256, Math.floor(ringFor(size) / 2 / (size + 8))));
+const isChannel = (v) => v === 'channel' || v === 'channel-zc' || v === 'channel-into' || v === 'channel-batch';
 
 // ------------------------------------------------------------------------------------ child roles
 async function childRole([variant, mode, sizeArg, countArg]) {
   const size = Number(sizeArg), count = Number(countArg);
   const { Channel, UnixSocket } = await import(lib);
-  if (variant === 'channel' || variant === 'channel-zc' || variant === 'channel-into') {
-    const ch = Channel.fromFd(3);
+  if (isChannel(variant)) {
+    const ch = Channel.fromFd(3, { populate: true });
     ch.trySend('ready');
     if (mode === 'rtt') {
       for (let i = 0; i < count; i++) {
@@ -40,11 +47,29 @@ async function childRole([variant, mode, sizeArg, countArg]) {
         v.release();
       }
       await ch.send('done');
+    } else if (variant === 'channel-batch') {
+      // One copy per run of messages (the C reader's memcpy per message is the equivalent); each message
+      // is checked through the batch's offsets and lengths, without an object per message.
+      for (let got = 0; got < count;) {
+        const b = ch.tryReceiveMany() ?? await ch.receiveMany();
+        const bytes = b.bytes;
+        for (let i = 0; i < b.count; i++) if (bytes[b.offsetOf(i) + b.lengthOf(i) - 1] !== 7) throw new Error('bad byte');
+        got += b.count;
+        b.release(); // the next batch reuses the memory, as the C reader reuses its buffer
+      }
+      await ch.send('done');
     } else if (variant === 'channel-into') {
-      // Into one reused buffer; only a receive that has to wait allocates (receive() returns a Buffer).
+      // Into one reused buffer. A receive that has to wait goes through a view (receive() would allocate a
+      // fresh Buffer, and fresh memory costs a page fault per 4 KiB).
       const into = Buffer.allocUnsafe(size);
       for (let i = 0; i < count; i++) {
-        const n = ch.tryReceiveInto(into) ?? (await ch.receive()).copy(into);
+        let n = ch.tryReceiveInto(into);
+        if (n === undefined) {
+          const v = await ch.receiveView();
+          into.set(v.bytes);
+          n = v.length;
+          v.release();
+        }
         if (into[n - 1] !== 7) throw new Error('bad byte');
       }
       await ch.send('done');
@@ -113,8 +138,8 @@ async function measure([variant, mode, sizeArg, countArg]) {
   const size = Number(sizeArg), count = Number(countArg);
   const { Channel, UnixSocket } = await import(lib);
   const msg = Buffer.alloc(size, 7);
-  if (variant === 'channel' || variant === 'channel-zc' || variant === 'channel-into') {
-    const ch = Channel.create({ size: ringFor(size) });
+  if (isChannel(variant)) {
+    const ch = Channel.create({ size: ringFor(size), populate: true });
     const child = spawn(process.execPath, [self, 'child', variant, mode, sizeArg, countArg], { stdio: ['ignore', 'inherit', 'inherit', ch.fd] });
     await ch.receive();
     let result;
@@ -134,6 +159,15 @@ async function measure([variant, mode, sizeArg, countArg]) {
           const loan = ch.tryReserve(size) ?? await ch.reserve(size);
           loan.bytes.set(msg); // producing the data: the one copy there is
           loan.commit();
+        }
+      } else if (variant === 'channel-batch') {
+        const per = batchFor(size);
+        const batch = Array.from({ length: per }, () => msg);
+        for (let left = count; left > 0;) {
+          const list = left >= per ? batch : batch.slice(0, left);
+          const sent = ch.trySendMany(list);
+          if (sent < list.length) await ch.sendMany(list.slice(sent));
+          left -= list.length;
         }
       } else {
         for (let i = 0; i < count; i++) if (!ch.trySend(msg)) await ch.send(msg);
@@ -265,8 +299,9 @@ function buildC() {
 }
 
 function runOne(cBinary, variant, mode, size, count) {
-  const args = variant === 'c-ring' || variant === 'c-memcpy' || variant === 'c-alloc-copy'
-    ? [cBinary, [{ 'c-ring': mode, 'c-memcpy': 'memcpy', 'c-alloc-copy': 'memcpy-fresh' }[variant], String(size), String(count)]]
+  const cModes = { 'c-ring': mode, 'c-memcpy': 'memcpy', 'c-memcpy-ring': 'memcpy-ring', 'c-alloc-copy': 'memcpy-fresh' };
+  const args = variant in cModes
+    ? [cBinary, [cModes[variant], String(size), String(count)]]
     : [process.execPath, [self, 'measure', variant, mode, String(size), String(count)]];
   const r = spawnSync(args[0], args[1], { encoding: 'utf8', timeout: 300000 });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop() };
@@ -288,9 +323,9 @@ async function main() {
   if (!fs.existsSync(lib)) execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 
   const tpVariants = {
-    [64]: { channel: 1e6, 'channel-into': 1e6, unixsocket: 1e5, 'cp-json': 3e4, 'cp-advanced': 3e4, messageport: 2e5, 'c-ring': 5e6 },
-    [4 * KiB]: { channel: 2e5, 'channel-zc': 2e5, 'channel-into': 2e5, unixsocket: 5e4, 'cp-json': 1e4, 'cp-advanced': 1e4, messageport: 5e4, 'c-ring': 5e5 },
-    [MiB]: { channel: 1000, 'channel-zc': 1000, 'channel-into': 1000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'c-ring': 2000, 'c-memcpy': 2000, 'c-alloc-copy': 2000, 'node-memcpy': 2000, 'node-alloc-copy': 1000 },
+    [64]: { channel: 1e6, 'channel-batch': 5e6, 'channel-into': 1e6, unixsocket: 1e5, 'cp-json': 3e4, 'cp-advanced': 3e4, messageport: 2e5, 'c-ring': 5e6 },
+    [4 * KiB]: { channel: 2e5, 'channel-batch': 2e5, 'channel-zc': 2e5, 'channel-into': 2e5, unixsocket: 5e4, 'cp-json': 1e4, 'cp-advanced': 1e4, messageport: 5e4, 'c-ring': 5e5 },
+    [MiB]: { channel: 1000, 'channel-zc': 1000, 'channel-into': 1000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'c-ring': 2000, 'c-memcpy': 2000, 'c-memcpy-ring': 2000, 'c-alloc-copy': 2000, 'node-memcpy': 2000, 'node-alloc-copy': 1000 },
   };
   const rttVariants = { channel: 50000, unixsocket: 10000, 'cp-json': 5000, 'cp-advanced': 5000, messageport: 20000, 'c-ring': 200000 };
 
@@ -320,7 +355,7 @@ async function main() {
   };
   out.push('**One-way throughput** (messages/s; bytes/s for 1 MiB)');
   out.push('');
-  const tpNames = ['channel', 'channel-into', 'channel-zc', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring'];
+  const tpNames = ['channel', 'channel-batch', 'channel-into', 'channel-zc', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring'];
   out.push('| variant | 64 B | 4 KiB | 1 MiB |');
   out.push('|---|---|---|---|');
   for (const v of tpNames) {
@@ -331,7 +366,7 @@ async function main() {
     });
     out.push(`| ${v} | ${cells.join(' | ')} |`);
   }
-  for (const v of ['c-memcpy', 'c-alloc-copy', 'node-memcpy', 'node-alloc-copy']) {
+  for (const v of ['c-memcpy', 'c-memcpy-ring', 'c-alloc-copy', 'node-memcpy', 'node-alloc-copy']) {
     out.push(`| ${v} (1 MiB, one process) | - | - | ${fmtBytes(get('tp', MiB, v, 'bytesPerSec'))} |`);
   }
   out.push('');
@@ -347,12 +382,15 @@ async function main() {
     ['64 B: Channel / child_process.send (advanced)', ratio(ch64, get('tp', 64, 'cp-advanced', 'msgsPerSec')), '>= 20'],
     ['64 B: Channel / child_process.send (json)', ratio(ch64, get('tp', 64, 'cp-json', 'msgsPerSec')), '>= 20'],
     ['64 B: Channel / C ring', ratio(ch64, get('tp', 64, 'c-ring', 'msgsPerSec')), '>= 0.5'],
+    ['64 B: Channel (batch) / C ring', ratio(get('tp', 64, 'channel-batch', 'msgsPerSec'), get('tp', 64, 'c-ring', 'msgsPerSec')), '>= 0.5'],
+    ['4 KiB: Channel (batch) / C ring', ratio(get('tp', 4 * KiB, 'channel-batch', 'msgsPerSec'), get('tp', 4 * KiB, 'c-ring', 'msgsPerSec')), ''],
     ['64 B: Channel / UnixSocket', ratio(ch64, get('tp', 64, 'unixsocket', 'msgsPerSec')), ''],
     ['4 KiB: Channel / C ring', ratio(get('tp', 4 * KiB, 'channel', 'msgsPerSec'), get('tp', 4 * KiB, 'c-ring', 'msgsPerSec')), ''],
     ['1 MiB: C memcpy / Channel (copy)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel', 'bytesPerSec')), '<= 1.5'],
     ['64 B: Channel (tryReceiveInto) / C ring', ratio(get('tp', 64, 'channel-into', 'msgsPerSec'), get('tp', 64, 'c-ring', 'msgsPerSec')), '>= 0.5'],
     ['1 MiB: C memcpy / Channel (tryReceiveInto)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-into', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C memcpy / Channel (zero copy)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-zc', 'bytesPerSec')), '<= 1.5'],
+    ['1 MiB: C memcpy into a ring-sized mapping / Channel (zero copy)', ratio(get('tp', MiB, 'c-memcpy-ring', 'bytesPerSec'), get('tp', MiB, 'channel-zc', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C malloc+memcpy / Channel (copy)', ratio(get('tp', MiB, 'c-alloc-copy', 'bytesPerSec'), get('tp', MiB, 'channel', 'bytesPerSec')), ''],
     ['RTT p50: Channel / C ring', ratio(get('rtt', 64, 'channel', 'p50us'), get('rtt', 64, 'c-ring', 'p50us')), '<= 2'],
     ['RTT p50: UnixSocket / Channel', ratio(get('rtt', 64, 'unixsocket', 'p50us'), get('rtt', 64, 'channel', 'p50us')), ''],

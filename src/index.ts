@@ -35,5 +35,5 @@ export { SnapshotServer, SnapshotClient, Snapshot, SNAPSHOT_PROTOCOL, MAX_SNAPSH
 export type {
   SnapshotServerOptions, PublishOptions, SnapshotData, SnapshotClientInfo, SnapshotClientOptions,
 } from './snapshot.js';
-export { Channel, ChannelLoan, ChannelView } from './channel.js';
+export { Channel, ChannelBatch, ChannelLoan, ChannelView } from './channel.js';
 export type { ChannelOptions, ChannelFromFdOptions, ChannelData } from './channel.js';

@@ -27,6 +27,31 @@ if (role === 'echo') {
   while (ch.trySend(Buffer.alloc(100)));
   say({ ready: true });
   setInterval(() => {}, 1000);
+} else if (role === 'batch-slow-reader') {
+  // channel-batch.test.mjs: reads in batches of at most 5 with a pause after each (a slow reader), checks
+  // the messages of batchMessage(i) (below) in order, then expects 'end' and the end of the stream.
+  const expected = (i) => {
+    const m = Buffer.alloc((i * 37) % 300);
+    for (let j = 0; j < m.length; j++) m[j] = (i + j) & 0xff;
+    if (m.length >= 4) m.writeUInt32LE(i, 0);
+    return m;
+  };
+  say({ ready: true });
+  let n = 0, bad = 0, last = '', batches = 0, largest = 0;
+  for (;;) {
+    const batch = await ch.receiveMany(5);
+    if (batch === null) break;
+    batches++;
+    largest = Math.max(largest, batch.count);
+    for (const m of batch) {
+      last = m.toString();
+      if (last !== 'end' && !m.equals(expected(n))) bad++;
+      n++;
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  ch.close();
+  say({ received: n, bad, last, batches, largest });
 } else if (role === 'watch-parent') {
   // Reports when a pending receive ends after the parent (end A) is killed.
   say({ ready: true });

@@ -8,7 +8,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { Channel, MemFile, Seal } from '../dist/index.js';
-import { fdCount, runNode } from './helpers.mjs';
+import { fdCount, rssBytes, runNode } from './helpers.mjs';
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -34,6 +34,27 @@ test('create and claim: ends, sizes, pids, seals', (t) => {
   t.after(() => probe.close());
   assert.ok(probe.getSeals().has(Seal.Shrink | Seal.Grow | Seal.Seal));
   assert.equal(probe.size, 4096 + 2 * 8192);
+});
+
+test('populate: each end faults in its mapping of the rings at once; without it pages come with use', (t) => {
+  const ring = 1 << 24;
+  const before = rssBytes();
+  const lazy = pair({ size: ring });
+  t.after(lazy.close);
+  assert.ok(rssBytes() - before < 4 << 20, `lazy rings: RSS grew by ${rssBytes() - before}`);
+  const a = Channel.create({ size: ring, populate: true });
+  t.after(() => a.close());
+  const afterA = rssBytes();
+  assert.ok(afterA - before >= 2 * ring - (1 << 20), `end A populated: RSS grew by ${afterA - before}`);
+  const b = Channel.fromFd(a.dupFd(), { populate: true });
+  t.after(() => b.close());
+  assert.ok(rssBytes() - afterA >= 2 * ring - (1 << 20), `end B populated its own mapping: ${rssBytes() - afterA}`);
+  assert.equal(a.trySend('populated'), true);
+  assert.equal(b.tryReceive().toString(), 'populated');
+  assert.throws(() => Channel.create({ populate: 1 }), { code: 'ERR_INVALID_ARG_TYPE' });
+  const fd = a.dupFd();
+  t.after(() => closeSync(fd));
+  assert.throws(() => Channel.fromFd(fd, { populate: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' });
 });
 
 test('every accepted data type arrives as the same bytes, both ways', (t) => {
