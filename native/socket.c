@@ -718,6 +718,220 @@ static napi_value js_socket_send(napi_env env, napi_callback_info info) {
   return make_double(env, (double)n);
 }
 
+/* ---------- batched send ----------
+ * socketSendBatch(socket, bytes, meta, handles | null, first, count) -> k >= 0 messages accepted, starting
+ * at message `first`; -1 when the first of them met EAGAIN (nothing sent); throws the errno of message
+ * `first` when it failed (nothing sent).
+ *  - bytes: the staging buffer (src/socket.ts) holding every staged message, copied there by send().
+ *  - meta: Int32Array, message i at meta[4i..4i+3] = [offset in bytes, length, index of its first fd in
+ *    handles, number of fds].
+ *  - handles: the fds of the staged messages, each a MemFile handle pinned by JS (handlePin) when the
+ *    message was staged: the private fd, kept open by the pin even if the MemFile was closed since, never
+ *    a number JS could have closed. Raw fd numbers are never staged (src/socket.ts sends them at once).
+ * Lifetime rule: this call unpins the handles of every message the kernel accepted (for a stream, also of
+ * a message whose first bytes it took: its fds went with them), because from then on the kernel holds its
+ * own reference to each file. The handles of messages not sent stay pinned: JS moves them to its wait
+ * queue or unpins them when it rejects the message.
+ * Seqpacket and datagram sockets: one sendmmsg(2) for up to SEND_BATCH_MAX messages; a short count means
+ * the next message met EAGAIN or an error (the kernel reports neither once a message went out), which the
+ * next call, starting there, reports. Stream sockets: sendmmsg would be wrong (after a partial write of
+ * one msghdr the kernel goes on with the next one if room appeared meanwhile, splicing bytes into the
+ * middle of the cut message), so the staged bytes go out with one sendmsg(2) per run: a run is a message
+ * and the fd-less messages after it (contiguous in `bytes`), so fds stay attached to the first byte of
+ * their own message. A partial write stops the call; the cut message's meta is advanced past the bytes
+ * sent and its fd count set to 0 (they went with its first byte). */
+
+#define SEND_BATCH_MAX 64
+#define SEND_META 4
+
+typedef struct batch_msg {
+  size_t offset, length;
+  uint32_t fd_first, nfds;
+} batch_msg;
+
+/* Unpins the handles of the messages [from, to). Called with the JS handles array after a send. */
+static void unpin_messages(napi_env env, napi_value handles, const batch_msg *m, size_t from, size_t to) {
+  for (size_t i = from; i < to; i++) {
+    for (uint32_t k = 0; k < m[i].nfds; k++) {
+      napi_value e = NULL;
+      /* The handles were unwrapped a moment ago in this same call: these cannot fail short of the env
+       * dying, in which case the handle finalizers close the fds whatever the pin count (handle.h). */
+      if (napi_get_element(env, handles, m[i].fd_first + k, &e) != napi_ok || e == NULL) continue;
+      fd_handle *h = fd_handle_unwrap(env, e);
+      if (h == NULL) {
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+        continue;
+      }
+      fd_handle_unpin(h);
+    }
+  }
+}
+
+static napi_value js_socket_send_batch(napi_env env, napi_callback_info info) {
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv, NULL)) return NULL;
+  unix_sock *s = sock_unwrap(env, argv[0]);
+  if (s == NULL) return NULL;
+  uint8_t *data;
+  size_t total;
+  if (!get_bytes_arg(env, argv[1], &data, &total, "bytes")) return NULL;
+  bool is_ta = false;
+  napi_typedarray_type ta_type;
+  size_t meta_len = 0, meta_off;
+  void *meta_raw = NULL;
+  napi_value meta_ab;
+  if (napi_is_typedarray(env, argv[2], &is_ta) != napi_ok || !is_ta ||
+      napi_get_typedarray_info(env, argv[2], &ta_type, &meta_len, &meta_raw, &meta_ab, &meta_off) != napi_ok ||
+      ta_type != napi_int32_array) {
+    return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "meta must be an Int32Array");
+  }
+  int32_t *meta = meta_raw;
+  int32_t first, count;
+  if (!get_int32_arg(env, argv[4], &first, "first") || !get_int32_arg(env, argv[5], &count, "count")) return NULL;
+  if (first < 0 || count < 1 || (size_t)first + (size_t)count > meta_len / SEND_META) {
+    return throw_range_error(env, "ERR_OUT_OF_RANGE", "first/count outside the staged messages");
+  }
+  if (count > SEND_BATCH_MAX) count = SEND_BATCH_MAX;
+  napi_valuetype ht = napi_undefined;
+  NAPI_OK_OR_THROW(env, napi_typeof(env, argv[3], &ht));
+  bool have_handles = ht != napi_null && ht != napi_undefined;
+  uint32_t nhandles = 0;
+  if (have_handles) {
+    bool is_array = false;
+    NAPI_OK_OR_THROW(env, napi_is_array(env, argv[3], &is_array));
+    if (!is_array) return throw_type_error(env, "ERR_INVALID_ARG_TYPE", "handles must be an array");
+    NAPI_OK_OR_THROW(env, napi_get_array_length(env, argv[3], &nhandles));
+  }
+
+  batch_msg m[SEND_BATCH_MAX];
+  for (int32_t i = 0; i < count; i++) {
+    const int32_t *e = meta + (size_t)(first + i) * SEND_META;
+    if (e[0] < 0 || e[1] < 0 || (size_t)e[0] > total || (size_t)e[1] > total - (size_t)e[0] || e[2] < 0 || e[3] < 0 ||
+        e[3] > MEMFD_SCM_MAX_FD || (uint64_t)e[2] + (uint64_t)e[3] > nhandles) {
+      return throw_range_error(env, "ERR_OUT_OF_RANGE", "a staged message lies outside the staging buffer");
+    }
+    m[i].offset = (size_t)e[0];
+    m[i].length = (size_t)e[1];
+    m[i].fd_first = (uint32_t)e[2];
+    m[i].nfds = (uint32_t)e[3];
+  }
+  int sfd = sock_fd(env, s, s->type == SOCK_STREAM ? "sendmsg" : "sendmmsg");
+  if (sfd < 0) return NULL;
+
+  /* Control messages, one block per message with fds: on the stack for the common case (a few fds). */
+  union {
+    char buf[SEND_BATCH_MAX * CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control_local;
+  size_t control_size = 0;
+  for (int32_t i = 0; i < count; i++) {
+    if (m[i].nfds > 0) control_size += CMSG_SPACE(sizeof(int) * m[i].nfds);
+  }
+  char *control = control_local.buf;
+  if (control_size > sizeof control_local.buf) {
+    control = malloc(control_size);
+    if (control == NULL) return throw_errno(env, ENOMEM, "malloc");
+  }
+  if (control_size > 0) memset(control, 0, control_size);
+
+  struct mmsghdr msgs[SEND_BATCH_MAX];
+  struct iovec iovs[SEND_BATCH_MAX];
+  memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)count);
+  size_t cpos = 0;
+  for (int32_t i = 0; i < count; i++) {
+    iovs[i].iov_base = data + m[i].offset;
+    iovs[i].iov_len = m[i].length;
+    struct msghdr *h = &msgs[i].msg_hdr;
+    h->msg_iov = &iovs[i];
+    h->msg_iovlen = 1;
+    if (m[i].nfds == 0) continue;
+    h->msg_control = control + cpos;
+    h->msg_controllen = CMSG_SPACE(sizeof(int) * m[i].nfds);
+    cpos += h->msg_controllen;
+    struct cmsghdr *c = CMSG_FIRSTHDR(h);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * m[i].nfds);
+    unsigned char *p = CMSG_DATA(c);
+    for (uint32_t k = 0; k < m[i].nfds; k++) {
+      napi_value e = NULL;
+      napi_status st = napi_get_element(env, argv[3], m[i].fd_first + k, &e);
+      if (st != napi_ok) {
+        if (control != control_local.buf) free(control);
+        return throw_napi_failure(env, st, "napi_get_element");
+      }
+      fd_handle *fh = fd_handle_unwrap(env, e);
+      if (fh == NULL || fh->pins == 0 || fh->fd < 0) {
+        if (control != control_local.buf) free(control);
+        if (fh == NULL) return NULL;
+        return throw_type_error(env, "ERR_MEMFD_INTERNAL", "a staged fd handle is not pinned");
+      }
+      memcpy(p + k * sizeof(int), &fh->fd, sizeof(int)); /* CMSG_DATA may be unaligned for int */
+    }
+  }
+
+  int32_t sent = 0;
+  int err = 0;
+  if (s->type != SOCK_STREAM) {
+    int r;
+    do {
+      /* MSG_NOSIGNAL: a dead peer is an EPIPE rejection, never a SIGPIPE. */
+      r = sendmmsg(sfd, msgs, (unsigned)count, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (r < 0 && errno == EINTR);
+    if (r < 0) err = errno;
+    else sent = r;
+  } else {
+    int32_t i = 0; /* the first message not wholly sent */
+    size_t cut = 0; /* bytes of message i that went out */
+    while (i < count) {
+      /* A run: message i (with or without fds) and the fd-less messages after it, contiguous in bytes. */
+      int32_t j = i + 1;
+      while (j < count && m[j].nfds == 0 && m[j].offset == m[j - 1].offset + m[j - 1].length) j++;
+      struct iovec run = {.iov_base = data + m[i].offset, .iov_len = m[j - 1].offset + m[j - 1].length - m[i].offset};
+      struct msghdr h = msgs[i].msg_hdr;
+      h.msg_iov = &run;
+      ssize_t n;
+      do {
+        n = sendmsg(sfd, &h, MSG_NOSIGNAL | MSG_DONTWAIT);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        err = errno;
+        break;
+      }
+      size_t left = (size_t)n;
+      while (i < j && left >= m[i].length) {
+        left -= m[i].length;
+        i++;
+      }
+      if (i < j) {
+        cut = left; /* a partial write: stop here (the socket buffer is full) */
+        break;
+      }
+    }
+    sent = i;
+    if (cut > 0) {
+      /* Message i is cut: the rest goes later, without its fds (they went with its first byte). */
+      int32_t *e = meta + (size_t)(first + i) * SEND_META;
+      e[0] += (int32_t)cut;
+      e[1] -= (int32_t)cut;
+      e[3] = 0;
+      if (have_handles) unpin_messages(env, argv[3], m, (size_t)i, (size_t)i + 1);
+      if (control != control_local.buf) free(control);
+      if (have_handles) unpin_messages(env, argv[3], m, 0, (size_t)i);
+      return make_int32(env, sent); /* progress, even when 0 messages were completed */
+    }
+  }
+  if (control != control_local.buf) free(control);
+  if (sent > 0) {
+    if (have_handles) unpin_messages(env, argv[3], m, 0, (size_t)sent);
+    return make_int32(env, sent);
+  }
+  if (err == EAGAIN || err == EWOULDBLOCK) return make_int32(env, -1);
+  if (err == 0) return make_int32(env, 0);
+  return throw_errno(env, err, s->type == SOCK_STREAM ? "sendmsg" : "sendmmsg");
+}
+
 static void close_fds(const int *fds, size_t n) {
   for (size_t i = 0; i < n; i++) close(fds[i]);
 }
@@ -982,6 +1196,7 @@ bool init_socket(napi_env env, napi_value exports) {
       {"socketPeerCred", js_socket_peer_cred},
       {"socketSetBufferSize", js_socket_set_buffer_size},
       {"socketSend", js_socket_send},
+      {"socketSendBatch", js_socket_send_batch},
       {"socketRecvBatch", js_socket_recv_batch},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);

@@ -117,6 +117,14 @@ export interface Binding {
   socketSetBufferSize(s: NativeSocket, which: number, bytes: number): number;
   socketSend(s: NativeSocket, data: ArrayBufferView | ArrayBuffer, offset: number, length: number,
     fds: ReadonlyArray<number | NativeHandle> | null): number;
+  /**
+   * Sends staged messages count..: meta holds [offset, length, first handle, fd count] per message, the
+   * handles are pinned MemFile handles. Returns k >= 0 messages accepted from `first` (their handles are
+   * unpinned; a cut stream message has its meta advanced and its fds unpinned), -1 for EAGAIN on the first
+   * (nothing sent); throws the first one's errno.
+   */
+  socketSendBatch(s: NativeSocket, bytes: Uint8Array, meta: Int32Array, handles: readonly NativeHandle[] | null,
+    first: number, count: number): number;
   // pidfd.c: another process's fd, read through a pidfd_getfd copy that is closed before the call returns.
   /**
    * Seals (or -errno when F_GET_SEALS refuses, e.g. EINVAL for secretmem), fstat fields and fstatfs magic

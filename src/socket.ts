@@ -190,6 +190,12 @@ function toFdList(value: unknown): readonly FdItem[] {
   return out;
 }
 
+/** Staged sends carry only pinned MemFile handles: a raw number would need a dup (a syscall) to stay valid. */
+function stageable(items: readonly FdItem[]): boolean {
+  for (let i = 0; i < items.length; i++) if (typeof items[i] === 'number') return false;
+  return true;
+}
+
 function byteView(data: ArrayBufferView | ArrayBuffer): Uint8Array {
   return data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
@@ -320,6 +326,39 @@ interface QueuedSend {
   reject(e: unknown): void;
 }
 
+/*
+ * Send coalescing (docs/fd-passing.md, "Sending"; docs/performance.md, "Message rate"). The first send of a
+ * synchronous run goes out at once, as an isolated send always did; the ones after it in the same run are
+ * copied into a per-socket stage and go out together with one sendmmsg(2) from a microtask at the end of
+ * the run (or earlier: close(), end(), a send that cannot be staged, a full stage, process exit).
+ */
+/** Largest message that is staged (copied). A copy of 16 KiB costs ~0.15 µs cache-hot and ~3 µs cold
+ * here, against ~1.2-1.5 µs for the syscall it saves: larger messages would cost more than they save. */
+const STAGE_MAX_MESSAGE = 16 * 1024;
+/** A stage is flushed before it would hold more bytes than this (bounds the per-socket staging buffer). */
+const STAGE_MAX_BYTES = 64 * 1024;
+/** Messages per stage: native/socket.c sends at most this many per sendmmsg (SEND_BATCH_MAX). */
+const STAGE_MAX_MESSAGES = 64;
+/** A staging buffer larger than this is dropped after its flush (idle sockets keep a small one). */
+const STAGE_KEEP_BYTES = 16 * 1024;
+
+const kFlushStage = Symbol('memfd.flushStage');
+interface StageOwner { [kFlushStage](): void }
+/** Sockets with a staged batch, flushed by one 'exit' listener (registered on first use, per thread). */
+const stagedSockets = new Set<StageOwner>();
+let exitHooked = false;
+function flushAtExit(): void {
+  for (const s of [...stagedSockets]) s[kFlushStage]();
+}
+
+// One executor for every staged send's promise: no closure per send.
+let capturedResolve: () => void = () => {};
+let capturedReject: (e: unknown) => void = () => {};
+function capture(resolve: () => void, reject: (e: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
 const constructing = { allowed: false };
 
 /** Typed events of {@link UnixSocket}: `'message'` (a {@link Message}; take or close its fds), `'end'`
@@ -374,6 +413,22 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   #inbox: (Message | QueuedFailure)[] = [];
   #inboxHead = 0;
   #queue: QueuedSend[] = [];
+  /** A send went out synchronously in the current run and #endBurst is queued as a microtask. */
+  #burst = false;
+  /** The stage: copies of the sends made after the first one of the current run, not yet sent. */
+  #stageBytes: Uint8Array | null = null;
+  #stageUsed = 0;
+  /** Per staged message: offset, length, index of its first handle, fd count (native/socket.c). */
+  #stageMeta: Int32Array | null = null;
+  #stageCount = 0;
+  /** Pinned MemFile handles of the staged messages, in order. */
+  #stageHandles: NativeHandle[] = [];
+  #stageResolve: (() => void)[] = [];
+  #stageReject: ((e: unknown) => void)[] = [];
+  #endBurst = (): void => {
+    this.#burst = false;
+    if (this.#stageCount > 0) this.#flushStage();
+  };
   #boundPath: { path: string; dev: number; ino: number } | null = null;
 
   /** @internal use {@link UnixSocket.pair}, {@link UnixSocket.connect} or {@link UnixSocket.fromFd}. */
@@ -511,9 +566,10 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     return this.#ended;
   }
 
-  /** Sends waiting in the queue for the socket to become writable. */
+  /** Sends not yet accepted by the kernel: staged until the end of the current run, or waiting in the
+   * queue for the socket to become writable. */
   get pendingSends(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#stageCount;
   }
 
   /**
@@ -560,6 +616,19 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     } catch (e) {
       return Promise.reject(e);
     }
+    if (this.#queue.length === 0 && this.#connecting === null) {
+      if (this.#burst) {
+        // Not the first send of this synchronous run: stage it (copied, MemFiles pinned) for the one
+        // sendmmsg at the end of the run. What cannot be staged (raw fd numbers would need a dup to stay
+        // valid; large messages cost more to copy than the syscall saved) first flushes the stage, so
+        // order is kept, then goes out at once.
+        if (bytes.length <= STAGE_MAX_MESSAGE && stageable(items)) return this.#stage(bytes, items);
+        if (this.#stageCount > 0) this.#flushStage();
+      } else {
+        this.#burst = true;
+        queueMicrotask(this.#endBurst);
+      }
+    }
     let offset = 0;
     if (this.#queue.length === 0 && this.#connecting === null) {
       let n: number;
@@ -575,9 +644,16 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
         items = NO_FD_ITEMS;
       }
     }
-    // The send has to wait. Keep the files alive on our side: the caller may close its fds (and the kernel
-    // reuse the numbers) before we get to send. MemFile handles are pinned (their close is deferred);
-    // raw numbers are duplicated.
+    return this.#enqueue(bytes, offset, items, fds);
+  }
+
+  /**
+   * Queues a send that has to wait for writability. Keeps the files alive on our side: the caller may
+   * close its fds (and the kernel reuse the numbers) before we get to send. MemFile handles are pinned
+   * (their close is deferred); raw numbers are duplicated. The bytes are copied: the caller may reuse its
+   * buffer as soon as send() returns.
+   */
+  #enqueue(bytes: Uint8Array, offset: number, items: readonly FdItem[], fds: unknown): Promise<void> {
     const handles: NativeHandle[] = [];
     const pinned: boolean[] = [];
     try {
@@ -595,13 +671,134 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       releaseFds(handles, pinned);
       return Promise.reject(e);
     }
-    // Copy the bytes too: the caller may reuse its buffer as soon as send() returns.
     const copy = Uint8Array.prototype.slice.call(bytes, offset);
     return new Promise<void>((resolve, reject) => {
       const owners = pinned.includes(true) && Array.isArray(fds) ? fds.filter((f) => f instanceof MemFile) : null;
       this.#queue.push({ data: copy, offset: 0, fds: handles.length ? handles : null, pinned, owners, resolve, reject });
       this.#updatePoll();
     });
+  }
+
+  /** Copies a send into the stage (its MemFile handles pinned); it goes out with the next flush. */
+  #stage(bytes: Uint8Array, items: readonly FdItem[]): Promise<void> {
+    const length = bytes.length;
+    if (this.#stageCount === STAGE_MAX_MESSAGES || this.#stageUsed + length > STAGE_MAX_BYTES) {
+      this.#flushStage();
+      if (this.#queue.length > 0) return this.#enqueue(bytes, 0, items, null); // the socket buffer is full
+    }
+    const handles = this.#stageHandles;
+    const firstHandle = handles.length;
+    try {
+      for (let i = 0; i < items.length; i++) {
+        binding.handlePin(items[i] as NativeHandle);
+        handles.push(items[i] as NativeHandle);
+      }
+    } catch (e) {
+      for (let i = firstHandle; i < handles.length; i++) binding.handleUnpin(handles[i]!);
+      handles.length = firstHandle;
+      return Promise.reject(e);
+    }
+    let buf = this.#stageBytes;
+    const used = this.#stageUsed;
+    if (buf === null || used + length > buf.length) {
+      let size = buf === null ? 1024 : buf.length * 2;
+      while (size < used + length) size *= 2;
+      const grown = new Uint8Array(size);
+      if (buf !== null && used > 0) grown.set(buf.subarray(0, used));
+      this.#stageBytes = buf = grown;
+    }
+    // A byte loop beats TypedArray#set for the smallest messages (no call into the runtime).
+    if (length <= 16) for (let i = 0; i < length; i++) buf[used + i] = bytes[i]!;
+    else buf.set(bytes, used);
+    let meta = this.#stageMeta;
+    if (meta === null) this.#stageMeta = meta = new Int32Array(STAGE_MAX_MESSAGES * 4);
+    const m = this.#stageCount * 4;
+    meta[m] = used;
+    meta[m + 1] = length;
+    meta[m + 2] = firstHandle;
+    meta[m + 3] = items.length;
+    this.#stageUsed = used + length;
+    const promise = new Promise<void>(capture);
+    this.#stageResolve.push(capturedResolve);
+    this.#stageReject.push(capturedReject);
+    if (this.#stageCount++ === 0) {
+      stagedSockets.add(this);
+      if (!exitHooked) {
+        exitHooked = true;
+        // process.exit() right after some sends: the microtask would never run.
+        process.on('exit', flushAtExit);
+      }
+    }
+    return promise;
+  }
+
+  /** @internal flushes the stage (process exit) */
+  [kFlushStage](): void {
+    this.#flushStage();
+  }
+
+  /**
+   * Sends the stage with one sendmmsg (more calls only after a short count): accepted messages resolve,
+   * a failed one rejects alone (the peer being gone rejects every pending send), and what meets EAGAIN
+   * moves, in order, to the wait queue.
+   */
+  #flushStage(): void {
+    const n = this.#stageCount;
+    if (n === 0) return;
+    const bytes = this.#stageBytes!, meta = this.#stageMeta!, handles = this.#stageHandles;
+    const resolves = this.#stageResolve, rejects = this.#stageReject;
+    // Detach the stage first: nothing below may see it half-sent.
+    this.#stageCount = 0;
+    this.#stageUsed = 0;
+    this.#stageHandles = [];
+    this.#stageResolve = [];
+    this.#stageReject = [];
+    stagedSockets.delete(this);
+    const unpin = (i: number): void => {
+      for (let k = meta[i * 4 + 2]!, end = k + meta[i * 4 + 3]!; k < end; k++) binding.handleUnpin(handles[k]!);
+    };
+    let first = 0;
+    while (first < n) {
+      if (this.#closed) {
+        const err = closedError('closed while waiting');
+        for (let i = first; i < n; i++) { unpin(i); rejects[i]!(err); }
+        break;
+      }
+      let k: number;
+      try {
+        k = binding.socketSendBatch(this.#native, bytes, meta, handles.length > 0 ? handles : null, first, n - first);
+      } catch (e) {
+        const err = this.#sendError(e);
+        if (e instanceof SystemError && PEER_GONE.has(e.code)) {
+          for (let i = first; i < n; i++) { unpin(i); rejects[i]!(err); }
+          for (const q of this.#queue.splice(0)) {
+            releaseFds(q.fds, q.pinned);
+            q.reject(err);
+          }
+          break;
+        }
+        unpin(first);
+        rejects[first]!(err);
+        first++;
+        continue;
+      }
+      if (k < 0) {
+        // EAGAIN: the rest waits for writability, after anything already queued, in order.
+        for (let i = first; i < n; i++) {
+          const offset = meta[i * 4]!, length = meta[i * 4 + 1]!, h = meta[i * 4 + 2]!, nfds = meta[i * 4 + 3]!;
+          const fds = nfds > 0 ? handles.slice(h, h + nfds) : null;
+          this.#queue.push({
+            data: bytes.slice(offset, offset + length), offset: 0, fds,
+            pinned: fds ? fds.map(() => true) : [], owners: null, resolve: resolves[i]!, reject: rejects[i]!,
+          });
+        }
+        this.#updatePoll();
+        break;
+      }
+      for (let i = first, end = first + k; i < end; i++) resolves[i]!();
+      first += k;
+    }
+    if (bytes.length > STAGE_KEEP_BYTES) this.#stageBytes = null;
   }
 
   /**
@@ -679,6 +876,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
    */
   async end(): Promise<void> {
     if (this.#closed) return;
+    this.#flushStage();
     await this.#drain();
     if (!this.#closed) binding.socketShutdown(this.#native, SHUT_WR);
   }
@@ -690,6 +888,9 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
    */
   close(): void {
     if (this.#closed) return;
+    // Sends staged in this run go out first (send(a); send(b); close() delivers both, as it always did);
+    // what meets a full buffer is queued and rejected below, as a queued send always was.
+    this.#flushStage();
     this.#closed = true;
     binding.socketClose(this.#native);
     const err = closedError('closed while waiting');
@@ -714,6 +915,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
 
   /** Waits for queued sends to go out (they may fail), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
+    this.#flushStage();
     try { await this.#drain(); } catch { /* the sends report their own errors */ }
     this.close();
   }
