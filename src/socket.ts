@@ -24,6 +24,11 @@
  * buffer, and one native record owns the fds of a batch (a dropped message's untouched fds are closed by
  * the GC once every message of its batch is gone).
  * `msg.take(i)` makes the message forget an fd without closing it (for example to post it to a Worker).
+ *
+ * ## Coalesced sends
+ * The first send of a synchronous run goes out at once; the sends after it in the same run are staged
+ * (bytes copied, MemFiles pinned) and go out with one `sendmmsg` in a microtask at the end of the run.
+ * close(), end() and process exit flush the stage first. See docs/fd-passing.md, "Sending".
  * @module
  */
 import { EventEmitter } from 'node:events';
@@ -599,6 +604,10 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
    * accepted it; the fds are duplicated by the kernel, so you may close yours as soon as `send` returns.
    * Sends go out in call order; a send that has to wait keeps its files alive (a MemFile's close is
    * deferred until it went out; a raw fd number is duplicated, which costs one fd per waiting message).
+   *
+   * The first send of a synchronous run goes out at once; later sends of the same run (up to 16 KiB, no
+   * raw fd numbers) are copied and go out together with one `sendmmsg` at the end of the run, each promise
+   * resolving when the kernel accepted its message (docs/fd-passing.md, "Sending").
    *
    * Rejects with `EPIPE`/`ECONNRESET` when the peer is gone (never a SIGPIPE), `ERR_MEMFD_SOCKET_CLOSED`
    * after close, and argument errors (e.g. a RangeError for more than 253 fds) before any syscall.
