@@ -197,7 +197,7 @@ function toFdList(value: unknown): readonly FdItem[] {
 
 /** Staged sends carry only pinned MemFile handles: a raw number would need a dup (a syscall) to stay valid. */
 function stageable(items: readonly FdItem[]): boolean {
-  for (let i = 0; i < items.length; i++) if (typeof items[i] === 'number') return false;
+  for (let i = 0; i < items.length; i++) if (!isHandle(items[i]!)) return false;
   return true;
 }
 
@@ -426,8 +426,9 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   /** Per staged message: offset, length, index of its first handle, fd count (native/socket.c). */
   #stageMeta: Int32Array | null = null;
   #stageCount = 0;
-  /** Pinned MemFile handles of the staged messages, in order. */
+  /** Pinned MemFile handles of the staged messages, in order, and the MemFiles they belong to. */
   #stageHandles: NativeHandle[] = [];
+  #stageOwners: unknown[] = [];
   #stageResolve: (() => void)[] = [];
   #stageReject: ((e: unknown) => void)[] = [];
   #endBurst = (): void => {
@@ -631,7 +632,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
         // sendmmsg at the end of the run. What cannot be staged (raw fd numbers would need a dup to stay
         // valid; large messages cost more to copy than the syscall saved) first flushes the stage, so
         // order is kept, then goes out at once.
-        if (bytes.length <= STAGE_MAX_MESSAGE && stageable(items)) return this.#stage(bytes, items);
+        if (bytes.length <= STAGE_MAX_MESSAGE && stageable(items)) return this.#stage(bytes, items, fds);
         if (this.#stageCount > 0) this.#flushStage();
       } else {
         this.#burst = true;
@@ -688,12 +689,15 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
     });
   }
 
-  /** Copies a send into the stage (its MemFile handles pinned); it goes out with the next flush. */
-  #stage(bytes: Uint8Array, items: readonly FdItem[]): Promise<void> {
+  /**
+   * Copies a send into the stage (its MemFile handles pinned, the MemFiles themselves kept alive: their
+   * GC safety net must not close a file a staged message will send); it goes out with the next flush.
+   */
+  #stage(bytes: Uint8Array, items: readonly FdItem[], fds: unknown): Promise<void> {
     const length = bytes.length;
     if (this.#stageCount === STAGE_MAX_MESSAGES || this.#stageUsed + length > STAGE_MAX_BYTES) {
       this.#flushStage();
-      if (this.#queue.length > 0) return this.#enqueue(bytes, 0, items, null); // the socket buffer is full
+      if (this.#queue.length > 0) return this.#enqueue(bytes, 0, items, fds); // the socket buffer is full
     }
     const handles = this.#stageHandles;
     const firstHandle = handles.length;
@@ -701,10 +705,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       for (let i = 0; i < items.length; i++) {
         binding.handlePin(items[i] as NativeHandle);
         handles.push(items[i] as NativeHandle);
+        // toFdList maps fds[i] to items[i]: every staged item is a MemFile's handle.
+        this.#stageOwners.push((fds as readonly unknown[])[i]);
       }
     } catch (e) {
       for (let i = firstHandle; i < handles.length; i++) binding.handleUnpin(handles[i]!);
       handles.length = firstHandle;
+      this.#stageOwners.length = firstHandle;
       return Promise.reject(e);
     }
     let buf = this.#stageBytes;
@@ -754,12 +761,13 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
   #flushStage(): void {
     const n = this.#stageCount;
     if (n === 0) return;
-    const bytes = this.#stageBytes!, meta = this.#stageMeta!, handles = this.#stageHandles;
+    const bytes = this.#stageBytes!, meta = this.#stageMeta!, handles = this.#stageHandles, owners = this.#stageOwners;
     const resolves = this.#stageResolve, rejects = this.#stageReject;
     // Detach the stage first: nothing below may see it half-sent.
     this.#stageCount = 0;
     this.#stageUsed = 0;
     this.#stageHandles = [];
+    this.#stageOwners = [];
     this.#stageResolve = [];
     this.#stageReject = [];
     stagedSockets.delete(this);
@@ -798,7 +806,8 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
           const fds = nfds > 0 ? handles.slice(h, h + nfds) : null;
           this.#queue.push({
             data: bytes.slice(offset, offset + length), offset: 0, fds,
-            pinned: fds ? fds.map(() => true) : [], owners: null, resolve: resolves[i]!, reject: rejects[i]!,
+            pinned: fds ? fds.map(() => true) : [], owners: fds ? owners.slice(h, h + nfds) : null,
+            resolve: resolves[i]!, reject: rejects[i]!,
           });
         }
         this.#updatePoll();

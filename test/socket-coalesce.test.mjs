@@ -248,6 +248,7 @@ test('a MemFile sent staged and closed right after send() arrives as that file; 
     const round = async (r) => {
       const files = [0, 1, 2, 3, 4, 5].map((i) => MemFile.from(`round ${r} file ${i}`));
       const sends = files.map((f, i) => a.send(header(i), [f]));
+      assert.equal(a.pendingSends, files.length - 1, 'the first went out at once, the rest are staged');
       for (const f of files) f.close(); // the staged ones are pinned: closed for us, sent all the same
       assert.ok(files.every((f) => f.closed));
       await Promise.all(sends);
@@ -264,6 +265,36 @@ test('a MemFile sent staged and closed right after send() arrives as that file; 
     for (let r = 0; r < 200; r++) await round(r);
     await settle();
     assert.equal(fdCount(), before);
+  } finally {
+    a.close();
+    b.close();
+  }
+});
+
+test('MemFiles dropped right after a staged send that then has to wait are kept alive until they went out', { timeout: 60_000 }, async () => {
+  const [a, b] = UnixSocket.pair();
+  try {
+    a.setSendBufferSize(4096);
+    const n = 40;
+    const sends = [];
+    // Nobody keeps the MemFiles: only the staged (then queued) messages refer to them.
+    for (let i = 0; i < n; i++) sends.push(a.send(header(i, 1000), [MemFile.from(`dropped ${i}`)]));
+    await settle();
+    assert.ok(a.pendingSends > 0, 'part of the stage waits for writability');
+    // Let the garbage collector and the MemFiles' safety net run while they wait.
+    for (let r = 0; r < 4; r++) {
+      globalThis.gc();
+      await new Promise((res) => setTimeout(res, 5));
+    }
+    for (let i = 0; i < n; i++) {
+      const m = await b.receive();
+      assert.equal(m.data.readUInt32LE(0), i);
+      const f = MemFile.fromFd(m.fds[0]);
+      assert.equal(f.readAllSync().toString(), `dropped ${i}`);
+      f.close();
+      m.close();
+    }
+    await Promise.all(sends);
   } finally {
     a.close();
     b.close();
