@@ -352,7 +352,10 @@ interface StageOwner { [kFlushStage](): void }
 /** Sockets with a staged batch, flushed by one 'exit' listener (registered on first use, per thread). */
 const stagedSockets = new Set<StageOwner>();
 let exitHooked = false;
+/** Set by the 'exit' flush: sends made by 'exit' listeners that run after it go out at once. */
+let exiting = false;
 function flushAtExit(): void {
+  exiting = true;
   for (const s of [...stagedSockets]) s[kFlushStage]();
 }
 
@@ -627,7 +630,7 @@ export class UnixSocket extends EventEmitter implements AsyncDisposable, AsyncIt
       return Promise.reject(e);
     }
     if (this.#queue.length === 0 && this.#connecting === null) {
-      if (this.#burst) {
+      if (this.#burst && !exiting) {
         // Not the first send of this synchronous run: stage it (copied, MemFiles pinned) for the one
         // sendmmsg at the end of the run. What cannot be staged (raw fd numbers would need a dup to stay
         // valid; large messages cost more to copy than the syscall saved) first flushes the stage, so

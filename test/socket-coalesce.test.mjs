@@ -188,7 +188,7 @@ test('send(a); send(b); close() delivers both', async () => {
   }
 });
 
-test('send(x) right before process.exit(0) is delivered (a child process)', async () => {
+test('send(x) right before process.exit(0) is delivered, and so are sends from later exit listeners (a child process)', { timeout: 60_000 }, async () => {
   const [a, b] = UnixSocket.pair();
   const source = `
     import { UnixSocket, MemFile } from ${JSON.stringify(LIB)};
@@ -196,6 +196,8 @@ test('send(x) right before process.exit(0) is delivered (a child process)', asyn
     const f = MemFile.from('exit file');
     for (let i = 0; i < 5; i++) s.send('m' + i, i === 4 ? [f] : []);
     f.close();
+    // An 'exit' listener registered after the library's own flush listener: its sends go out too.
+    process.on('exit', () => { s.send('m5'); s.send('m6'); });
     process.exit(0);
   `;
   try {
@@ -205,7 +207,7 @@ test('send(x) right before process.exit(0) is delivered (a child process)', asyn
     const code = await new Promise((r) => child.on('exit', r));
     assert.equal(code, 0);
     const texts = [];
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 7; i++) {
       const m = await a.receive();
       texts.push(m.data.toString());
       if (i === 4) {
@@ -215,7 +217,7 @@ test('send(x) right before process.exit(0) is delivered (a child process)', asyn
       }
       m.close();
     }
-    assert.deepEqual(texts, ['m0', 'm1', 'm2', 'm3', 'm4']);
+    assert.deepEqual(texts, ['m0', 'm1', 'm2', 'm3', 'm4', 'm5', 'm6']);
   } finally {
     a.close();
     b.close();
