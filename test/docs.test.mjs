@@ -47,3 +47,19 @@ test('the check finds `using` in a snippet and accepts TypeScript or a try/final
     `// TypeScript: using f = MemFile.create();\n${fence}\n`), []);
   assert.deepEqual(usingWithoutFallback(`${fence}js\nconst using = 1; // not a declaration\n${fence}\n`), []);
 });
+
+test('every ERR_MEMFD_* code the library can throw is listed in the README', () => {
+  const readme = readFileSync(new URL('README.md', root), 'utf8');
+  const sources = [
+    ...readdirSync(new URL('src/', root)).filter((f) => f.endsWith('.ts')).map((f) => `src/${f}`),
+    ...readdirSync(new URL('native/', root)).filter((f) => f.endsWith('.c')).map((f) => `native/${f}`),
+  ];
+  const codes = new Set();
+  for (const f of sources) {
+    for (const m of readFileSync(new URL(f, root), 'utf8').matchAll(/ERR_MEMFD_[A-Z0-9_]*[A-Z0-9]/g)) codes.add(m[0]);
+  }
+  codes.delete('ERR_MEMFD_INTERNAL'); // a bug in the library itself, not a state users handle
+  assert.ok(codes.size > 20, `found only ${codes.size} codes: the scan is broken`);
+  const missing = [...codes].filter((c) => !readme.includes('`' + c + '`')).sort();
+  assert.deepEqual(missing, [], 'codes missing from the README table');
+});
