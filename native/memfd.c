@@ -68,11 +68,12 @@ static napi_value js_get_seals(napi_env env, napi_callback_info info) {
   return make_int32(env, seals);
 }
 
-/* getSealsFd(fd) -> seals: the hot path of MemFile#getSeals. It takes the fd number instead of the handle:
- * TS only passes the fd of a MemFile it has just checked to be open, on the JS thread, within this
- * synchronous call, so the number is still ours (close() and the finalizer run on this same thread,
- * and a MemFile cannot be shared with another thread). That skips the type-tag check and the external
- * unwrap, ~40 of the ~80 ns N-API overhead around a ~200 ns fcntl. */
+/* getSealsFd(fd) -> seals: the hot path of MemFile#getSeals. It takes the private fd number instead of the
+ * handle: TS only passes the fd of a MemFile it has just checked to be open, on the JS thread, within this
+ * synchronous call, so the number is still ours (close() and the GC safety net run on this same thread,
+ * and a MemFile cannot be shared with another thread). It skipped ~40 ns of type-tag check and external
+ * unwrap when handles were externals; with number handles the unwrap costs ~10 ns, so the other calls
+ * take the handle. */
 static napi_value js_get_seals_fd(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
