@@ -230,15 +230,17 @@ bool fd_owned_is(int fd) {
  *  - A number is only ever honoured while its slot holds the same generation: a slot's generation moves on
  *    when it is freed, so a stale number (a closed MemFile, a late registry callback) finds nothing and
  *    gets "closed" answers (the `stale` record below), never someone else's file.
- *  - A slot is reused only once SLOT_REUSE_DEPTH others are free (FIFO), so a generation comes back to
- *    the same slot after at least 2^29 * SLOT_REUSE_DEPTH frees: never in practice.
+ *  - A slot is reused only once SLOT_REUSE_DEPTH others are free (FIFO), so a (slot, generation) pair comes
+ *    back only after more than 2 million frees (2047 generations x 1024). Stale numbers are a second line
+ *    of defence anyway: MemFile checks `closed` before it calls native code.
+ *  - Ids stay below 2^31, so V8 keeps them as small integers (no heap number per MemFile).
  *  - Slots are allocated and freed under slot_lock by the owner's thread; lookups (any thread, its own
  *    numbers only) read the chunk pointer, generation and record atomically and then check the env. */
 #define SLOT_CHUNK_BITS 10
 #define SLOT_CHUNK (1u << SLOT_CHUNK_BITS)
-#define SLOT_BITS 24 /* 16 M MemFiles open at once */
+#define SLOT_BITS 20 /* 1 M MemFiles open at once: each holds an fd, and Linux's default nr_open is 1 M */
 #define SLOT_LIMIT (1u << SLOT_BITS)
-#define SLOT_GEN_LIMIT (1u << 29) /* gen * 2^24 + slot stays below 2^53 */
+#define SLOT_GEN_LIMIT (1u << 11) /* gen * 2^20 + slot stays below 2^31: a small integer in V8 */
 #define SLOT_REUSE_DEPTH 1024
 
 typedef struct handle_slot {
@@ -330,7 +332,7 @@ static fd_handle *slot_lookup(napi_env env, double id, bool *valid) {
   *valid = false;
   if (!(id < 0)) return NULL;
   double v = -id;
-  if (v != floor(v) || v >= 9007199254740992.0) return NULL;
+  if (v != floor(v) || v >= (double)SLOT_GEN_LIMIT * SLOT_LIMIT) return NULL;
   *valid = true;
   uint64_t n = (uint64_t)v;
   uint32_t i = (uint32_t)(n & (SLOT_LIMIT - 1));
