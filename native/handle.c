@@ -228,11 +228,12 @@ bool fd_owned_is(int fd) {
  * syscalls of create()+close(). The GC safety net is MemFile's FinalizationRegistry, which calls
  * handleRelease(); env teardown closes what is left (slots_teardown).
  *  - A number is only ever honoured while its slot holds the same generation: a slot's generation moves on
- *    when it is freed, so a stale number (a closed MemFile, a late registry callback) finds nothing and
- *    gets "closed" answers (the `stale` record below), never someone else's file.
+ *    when it is freed, so a stale number (a closed MemFile's, should one reach native code) finds nothing
+ *    and gets "closed" answers (the `stale` record below), never someone else's file.
  *  - A slot is reused only once SLOT_REUSE_DEPTH others are free (FIFO), so a (slot, generation) pair comes
  *    back only after more than 2 million frees (2047 generations x 1024). Stale numbers are a second line
- *    of defence anyway: MemFile checks `closed` before it calls native code.
+ *    of defence anyway: MemFile checks `closed` before it calls native code, and drops its registry entry
+ *    when it closes or releases its fd, so no registry callback ever carries a freed number.
  *  - Ids stay below 2^31, so V8 keeps them as small integers (no heap number per MemFile).
  *  - Slots are allocated and freed under slot_lock by the owner's thread; lookups (any thread, its own
  *    numbers only) read the chunk pointer, generation and record atomically and then check the env. */

@@ -835,6 +835,7 @@ export class MemFile implements Disposable {
       throw stateError('ERR_MEMFD_BUSY', `MemFile ${JSON.stringify(this.#name)} has async operations in flight; await them before releaseFd()`);
     }
     this.#closed = true;
+    this.#forgetSafetyNet();
     return fd;
   }
 
@@ -845,8 +846,7 @@ export class MemFile implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#registered) forgottenFiles.unregister(this);
-    else if (unregistered[unregistered.length - 1] === this) unregistered.pop();
+    this.#forgetSafetyNet();
     const notOurs = binding.handleClose(this.#handle);
     if (notOurs >= 0) warnFdNotOurs(ResourceKind.File, notOurs);
   }
@@ -874,6 +874,16 @@ export class MemFile implements Disposable {
       handle: this.#handle, name: this.#name, origin: this.#origin, hugePageBytes: this.#internals.hugePageBytes,
       createdHere: this.#createdHere(),
     });
+  }
+
+  /**
+   * The file no longer owns its handle (closed, or released): its registry entry goes, so that no callback
+   * ever passes a number whose slot may by then belong to another file (the generation check behind it
+   * is a second line of defence, not the only one).
+   */
+  #forgetSafetyNet(): void {
+    if (this.#registered) forgottenFiles.unregister(this);
+    else if (unregistered[unregistered.length - 1] === this) unregistered.pop();
   }
 
   #ownFd(): number {
