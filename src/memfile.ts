@@ -155,7 +155,8 @@ export function fileInternals(file: MemFile): MemFileInternals {
 /**
  * The GC safety net of MemFiles: a MemFile's native handle is a plain number (see native/handle.c), so a
  * forgotten file is closed from here, once (the native side reports MEMFD_CLOSED_BY_GC). Cheaper than a
- * Node-API finalizer per file. A number closed before its callback runs is stale: the call does nothing.
+ * Node-API finalizer per file. close() and releaseFd() drop the entry, so a callback only ever carries the
+ * number of a file that still owns it.
  */
 const forgottenFiles = new FinalizationRegistry<NativeHandle>((handle) => binding.handleRelease(handle));
 
