@@ -8,7 +8,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { Channel, MemFile, Seal } from '../dist/index.js';
-import { fdCount, rssBytes, runNode } from './helpers.mjs';
+import { checkedOutsideEmulation, fdCount, rssBytes, runNode } from './helpers.mjs';
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -41,7 +41,9 @@ test('populate: each end faults in its mapping of the rings at once; without it 
   const before = rssBytes();
   const lazy = pair({ size: ring });
   t.after(lazy.close);
-  assert.ok(rssBytes() - before < 4 << 20, `lazy rings: RSS grew by ${rssBytes() - before}`);
+  // An upper bound on growth: qemu-user's cache of translated code grows the RSS too. (The lower bounds
+  // below hold everywhere: that growth only adds to them.)
+  if (checkedOutsideEmulation(t, 'rss')) assert.ok(rssBytes() - before < 4 << 20, `lazy rings: RSS grew by ${rssBytes() - before}`);
   const a = Channel.create({ size: ring, populate: true });
   t.after(() => a.close());
   const afterA = rssBytes();
