@@ -1,10 +1,22 @@
 // Shared test helpers: real kernel state only (fd tables, /proc), no mocks.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 
 /** Number of open fds of this process. */
 export function fdCount() {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** Memfds and sockets open in this process (Node may open fds of its own meanwhile: not counted). */
+export function ourFds() {
+  let n = 0;
+  for (const e of readdirSync('/proc/self/fd')) {
+    try {
+      const t = readlinkSync(`/proc/self/fd/${e}`);
+      if (t.startsWith('/memfd:') || t.startsWith('socket:')) n++;
+    } catch { /* the directory's own fd */ }
+  }
+  return n;
 }
 
 /** Flags of one fd from /proc/self/fdinfo (octal in the file). */

@@ -6,19 +6,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { MemFile, UnixSocket } from '../dist/index.js';
-import { fdCount } from './helpers.mjs';
+import { fdCount, ourFds } from './helpers.mjs';
 
-/** Memfds and sockets open in this process (Node may open fds of its own meanwhile: not counted). */
-function ourFds() {
-  let n = 0;
-  for (const e of fs.readdirSync('/proc/self/fd')) {
-    try {
-      const t = fs.readlinkSync(`/proc/self/fd/${e}`);
-      if (t.startsWith('/memfd:') || t.startsWith('socket:')) n++;
-    } catch { /* the directory's own fd */ }
-  }
-  return n;
-}
 
 function memfdWith(text) {
   const f = MemFile.create('batch');

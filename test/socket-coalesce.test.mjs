@@ -10,19 +10,8 @@ import fs from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { MemFile, UnixServer, UnixSocket } from '../dist/index.js';
-import { LIB, fdCount } from './helpers.mjs';
+import { LIB, fdCount, ourFds } from './helpers.mjs';
 
-/** Memfds and sockets open in this process. */
-function ourFds() {
-  let n = 0;
-  for (const e of fs.readdirSync('/proc/self/fd')) {
-    try {
-      const t = fs.readlinkSync(`/proc/self/fd/${e}`);
-      if (t.startsWith('/memfd:') || t.startsWith('socket:')) n++;
-    } catch { /* the directory's own fd */ }
-  }
-  return n;
-}
 
 const settle = () => new Promise((r) => setImmediate(r));
 
