@@ -2,8 +2,9 @@
 // Channel benchmark: one-way throughput (64 B, 4 KiB, 1 MiB) and ping-pong round trip (64 B, p50/p99) of
 // Channel (per message, batched with trySendMany/tryReceiveMany, into a reused buffer, zero copy),
 // UnixSocket, child_process.send (json and advanced), worker_threads MessagePort (in-process) and the C ring
-// of bench/c/channel.c over the same layout (compiled here with cc -O2), plus memcpy: cache-hot between two
-// 1 MiB buffers, and into a ring-sized memfd mapping at the frames' offsets (the ring's footprint).
+// of bench/c/channel.c over the same layout (compiled here with cc -O2; its reader copying each message out,
+// and reading in place as Channel's views do), plus memcpy: cache-hot between two 1 MiB buffers, and into a
+// ring-sized memfd mapping at the frames' offsets (the ring's footprint).
 // Every measurement is a fresh process; variants run interleaved round by round, and the ratios are
 // ratios of medians from this same run. Reported, never asserted. Both ends of every ring (Channel and C)
 // are faulted in before the clock starts: a first-touch page fault costs ~22 µs on the project's VM, which
@@ -29,27 +30,70 @@ const batchFor = (size) => Math.max(1, Math.min(256, Math.floor(ringFor(size) / 
 const isChannel = (v) => v === 'channel' || v === 'channel-zc' || v === 'channel-into' || v === 'channel-batch';
 
 // ------------------------------------------------------------------------------------ child roles
-async function childRole([variant, mode, sizeArg, countArg]) {
-  const size = Number(sizeArg), count = Number(countArg);
+// Every Node variant runs twice: `warm` messages (or round trips) first, unmeasured, then `count` measured
+// ones. A short run of a JIT-compiled loop mostly measures the compiler, the first garbage collections and
+// V8's heap sizing: 2000 zero-copy 1 MiB messages averaged 96-104 µs each, 20000 averaged 43 µs. For
+// one-way runs the reader reports after the warm-up, and the clock starts only then.
+async function childRole([variant, mode, sizeArg, countArg, warmArg]) {
+  const size = Number(sizeArg), count = Number(countArg), warm = Number(warmArg);
   const { Channel, UnixSocket } = await import(lib);
   if (isChannel(variant)) {
     const ch = Channel.fromFd(3, { populate: true });
     ch.trySend('ready');
     if (mode === 'rtt') {
-      for (let i = 0; i < count; i++) {
+      for (let i = 0; i < warm + count; i++) {
         const m = ch.tryReceive() ?? await ch.receive();
         if (!ch.trySend(m)) await ch.send(m);
       }
-    } else if (variant === 'channel-zc') {
+    } else {
+      const drain = drainerFor(ch, variant, size);
+      await drain(warm);
+      await ch.send('warm');
+      await drain(count);
+      await ch.send('done');
+    }
+    await ch.receive(); // the parent closes
+    ch.close();
+  } else if (variant === 'unixsocket') {
+    const s = UnixSocket.fromFd(3);
+    await s.send('r');
+    if (mode === 'rtt') {
+      let pending = 0;
+      for await (const m of s) {
+        pending += m.data.length;
+        while (pending >= size) { pending -= size; await s.send(Buffer.alloc(size, 7)); }
+      }
+    } else {
+      // The parent sends the measured messages only after the 'w', so the phases never share a read.
+      let bytes = 0, phase = 0;
+      const wants = [warm * size, count * size], replies = ['w', 'd'];
+      for await (const m of s) {
+        bytes += m.data.length;
+        if (bytes < wants[phase]) continue;
+        await s.send(replies[phase]);
+        bytes = 0;
+        if (++phase === wants.length) break;
+      }
+    }
+    s.close();
+  }
+}
+
+/** The Channel reader of a one-way run: `drain(n)` takes n messages in the variant's way. */
+function drainerFor(ch, variant, size) {
+  if (variant === 'channel-zc') {
+    return async (count) => {
       for (let i = 0; i < count; i++) {
         const v = ch.tryReceiveView() ?? await ch.receiveView();
         if (v.bytes[v.length - 1] !== 7) throw new Error('bad byte');
         v.release();
       }
-      await ch.send('done');
-    } else if (variant === 'channel-batch') {
-      // One copy per run of messages (the C reader's memcpy per message is the equivalent); each message
-      // is checked through the batch's offsets and lengths, without an object per message.
+    };
+  }
+  if (variant === 'channel-batch') {
+    // One copy per run of messages (the C reader's memcpy per message is the equivalent); each message
+    // is checked through the batch's offsets and lengths, without an object per message.
+    return async (count) => {
       for (let got = 0; got < count;) {
         const b = ch.tryReceiveMany() ?? await ch.receiveMany();
         const bytes = b.bytes;
@@ -57,11 +101,13 @@ async function childRole([variant, mode, sizeArg, countArg]) {
         got += b.count;
         b.release(); // the next batch reuses the memory, as the C reader reuses its buffer
       }
-      await ch.send('done');
-    } else if (variant === 'channel-into') {
-      // Into one reused buffer. A receive that has to wait goes through a view (receive() would allocate a
-      // fresh Buffer, and fresh memory costs a page fault per 4 KiB).
-      const into = Buffer.allocUnsafe(size);
+    };
+  }
+  if (variant === 'channel-into') {
+    // Into one reused buffer. A receive that has to wait goes through a view (receive() would allocate a
+    // fresh Buffer, and fresh memory costs a page fault per 4 KiB).
+    const into = Buffer.allocUnsafe(size);
+    return async (count) => {
       for (let i = 0; i < count; i++) {
         let n = ch.tryReceiveInto(into);
         if (n === undefined) {
@@ -72,46 +118,25 @@ async function childRole([variant, mode, sizeArg, countArg]) {
         }
         if (into[n - 1] !== 7) throw new Error('bad byte');
       }
-      await ch.send('done');
-    } else {
-      for (let i = 0; i < count; i++) {
-        const m = ch.tryReceive() ?? await ch.receive();
-        if (m[m.length - 1] !== 7) throw new Error('bad byte');
-      }
-      await ch.send('done');
-    }
-    await ch.receive(); // the parent closes
-    ch.close();
-  } else if (variant === 'unixsocket') {
-    const s = UnixSocket.fromFd(3);
-    await s.send('r');
-    let bytes = 0;
-    const want = count * size;
-    if (mode === 'rtt') {
-      let pending = 0;
-      for await (const m of s) {
-        pending += m.data.length;
-        while (pending >= size) { pending -= size; await s.send(Buffer.alloc(size, 7)); }
-      }
-    } else {
-      for await (const m of s) {
-        bytes += m.data.length;
-        if (bytes >= want) break;
-      }
-      await s.send('d');
-    }
-    s.close();
+    };
   }
+  return async (count) => {
+    for (let i = 0; i < count; i++) {
+      const m = ch.tryReceive() ?? await ch.receive();
+      if (m[m.length - 1] !== 7) throw new Error('bad byte');
+    }
+  };
 }
 
 async function cpChild() {
-  // Forked with an IPC channel: echo (rtt) or count (tp).
+  // Forked with an IPC channel: echo (rtt) or count (tp: 'warm' after the warm-up, 'done' at the end).
   let n = 0;
-  const [mode, , countArg] = process.argv.slice(3);
-  const count = Number(countArg);
+  const [mode, , countArg, warmArg] = process.argv.slice(3);
+  const count = Number(countArg), warm = Number(warmArg);
   process.on('message', (m) => {
     if (mode === 'rtt') process.send(m);
-    else if (++n === count) process.send('done');
+    else if (++n === warm) process.send('warm');
+    else if (n === warm + count) process.send('done');
   });
   process.send('ready');
 }
@@ -134,44 +159,59 @@ function percentiles(lat) {
   return { p50us: lat[lat.length >> 1] * 1000, p99us: lat[Math.floor(lat.length * 0.99)] * 1000 };
 }
 
-async function measure([variant, mode, sizeArg, countArg]) {
-  const size = Number(sizeArg), count = Number(countArg);
+/** The Channel writer of a one-way run: `produce(n)` sends n messages in the variant's way. */
+function producerFor(ch, variant, size, msg) {
+  if (variant === 'channel-zc') {
+    return async (count) => {
+      for (let i = 0; i < count; i++) {
+        const loan = ch.tryReserve(size) ?? await ch.reserve(size);
+        loan.bytes.set(msg); // producing the data: the one copy there is
+        loan.commit();
+      }
+    };
+  }
+  if (variant === 'channel-batch') {
+    const per = batchFor(size);
+    const batch = Array.from({ length: per }, () => msg);
+    return async (count) => {
+      for (let left = count; left > 0;) {
+        const list = left >= per ? batch : batch.slice(0, left);
+        const sent = ch.trySendMany(list);
+        if (sent < list.length) await ch.sendMany(list.slice(sent));
+        left -= list.length;
+      }
+    };
+  }
+  return async (count) => {
+    for (let i = 0; i < count; i++) if (!ch.trySend(msg)) await ch.send(msg);
+  };
+}
+
+async function measure([variant, mode, sizeArg, countArg, warmArg]) {
+  const size = Number(sizeArg), count = Number(countArg), warm = Number(warmArg);
+  const childArgs = [mode, sizeArg, countArg, warmArg];
   const { Channel, UnixSocket } = await import(lib);
   const msg = Buffer.alloc(size, 7);
   if (isChannel(variant)) {
     const ch = Channel.create({ size: ringFor(size), populate: true });
-    const child = spawn(process.execPath, [self, 'child', variant, mode, sizeArg, countArg], { stdio: ['ignore', 'inherit', 'inherit', ch.fd] });
+    const child = spawn(process.execPath, [self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', ch.fd] });
     await ch.receive();
     let result;
     if (mode === 'rtt') {
       const lat = new Float64Array(count);
-      for (let i = 0; i < count; i++) {
+      for (let i = -warm; i < count; i++) {
         const t0 = performance.now();
         if (!ch.trySend(msg)) await ch.send(msg);
         ch.tryReceive() ?? await ch.receive();
-        lat[i] = performance.now() - t0;
+        if (i >= 0) lat[i] = performance.now() - t0;
       }
       result = percentiles(Array.from(lat));
     } else {
+      const produce = producerFor(ch, variant, size, msg);
+      await produce(warm);
+      await ch.receive(); // the reader's 'warm'
       const t0 = performance.now();
-      if (variant === 'channel-zc') {
-        for (let i = 0; i < count; i++) {
-          const loan = ch.tryReserve(size) ?? await ch.reserve(size);
-          loan.bytes.set(msg); // producing the data: the one copy there is
-          loan.commit();
-        }
-      } else if (variant === 'channel-batch') {
-        const per = batchFor(size);
-        const batch = Array.from({ length: per }, () => msg);
-        for (let left = count; left > 0;) {
-          const list = left >= per ? batch : batch.slice(0, left);
-          const sent = ch.trySendMany(list);
-          if (sent < list.length) await ch.sendMany(list.slice(sent));
-          left -= list.length;
-        }
-      } else {
-        for (let i = 0; i < count; i++) if (!ch.trySend(msg)) await ch.send(msg);
-      }
+      await produce(count);
       await ch.receive();
       const s = (performance.now() - t0) / 1000;
       result = { msgsPerSec: count / s, bytesPerSec: count * size / s };
@@ -182,28 +222,33 @@ async function measure([variant, mode, sizeArg, countArg]) {
   }
   if (variant === 'unixsocket') {
     const [a, b] = UnixSocket.pair({ type: 'stream' });
-    const child = spawn(process.execPath, [self, 'child', variant, mode, sizeArg, countArg], { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
+    const child = spawn(process.execPath, [self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
     b.close();
     await a.receive();
     let result;
     if (mode === 'rtt') {
       const lat = [];
-      for (let i = 0; i < count; i++) {
+      for (let i = -warm; i < count; i++) {
         const t0 = performance.now();
         await a.send(msg);
         let got = 0;
         while (got < size) got += (await a.receive()).data.length;
-        lat.push(performance.now() - t0);
+        if (i >= 0) lat.push(performance.now() - t0);
       }
       result = percentiles(lat);
     } else {
+      const produce = async (n) => {
+        let inflight = [];
+        for (let i = 0; i < n; i++) {
+          inflight.push(a.send(msg));
+          if (inflight.length === 256) { await Promise.all(inflight); inflight = []; }
+        }
+        await Promise.all(inflight);
+      };
+      await produce(warm);
+      await a.receive(); // 'w'
       const t0 = performance.now();
-      let inflight = [];
-      for (let i = 0; i < count; i++) {
-        inflight.push(a.send(msg));
-        if (inflight.length === 256) { await Promise.all(inflight); inflight = []; }
-      }
-      await Promise.all(inflight);
+      await produce(count);
       await a.receive();
       const s = (performance.now() - t0) / 1000;
       result = { msgsPerSec: count / s, bytesPerSec: count * size / s };
@@ -214,27 +259,33 @@ async function measure([variant, mode, sizeArg, countArg]) {
   }
   if (variant === 'cp-json' || variant === 'cp-advanced') {
     const serialization = variant === 'cp-json' ? 'json' : 'advanced';
-    const child = fork(self, ['cp-child', mode, sizeArg, countArg], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(self, ['cp-child', ...childArgs], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const payload = variant === 'cp-json' ? 'x'.repeat(size) : msg; // json: a string of `size` bytes
     const next = () => new Promise((r) => child.once('message', r));
     await next();
     let result;
     if (mode === 'rtt') {
       const lat = [];
-      for (let i = 0; i < count; i++) {
+      for (let i = -warm; i < count; i++) {
         const t0 = performance.now();
         const p = next();
         child.send(payload);
         await p;
-        lat.push(performance.now() - t0);
+        if (i >= 0) lat.push(performance.now() - t0);
       }
       result = percentiles(lat);
     } else {
+      const produce = async (n) => {
+        for (let i = 0; i < n; i++) {
+          if (!child.send(payload)) await new Promise((r) => setImmediate(r));
+        }
+      };
+      const warmed = next();
+      await produce(warm);
+      await warmed;
       const t0 = performance.now();
       const done = next();
-      for (let i = 0; i < count; i++) {
-        if (!child.send(payload)) await new Promise((r) => setImmediate(r));
-      }
+      await produce(count);
       await done;
       const s = (performance.now() - t0) / 1000;
       result = { msgsPerSec: count / s, bytesPerSec: count * size / s };
@@ -249,24 +300,28 @@ async function measure([variant, mode, sizeArg, countArg]) {
       let n = 0;
       parentPort.on('message', (m) => {
         if (workerData.mode === 'rtt') parentPort.postMessage(m);
-        else if (++n === workerData.count) parentPort.postMessage('done');
+        else if (++n === workerData.warm) parentPort.postMessage('warm');
+        else if (n === workerData.warm + workerData.count) parentPort.postMessage('done');
       });
       parentPort.postMessage('ready');
-    `, { eval: true, workerData: { mode, count } });
+    `, { eval: true, workerData: { mode, count, warm } });
     const next = () => new Promise((r) => worker.once('message', r));
     await next();
     let result;
     if (mode === 'rtt') {
       const lat = [];
-      for (let i = 0; i < count; i++) {
+      for (let i = -warm; i < count; i++) {
         const t0 = performance.now();
         const p = next();
         worker.postMessage(msg);
         await p;
-        lat.push(performance.now() - t0);
+        if (i >= 0) lat.push(performance.now() - t0);
       }
       result = percentiles(lat);
     } else {
+      const warmed = next();
+      for (let i = 0; i < warm; i++) worker.postMessage(msg);
+      await warmed;
       const t0 = performance.now();
       const done = next();
       for (let i = 0; i < count; i++) worker.postMessage(msg);
@@ -279,11 +334,15 @@ async function measure([variant, mode, sizeArg, countArg]) {
   }
   if (variant === 'node-memcpy' || variant === 'node-alloc-copy') {
     const dst = Buffer.allocUnsafeSlow(size);
+    const copy = (n) => {
+      for (let i = 0; i < n; i++) {
+        if (variant === 'node-memcpy') dst.set(msg);
+        else Buffer.from(msg.buffer.slice(msg.byteOffset, msg.byteOffset + size));
+      }
+    };
+    copy(warm);
     const t0 = performance.now();
-    for (let i = 0; i < count; i++) {
-      if (variant === 'node-memcpy') dst.set(msg);
-      else Buffer.from(msg.buffer.slice(msg.byteOffset, msg.byteOffset + size));
-    }
+    copy(count);
     const s = (performance.now() - t0) / 1000;
     return { msgsPerSec: count / s, bytesPerSec: count * size / s };
   }
@@ -298,11 +357,11 @@ function buildC() {
   return out;
 }
 
-function runOne(cBinary, variant, mode, size, count) {
-  const cModes = { 'c-ring': mode, 'c-memcpy': 'memcpy', 'c-memcpy-ring': 'memcpy-ring', 'c-alloc-copy': 'memcpy-fresh' };
+function runOne(cBinary, variant, mode, size, count, warm) {
+  const cModes = { 'c-ring': mode, 'c-ring-zc': 'tp-zc', 'c-memcpy': 'memcpy', 'c-memcpy-ring': 'memcpy-ring', 'c-alloc-copy': 'memcpy-fresh' };
   const args = variant in cModes
     ? [cBinary, [cModes[variant], String(size), String(count)]]
-    : [process.execPath, [self, 'measure', variant, mode, String(size), String(count)]];
+    : [process.execPath, [self, 'measure', variant, mode, String(size), String(count), String(warm)]];
   const r = spawnSync(args[0], args[1], { encoding: 'utf8', timeout: 300000 });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop() };
   return JSON.parse(r.stdout.trim().split('\n').pop());
@@ -324,14 +383,16 @@ async function main() {
 
   const tpVariants = {
     [64]: { channel: 1e6, 'channel-batch': 5e6, 'channel-into': 1e6, unixsocket: 1e5, 'cp-json': 3e4, 'cp-advanced': 3e4, messageport: 2e5, 'c-ring': 5e6 },
-    [4 * KiB]: { channel: 2e5, 'channel-batch': 2e5, 'channel-zc': 2e5, 'channel-into': 2e5, unixsocket: 5e4, 'cp-json': 1e4, 'cp-advanced': 1e4, messageport: 5e4, 'c-ring': 5e5 },
-    [MiB]: { channel: 1000, 'channel-zc': 1000, 'channel-into': 1000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'c-ring': 2000, 'c-memcpy': 2000, 'c-memcpy-ring': 2000, 'c-alloc-copy': 2000, 'node-memcpy': 2000, 'node-alloc-copy': 1000 },
+    [4 * KiB]: { channel: 2e5, 'channel-batch': 2e5, 'channel-zc': 2e5, 'channel-into': 2e5, unixsocket: 5e4, 'cp-json': 1e4, 'cp-advanced': 1e4, messageport: 5e4, 'c-ring': 5e5, 'c-ring-zc': 5e5 },
+    [MiB]: { channel: 1000, 'channel-zc': 5000, 'channel-into': 2000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'c-ring': 5000, 'c-ring-zc': 5000, 'c-memcpy': 5000, 'c-memcpy-ring': 5000, 'c-alloc-copy': 5000, 'node-memcpy': 5000, 'node-alloc-copy': 1000 },
   };
+  // Node variants warm up with as many messages as they measure; C needs none (compiled, rings faulted in).
+  const warmFor = (variant, count) => (variant.startsWith('c-') ? 0 : count);
   const rttVariants = { channel: 50000, unixsocket: 10000, 'cp-json': 5000, 'cp-advanced': 5000, messageport: 20000, 'c-ring': 200000 };
 
   const jobs = [];
-  for (const [size, vs] of Object.entries(tpVariants)) for (const [v, c] of Object.entries(vs)) jobs.push({ kind: 'tp', size: Number(size), variant: v, count: n(c) });
-  for (const [v, c] of Object.entries(rttVariants)) jobs.push({ kind: 'rtt', size: 64, variant: v, count: n(c) });
+  for (const [size, vs] of Object.entries(tpVariants)) for (const [v, c] of Object.entries(vs)) jobs.push({ kind: 'tp', size: Number(size), variant: v, count: n(c), warm: warmFor(v, n(c)) });
+  for (const [v, c] of Object.entries(rttVariants)) jobs.push({ kind: 'rtt', size: 64, variant: v, count: n(c), warm: warmFor(v, n(c)) });
   const results = new Map(jobs.map((j) => [j, []]));
   const started = Date.now();
   const load = os.loadavg().map((x) => x.toFixed(2)).join(' ');
@@ -339,7 +400,7 @@ async function main() {
     // Interleave: every job once per round, in an order rotated each round.
     const order = jobs.slice(round % jobs.length).concat(jobs.slice(0, round % jobs.length));
     for (const j of order) {
-      const r = runOne(cBinary, j.variant, j.kind, j.size, j.count);
+      const r = runOne(cBinary, j.variant, j.kind, j.size, j.count, j.warm);
       results.get(j).push(r);
       process.stderr.write(`round ${round + 1}/${runs} ${j.kind} ${j.size} ${j.variant}: ${JSON.stringify(r)}\n`);
     }
@@ -355,7 +416,7 @@ async function main() {
   };
   out.push('**One-way throughput** (messages/s; bytes/s for 1 MiB)');
   out.push('');
-  const tpNames = ['channel', 'channel-batch', 'channel-into', 'channel-zc', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring'];
+  const tpNames = ['channel', 'channel-batch', 'channel-into', 'channel-zc', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring', 'c-ring-zc'];
   out.push('| variant | 64 B | 4 KiB | 1 MiB |');
   out.push('|---|---|---|---|');
   for (const v of tpNames) {
@@ -391,6 +452,9 @@ async function main() {
     ['1 MiB: C memcpy / Channel (tryReceiveInto)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-into', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C memcpy / Channel (zero copy)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-zc', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C memcpy into a ring-sized mapping / Channel (zero copy)', ratio(get('tp', MiB, 'c-memcpy-ring', 'bytesPerSec'), get('tp', MiB, 'channel-zc', 'bytesPerSec')), '<= 1.5'],
+    ['1 MiB: C memcpy / C ring read in place (what this machine allows between processes)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'c-ring-zc', 'bytesPerSec')), ''],
+    ['1 MiB: Channel (zero copy) / C ring read in place', ratio(get('tp', MiB, 'channel-zc', 'bytesPerSec'), get('tp', MiB, 'c-ring-zc', 'bytesPerSec')), ''],
+    ['4 KiB: Channel (zero copy) / C ring read in place', ratio(get('tp', 4 * KiB, 'channel-zc', 'msgsPerSec'), get('tp', 4 * KiB, 'c-ring-zc', 'msgsPerSec')), ''],
     ['1 MiB: C malloc+memcpy / Channel (copy)', ratio(get('tp', MiB, 'c-alloc-copy', 'bytesPerSec'), get('tp', MiB, 'channel', 'bytesPerSec')), ''],
     ['RTT p50: Channel / C ring', ratio(get('rtt', 64, 'channel', 'p50us'), get('rtt', 64, 'c-ring', 'p50us')), '<= 2'],
     ['RTT p50: UnixSocket / Channel', ratio(get('rtt', 64, 'unixsocket', 'p50us'), get('rtt', 64, 'channel', 'p50us')), ''],

@@ -4,6 +4,9 @@
  * The reader copies every message out (memcpy into its own buffer), as Channel.tryReceive() must.
  *
  *   channel tp SIZE COUNT     one-way throughput A -> B: {"msgsPerSec", "bytesPerSec"}
+ *   channel tp-zc SIZE COUNT  the same, the reader reading in place (it checks each message's last byte and
+ *                             hands the space back, as Channel's tryReceiveView() + release() do): the limit
+ *                             for Channel's zero-copy path, with the writer's memcpy the one copy
  *   channel rtt SIZE COUNT    ping-pong A -> B -> A: {"p50us", "p99us"}
  *   channel memcpy SIZE COUNT memcpy of SIZE bytes between two buffers (the copy limit): {"bytesPerSec"}
  *   channel memcpy-fresh SIZE COUNT  the same into freshly malloc'd buffers
@@ -68,6 +71,7 @@ static inline void send_msg(ring *r, const uint8_t *msg, uint32_t len) {
   atomic_store_explicit(r->tail, r->local, memory_order_release);
 }
 
+/* out == NULL: read in place (only the last byte is looked at), the zero-copy reader. */
 static inline uint32_t recv_msg(ring *r, uint8_t *out) {
   for (;;) {
     SPIN_UNTIL(r->local != r->seen, r->seen = atomic_load_explicit(r->tail, memory_order_acquire));
@@ -78,7 +82,8 @@ static inline uint32_t recv_msg(ring *r, uint8_t *out) {
       atomic_store_explicit(r->head, r->local, memory_order_release);
       continue;
     }
-    memcpy(out, r->data + idx + 4, len);
+    if (out != NULL) memcpy(out, r->data + idx + 4, len);
+    else if (len > 0 && r->data[idx + 4 + len - 1] != 7) die("bad byte");
     r->local += frame(len);
     atomic_store_explicit(r->head, r->local, memory_order_release);
     return len;
@@ -92,7 +97,7 @@ static int cmp_double(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: channel tp|rtt|memcpy|memcpy-fresh SIZE COUNT\n");
+    fprintf(stderr, "usage: channel tp|tp-zc|rtt|memcpy|memcpy-fresh|memcpy-ring SIZE COUNT\n");
     return 2;
   }
   const char *mode = argv[1];
@@ -148,7 +153,11 @@ int main(int argc, char **argv) {
   *(uint32_t *)(base + 8) = HEADER;
   *(uint32_t *)(base + 12) = cap;
   *(uint32_t *)base = 0x4344464d;
-  bool rtt = strcmp(mode, "rtt") == 0;
+  bool rtt = strcmp(mode, "rtt") == 0, in_place = strcmp(mode, "tp-zc") == 0;
+  if (!rtt && !in_place && strcmp(mode, "tp") != 0) {
+    fprintf(stderr, "unknown mode %s\n", mode);
+    return 2;
+  }
 
   pid_t pid = fork();
   if (pid < 0) die("fork");
@@ -157,7 +166,7 @@ int main(int argc, char **argv) {
     if (madvise(base, HEADER + 2 * (size_t)cap, MADV_POPULATE_WRITE) != 0) die("madvise");
     ring in = ring_of(0, cap, false), back = ring_of(1, cap, true);
     for (long i = 0; i < count; i++) {
-      uint32_t n = recv_msg(&in, out);
+      uint32_t n = recv_msg(&in, in_place ? NULL : out);
       if (rtt) send_msg(&back, out, n);
     }
     if (!rtt) send_msg(&back, msg, 1); /* done */
