@@ -490,3 +490,86 @@ test('tryReceiveInto copies into a caller buffer; a message too long for it stay
   assert.equal(b.tryReceiveInto(new ArrayBuffer(4)), undefined);
   assert.throws(() => b.tryReceiveInto('x'), { code: 'ERR_INVALID_ARG_TYPE' });
 });
+
+test('every receive gives back exactly its own frame: one-at-a-time protocols cannot fill both rings', (t) => {
+  // Each side of an echo loop that blocks on its own sends relies on this: a receive makes room for one
+  // more message, no less (a stall) and no more (a read-ahead that gave a run back at once let a Python
+  // peer and this end fill both rings and wait for each other). 28-byte messages are 32-byte frames: 32 of
+  // them fill a 1 KiB ring exactly.
+  const { a, b, close } = pair({ size: 1024 });
+  t.after(close);
+  const msg = (i) => Buffer.alloc(28, i);
+  let sent = 0;
+  while (a.trySend(msg(sent))) sent++;
+  assert.equal(sent, 32);
+  const roomFor = () => { let n = 0; while (a.trySend(msg(sent))) { sent++; n++; } return n; };
+  let next = 0;
+  assert.deepEqual(b.tryReceive(), msg(next++));
+  assert.equal(roomFor(), 1);
+
+  const view = b.tryReceiveView();
+  assert.deepEqual(Buffer.from(view.bytes), msg(next++));
+  assert.throws(() => b.tryReceive(), { code: 'ERR_MEMFD_CHANNEL_BUSY' });
+  assert.equal(roomFor(), 0, 'a view holds its frame until released');
+  view.release();
+  assert.equal(view.bytes.length, 0);
+  assert.equal(roomFor(), 1);
+
+  assert.throws(() => b.tryReceiveInto(Buffer.alloc(27)), { code: 'ERR_OUT_OF_RANGE' });
+  assert.equal(roomFor(), 0, 'a message too long for the target stays, and so does its frame');
+  const into = Buffer.alloc(64);
+  assert.equal(b.tryReceiveInto(into), 28);
+  assert.deepEqual(into.subarray(0, 28), msg(next++));
+  assert.equal(roomFor(), 1);
+
+  const batch = b.tryReceiveMany(3);
+  assert.equal(batch.count, 3);
+  for (const m of batch) assert.deepEqual(m, msg(next++));
+  batch.release();
+  assert.equal(roomFor(), 3);
+
+  // Received Buffers are the caller's: each its own bytes, and later sends change none of them.
+  const x = b.tryReceive(), y = b.tryReceive();
+  assert.deepEqual(x, msg(next++));
+  assert.deepEqual(y, msg(next++));
+  x.fill(0xee);
+  assert.deepEqual(y, msg(next - 1));
+  assert.equal(roomFor(), 2);
+  assert.deepEqual(y, msg(next - 1));
+
+  for (let m = b.tryReceive(); m !== undefined; m = b.tryReceive()) assert.deepEqual(m, msg(next++));
+  assert.equal(next, sent);
+  assert.equal(roomFor(), 32);
+});
+
+test('a corrupt frame behind good ones: tryReceive delivers the good ones first, a batch that reaches it fails at once', async () => {
+  // In a child process: a bug here could mean an out-of-bounds access. A batch checks every frame of its
+  // run before it copies (channel-batch.test.mjs); either way the channel has failed from there on.
+  const r = await runNode(`
+    import { Channel, MemFile } from './dist/index.js';
+    const results = [];
+    for (const [label, value] of [['length', 0x7fffffff], ['padding', 0xffffffff], ['past the tail', 64]]) {
+      const a = Channel.create({ size: 256 });
+      const b = Channel.fromFd(a.dupFd());
+      const evil = MemFile.fromFd(a.dupFd()).map();
+      for (const m of ['m0', 'm1', 'm2', 'm3']) a.trySend(m);
+      new Uint32Array(evil.buffer)[(4096 + 2 * 8) / 4] = value; // the third frame's length word
+      for (const receive of [() => b.tryReceive(), () => b.tryReceiveMany()]) {
+        const got = [];
+        try {
+          for (let m = receive(); m !== undefined; m = receive()) got.push(...(m.count === undefined ? [m] : m).map(String));
+        } catch (e) { got.push(e.code); }
+        results.push(label + ': ' + got.join(' '));
+      }
+      a.close(); b.close(); evil.unmap();
+    }
+    console.log(JSON.stringify(results));
+  `);
+  assert.equal(r.signal, null, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [
+    'length: m0 m1 ERR_MEMFD_CHANNEL_CORRUPT', 'length: ERR_MEMFD_CHANNEL_CORRUPT',
+    'padding: m0 m1 ERR_MEMFD_CHANNEL_CORRUPT', 'padding: ERR_MEMFD_CHANNEL_CORRUPT',
+    'past the tail: m0 m1 ERR_MEMFD_CHANNEL_CORRUPT', 'past the tail: ERR_MEMFD_CHANNEL_CORRUPT',
+  ]);
+});
