@@ -91,8 +91,8 @@ test('x64 prebuilds: x86-64 ELFs; the musl one needs only musl\'s libc.so, the g
 
 test('musl prebuild: musl\'s dynamic loader resolves every libc function it calls (a glibc-only one, as control, fails)', (t) => {
   // No musl Node exists on the npm registry, so the musl binary cannot run its tests here. This proves the
-  // part that differs from glibc: a musl-linked host with stub Node-API/libuv functions dlopen()s it with
-  // RTLD_NOW, which fails on any libc function musl does not have.
+  // part that differs from glibc: a musl-linked host that defines the Node-API/libuv functions as empty
+  // placeholders dlopen()s it with RTLD_NOW, which fails on any libc function musl does not have.
   const file = prebuild(t, 'linux-x64 musl');
   if (!file || !tool(t, 'musl-gcc') || !tool(t, 'nm')) return;
   const dir = mkdtempSync(join(tmpdir(), 'memfd-musl-host-'));

@@ -8,7 +8,6 @@ import fs from 'node:fs';
 import { MemFile, UnixSocket } from '../dist/index.js';
 import { fdCount, ourFds } from './helpers.mjs';
 
-
 function memfdWith(text) {
   const f = MemFile.create('batch');
   f.writeSync(Buffer.from(text));

@@ -12,7 +12,6 @@ import { Worker } from 'node:worker_threads';
 import { MemFile, UnixServer, UnixSocket } from '../dist/index.js';
 import { LIB, fdCount, ourFds } from './helpers.mjs';
 
-
 const settle = () => new Promise((r) => setImmediate(r));
 
 function header(i, size = 8) {
