@@ -88,6 +88,32 @@ test('a closed-then-collected MemFile does not close the fd number a new file re
   victim.close();
 });
 
+test('a MemFile whose fd was released, then dropped, leaves that fd open: the GC closes nothing of it', async () => {
+  // In a child: the MEMFD_CLOSED_BY_GC warning is emitted once per process. Released in the job that made
+  // the file (no registry entry yet) and after it (registered): neither may be closed by the safety net.
+  const r = await runNode(`
+    import { fstatSync, closeSync } from 'node:fs';
+    import { MemFile } from './dist/index.js';
+    const warnings = [];
+    process.on('warning', (w) => warnings.push(w.code));
+    const gc = async () => { for (let i = 0; i < 8; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); } };
+    const fds = [];
+    const sameJob = () => { for (let i = 0; i < 50; i++) fds.push(MemFile.create('released').releaseFd()); };
+    sameJob();
+    const later = [];
+    for (let i = 0; i < 50; i++) later.push(MemFile.create('released-later'));
+    await new Promise((r) => setImmediate(r)); // their registry entries are made now
+    for (const f of later.splice(0)) fds.push(f.releaseFd());
+    await gc();
+    let open = 0;
+    for (const fd of fds) { try { fstatSync(fd); open++; } catch {} }
+    for (const fd of fds) closeSync(fd);
+    console.log(JSON.stringify({ open, warnings }));
+  `, { args: ['--expose-gc'] });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { open: 100, warnings: [] });
+});
+
 test('worker threads create, use and drop MemFiles; terminating a worker closes its fds', async () => {
   await collectGarbage();
   const before = fdCount();
