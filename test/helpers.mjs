@@ -1,5 +1,5 @@
 // Shared test helpers: real kernel state only (fd tables, /proc), no mocks.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 
 /** Number of open fds of this process. */
@@ -26,6 +26,27 @@ export function fdInfoFlags(fd) {
 }
 
 export const O_CLOEXEC = 0o2000000;
+
+/**
+ * Runs `open` so that the fd it opens gets the number `n`, which the caller has just closed. The kernel hands
+ * out the lowest free number, and a lower one may be free (a dropped file's fd the garbage collector closed,
+ * or one of Node's own): once in CI on Node 20, one was. Every hole below `n` is plugged with /dev/null while
+ * `open` runs.
+ */
+export function reuseFdNumber(n, open) {
+  const plugs = [];
+  try {
+    for (;;) {
+      const fd = openSync('/dev/null', 'r');
+      if (fd < n) { plugs.push(fd); continue; }
+      closeSync(fd);
+      if (fd !== n) throw new Error(`fd ${n} is not free: the lowest free number above the plugs is ${fd}`);
+      return open();
+    }
+  } finally {
+    for (const fd of plugs) closeSync(fd);
+  }
+}
 
 /** Lines of /proc/self/maps that mention `needle`. */
 export function mapsLines(needle) {

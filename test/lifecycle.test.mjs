@@ -2,8 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { MemFile } from '../dist/index.js';
-import { collectGarbage, fdCount, runNode, LIB } from './helpers.mjs';
+import { collectGarbage, fdCount, reuseFdNumber, runNode, LIB } from './helpers.mjs';
 
 test('100,000 create/close cycles leave the fd count where it was', () => {
   const before = fdCount();
@@ -78,8 +79,12 @@ test('a closed-then-collected MemFile does not close the fd number a new file re
   {
     const f = MemFile.create('closed-then-dropped');
     const n = f.fd;
+    // The file has two numbers, its private fd and the one `fd` shows: the victim takes both.
+    const lowest = Math.min(...readdirSync('/proc/self/fd').filter((e) => {
+      try { return readlinkSync(`/proc/self/fd/${e}`).startsWith('/memfd:closed-then-dropped'); } catch { return false; }
+    }).map(Number));
     f.close();
-    victim = MemFile.create('victim');
+    victim = reuseFdNumber(lowest, () => { const v = MemFile.create('victim'); v.fd; return v; });
     assert.equal(victim.fd, n, 'fd number reused');
   }
   await collectGarbage(8);

@@ -388,8 +388,10 @@ test('use after close: clear error, and a file that reuses the fd number is unto
   const dir = mkdtempSync(join(tmpdir(), 'memfd-reuse-'));
   const victimPath = join(dir, 'victim');
   writeFileSync(victimPath, 'victim content');
-  // The MemFile had two numbers (its private fd and the one `fd` showed): reuse both.
-  const opened = [openSync(victimPath, 'r+'), openSync(victimPath, 'r+')];
+  // The MemFile had two numbers (its private fd and the one `fd` showed): reuse both. Open until the shown
+  // number is taken: any free number below it gets a victim too.
+  const opened = [];
+  do opened.push(openSync(victimPath, 'r+')); while (opened.length < 2 || opened.at(-1) < number);
   const victim = opened.find((n) => n === number);
   assert.notEqual(victim, undefined, 'the kernel reused the fd number');
   try {

@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LIB, emulationSkip, run, runNode } from './helpers.mjs';
 
+const HELPERS = new URL('./helpers.mjs', import.meta.url).href;
+
 /** Runs `body` in a child (top-level await allowed) with the library, node:fs and helpers in scope. */
 async function scenario(body, { args = ['--expose-gc'], env } = {}) {
   const source = `
@@ -13,6 +15,7 @@ async function scenario(body, { args = ['--expose-gc'], env } = {}) {
     import { tmpdir } from 'node:os';
     import { join } from 'node:path';
     import { MemFile, UnixSocket, UnixServer, Seal } from ${JSON.stringify(LIB)};
+    import { reuseFdNumber } from ${JSON.stringify(HELPERS)};
     const warnings = [];
     process.on('warning', (w) => warnings.push({ code: w.code, type: w.name, message: w.message }));
     const fdCount = () => fs.readdirSync('/proc/self/fd').length;
@@ -41,7 +44,7 @@ test('fs.closeSync(msg.fds[0]) then fs.openSync reusing the number: msg.close() 
       let msg = await b.receive();
       const n = msg.fds[0];
       fs.closeSync(n);                               // correct: msg.fds are the caller's
-      const logFd = fs.openSync(log, 'a');
+      const logFd = reuseFdNumber(n, () => fs.openSync(log, 'a'));
       const reused = logFd === n;
       if (drop === 'close') msg.close(); else { msg = null; await collect(); }
       fs.writeSync(logFd, drop + '\\n');            // throws EBADF if the library closed it
@@ -62,7 +65,7 @@ test('fs.closeSync(a.fd), the number reused by the next MemFile: a.close() leave
     const a = MemFile.create('a');
     const n = a.fd;
     fs.closeSync(n);
-    const b = MemFile.create('b');                  // its private fd takes the number
+    const b = reuseFdNumber(n, () => MemFile.create('b'));  // its private fd takes the number
     const bIno = b.stat().ino;
     const bReused = fs.fstatSync(n).ino === bIno;
     a.close();                                      // must not close b's fd
@@ -86,7 +89,7 @@ test('a MemFile whose fd was closed by hand keeps working on its own file', asyn
     a.writeSync('mine', 0);
     const n = a.fd;
     fs.closeSync(n);
-    const other = fs.openSync(join(scratch, 'other'), 'w+');
+    const other = reuseFdNumber(n, () => fs.openSync(join(scratch, 'other'), 'w+'));
     a.writeSync('MINE', 0);                          // not into 'other', which now has the number
     a.truncate(10);
     a.addSeals(Seal.Shrink);
@@ -111,7 +114,7 @@ test('fs.closeSync(sock.fd) and fs.closeSync(server.fd), numbers reused by MemFi
     for (const s of [a, b, server]) {
       const n = s.fd;
       fs.closeSync(n);
-      const f = MemFile.create('victim');
+      const f = reuseFdNumber(n, () => MemFile.create('victim'));
       files.push({ f, n, ino: f.stat().ino });
     }
     await a.send(Buffer.from('still works'));        // the socket's own fd was never touched
@@ -133,7 +136,7 @@ test('a MemFile dropped after fs.closeSync(file.fd) and a reuse of the number: t
     let file = MemFile.create('dropped');
     const n = file.fd;
     fs.closeSync(n);
-    const log = fs.openSync(join(scratch, 'log'), 'w');
+    const log = reuseFdNumber(n, () => fs.openSync(join(scratch, 'log'), 'w'));
     file = null;
     await collect();
     fs.writeSync(log, 'alive');
