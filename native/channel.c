@@ -9,6 +9,8 @@
  *  - A pidfd (pidfd_open(2)) of the peer, watched by a uv_poll_t: readable when the peer exits.
  *  - External ArrayBuffers over part of a ring (a reserved frame, a received payload), detached by JS when
  *    the loan or view ends, so that a released view can never show bytes the writer has reused.
+ *  - membarrier(2): registration once per process, and the barrier a sleeper runs when the peer publishes
+ *    without a fence (docs/channel.md, "Publishing without a fence").
  *
  * Lifetime rules:
  *  - The thread waits on a private mapping of the header page made here, not on the Mapping's buffer: that
@@ -40,6 +42,15 @@
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
 #endif
+/* Spelled out: the prebuilds' old sysroots have no <linux/membarrier.h> (Linux 4.3) or no GLOBAL_EXPEDITED (4.16). */
+#ifndef SYS_membarrier
+#if defined(__x86_64__)
+#define SYS_membarrier 324
+#elif defined(__aarch64__)
+#define SYS_membarrier 283
+#endif
+#endif
+enum { MEMBARRIER_GLOBAL_EXPEDITED = 1 << 1, MEMBARRIER_REGISTER_GLOBAL_EXPEDITED = 1 << 2 };
 
 #define HEADER_BYTES 4096
 
@@ -505,6 +516,33 @@ static napi_value js_yield(napi_env env, napi_callback_info info) {
   return make_undefined(env);
 }
 
+/* channelMembarrierRegister() -> 0, or -errno: membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED), tried
+ * once per process (registration is per address space: every thread and Worker shares it). ENOSYS before
+ * Linux 4.16, EPERM under a seccomp filter, EINVAL where the command is unknown. Once registered, a barrier
+ * that any process issues with MEMBARRIER_CMD_GLOBAL_EXPEDITED runs a full fence on every CPU that is running
+ * one of our threads: that is what lets this process's channel ends publish with a plain store
+ * (docs/channel.md, "Publishing without a fence"). */
+static napi_value js_membarrier_register(napi_env env, napi_callback_info info) {
+  (void)info;
+  static _Atomic int result = 1; /* 1: not tried yet */
+  int r = atomic_load(&result);
+  if (r == 1) {
+    r = syscall(SYS_membarrier, MEMBARRIER_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -errno;
+    atomic_store(&result, r);
+  }
+  return make_int32(env, r);
+}
+
+/* channelMembarrier() -> 0, or -errno: membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED). The heavy half of the
+ * sleep handshake with a peer that publishes without a fence: after it returns, either the peer's last
+ * publish is visible here, or the peer's next look at our sleep flag sees it raised. A few microseconds (an
+ * interrupt to each CPU running a registered process), paid only on the way to sleep. */
+static napi_value js_membarrier(napi_env env, napi_callback_info info) {
+  (void)info;
+  int r = syscall(SYS_membarrier, MEMBARRIER_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -errno;
+  return make_int32(env, r);
+}
+
 bool init_channel(napi_env env, napi_value exports) {
   static const export_entry entries[] = {
       {"channelEndOpen", js_end_open},
@@ -516,6 +554,8 @@ bool init_channel(napi_env env, napi_value exports) {
       {"channelWindow", js_window},
       {"channelDetach", js_detach},
       {"channelYield", js_yield},
+      {"channelMembarrierRegister", js_membarrier_register},
+      {"channelMembarrier", js_membarrier},
   };
   return export_functions(env, exports, entries, sizeof entries / sizeof entries[0]);
 }

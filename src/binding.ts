@@ -151,6 +151,10 @@ export interface Binding {
   channelDetach(buffer: ArrayBuffer): void;
   /** sched_yield(2), for spinning waits. */
   channelYield(): void;
+  /** membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED), once per process: 0 or -errno. */
+  channelMembarrierRegister(): number;
+  /** membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED): 0 or -errno. */
+  channelMembarrier(): number;
   socketRecvBatch(s: NativeSocket, maxFds: number, maxMessages: number): NativeBatchReceived;
 }
 
