@@ -24,12 +24,18 @@ const OFF_MAGIC = 0, OFF_VERSION = 4, OFF_HEADER_BYTES = 8, OFF_RING_BYTES = 12,
 const OFF_PID = [20, 24] as const; // pid of end A, of end B
 /** Per end, on its own cache line: closed flag, sleep flags, bell (the futex word that end sleeps on). */
 const endBase = (end: number) => 64 + 64 * end;
-const END_CLOSED = 0, END_SLEEP = 4, END_BELL = 8;
+const END_CLOSED = 0, END_SLEEP = 4, END_BELL = 8, END_FLAGS = 12;
 /** Per direction (0: A to B, 1: B to A): the writer's tail and the reader's head, on separate lines. */
 const ringBase = (dir: number) => 256 + 128 * dir;
 const RING_TAIL = 0, RING_HEAD = 64;
 /** Sleep flag bits: what the sleeping end waits for. */
 const SLEEP_DATA = 1, SLEEP_SPACE = 2;
+/**
+ * End flag: this end's process is registered for membarrier(GLOBAL_EXPEDITED) barriers, so it publishes
+ * with a plain store when the peer sets the flag too, and it calls membarrier(GLOBAL_EXPEDITED) after
+ * raising a sleep flag when the peer sets it (docs/channel.md, "Publishing without a fence").
+ */
+const FLAG_MEMBARRIER = 1;
 /** A frame's length word with this value pads to the end of the ring; the next frame starts at its start. */
 const PAD = 0xffffffff;
 const FRAME_HEADER = 4;
@@ -37,7 +43,21 @@ const MIN_RING = 64, MAX_RING = 2 ** 30;
 const EVENT_BELL = 1, EVENT_PEER_EXIT = 2;
 /** A spinning wait starts yielding the CPU (sched_yield) after this long. */
 const YIELD_AFTER_MS = 0.002;
+/** How long a sleep on a peer that publishes without a fence trusts the bell alone (#fenceAndLookAgain). */
+const LATE_FENCE_MS = 1;
+/** How long a spinning waiter keeps looking after it raised its sleep flag (#wait). */
+const FLAG_LOOK_MS = 0.002;
 const ESRCH = 3;
+
+let membarrierReady: boolean | undefined;
+/**
+ * Whether this process's ends may publish without a fence, asked once per process. Only on x86-64, where a
+ * plain store keeps the order of the stores before it (the message) and the only reordering left, a later
+ * load passing the store, is what the sleeper's membarrier covers. On arm64 `Atomics.store` is already a
+ * cheap release store.
+ */
+const membarrierRegistered = (): boolean =>
+  (membarrierReady ??= process.arch === 'x64' && native.channelMembarrierRegister() === 0);
 
 const native = binding;
 
@@ -53,8 +73,9 @@ export interface ChannelOptions {
   name?: string;
   /**
    * How long an async wait spins (checking shared memory, on the event loop's thread) before it sleeps on
-   * the futex, in microseconds. Spinning cuts latency while both sides are busy; 0 sleeps at once.
-   * Default 50.
+   * the futex, in microseconds. Spinning cuts latency while both sides are busy; 0 sleeps at once. With 0,
+   * on x86-64, a message published in the very nanoseconds the wait goes to sleep can arrive 1 ms late
+   * (docs/channel.md, "Publishing without a fence"); a spinning wait finds it at once. Default 50.
    */
   spinMicros?: number;
   /** Watch the peer's process with a pidfd so that its death ends the stream. Default `true`. */
@@ -473,6 +494,10 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   readonly #iPeerSleep: number;
   readonly #iPeerClosed: number;
   readonly #iPeerPid: number;
+  readonly #iPeerFlags: number;
+  readonly #iMyFlags: number;
+  /** This end set FLAG_MEMBARRIER: it publishes without a fence when the peer set it too. */
+  #membarrier: boolean;
 
   #closed = false;
   #peerClosed = false; // seen closed in shared memory, or its process exited
@@ -481,6 +506,8 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   #failure: Error | undefined;
   #waiters: Waiter[] = [];
   #armed = false;
+  /** The timer of #fenceAndLookAgain while a wait sleeps on a peer that publishes without a fence. */
+  #lateFence: ReturnType<typeof setTimeout> | undefined;
   #loan: ChannelLoan | undefined;
   #loanWaiters: (() => void)[] = [];
   /** UTF-8 lengths of the strings in the last #encodeMany call's messages (by index). */
@@ -537,6 +564,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     this.#iPeerSleep = (endBase(peer) + END_SLEEP) / 4;
     this.#iPeerClosed = (endBase(peer) + END_CLOSED) / 4;
     this.#iPeerPid = OFF_PID[peer] / 4;
+    this.#iPeerFlags = (endBase(peer) + END_FLAGS) / 4;
+    this.#iMyFlags = (endBase(end) + END_FLAGS) / 4;
+    this.#membarrier = membarrierRegistered();
     // Our own indices are ours alone: read once (checked by the caller), then kept locally.
     this.#txTail = Atomics.load(this.#i32, this.#iTxTail) >>> 0;
     this.#txHeadSeen = Atomics.load(this.#i32, this.#iTxHead) >>> 0;
@@ -572,6 +602,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       h[OFF_HEADER_BYTES / 4] = HEADER_BYTES;
       h[OFF_RING_BYTES / 4] = ring;
       h[OFF_PID[0] / 4] = process.pid;
+      h[(endBase(0) + END_FLAGS) / 4] = membarrierRegistered() ? FLAG_MEMBARRIER : 0;
       Atomics.store(h, OFF_MAGIC / 4, MAGIC);
       token.allowed = true;
       try {
@@ -656,6 +687,8 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       } finally {
         token.allowed = false;
       }
+      // Only now that the end is ours: a claim given back must not leave the flag to the next claimant.
+      Atomics.store(h, (endBase(1) + END_FLAGS) / 4, channel.#membarrier ? FLAG_MEMBARRIER : 0);
       Atomics.store(h, OFF_PID[1] / 4, process.pid);
       // Wake end A whether or not it sleeps: it learns our pid (to watch us) on its next look.
       native.channelEndRing(channel.#held.end);
@@ -1111,9 +1144,18 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     return index;
   }
 
+  /**
+   * Both ends take part in membarrier barriers: a plain store publishes. On x86-64 `Atomics.store` is a locked
+   * exchange that waits for the cache line the reader keeps reading, most of a small message's cost.
+   */
+  #publishesWithoutFence(): boolean {
+    return this.#membarrier && (Atomics.load(this.#i32, this.#iPeerFlags) & FLAG_MEMBARRIER) !== 0;
+  }
+
   #publishTail(tail: number): void {
     this.#txTail = tail;
-    Atomics.store(this.#i32, this.#iTxTail, tail | 0);
+    if (this.#publishesWithoutFence()) this.#i32[this.#iTxTail] = tail | 0;
+    else Atomics.store(this.#i32, this.#iTxTail, tail | 0);
     if ((Atomics.load(this.#i32, this.#iPeerSleep) & SLEEP_DATA) !== 0) native.channelEndRing(this.#held.end);
   }
 
@@ -1276,7 +1318,8 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   #publishHead(head: number): void {
     this.#rxHead = head;
-    Atomics.store(this.#i32, this.#iRxHead, head | 0);
+    if (this.#publishesWithoutFence()) this.#i32[this.#iRxHead] = head | 0;
+    else Atomics.store(this.#i32, this.#iRxHead, head | 0);
     if ((Atomics.load(this.#i32, this.#iPeerSleep) & SLEEP_SPACE) !== 0) native.channelEndRing(this.#held.end);
   }
 
@@ -1373,9 +1416,11 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   /** Resolves once something this end waits for (`bits`) may have happened. Callers re-check. */
   #wait(bits: number): Promise<void> | undefined {
-    if (this.#spinMs > 0) {
+    // The last FLAG_LOOK_MS of the spin come after the flag is raised (below).
+    const flagLookMs = Math.min(this.#spinMs, FLAG_LOOK_MS);
+    if (this.#spinMs > flagLookMs) {
       const start = performance.now();
-      const until = start + this.#spinMs, yieldFrom = start + YIELD_AFTER_MS;
+      const until = start + this.#spinMs - flagLookMs, yieldFrom = start + YIELD_AFTER_MS;
       let now = start;
       do {
         for (let i = 0; i < 64; i++) if (this.#ready(bits)) return undefined;
@@ -1391,12 +1436,21 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     Atomics.or(this.#i32, this.#iMySleep, bits);
     const bell = Atomics.load(this.#i32, this.#iMyBell) >>> 0;
     this.#startWatching();
-    if (this.#ready(bits)) {
-      if (this.#waiters.length === 0) Atomics.store(this.#i32, this.#iMySleep, 0);
-      return undefined;
-    }
+    // A waiter that spins keeps looking a moment longer with the flag up: a peer publishing without a fence
+    // may have loaded our flag before we raised it while its store was still on the way to memory. That
+    // store shows up here within a microsecond or so, instead of LATE_FENCE_MS later (#fenceAndLookAgain).
+    const lookUntil = flagLookMs > 0 ? performance.now() + flagLookMs : 0;
+    do {
+      if (this.#ready(bits)) {
+        if (this.#waiters.length === 0) Atomics.store(this.#i32, this.#iMySleep, 0);
+        return undefined;
+      }
+    } while (performance.now() < lookUntil);
     return new Promise<void>((resolve) => {
       this.#waiters.push({ bits, resolve });
+      if (this.#lateFence === undefined && this.#publishesWithoutFence()) {
+        this.#lateFence = setTimeout(() => this.#fenceAndLookAgain(), LATE_FENCE_MS).unref();
+      }
       // Already armed: keep the older expected value. Re-arming with the bell read now would swallow a
       // ring that arrived for an earlier waiter since it armed (the thread would wait for the new value).
       if (!this.#armed) {
@@ -1406,7 +1460,39 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     });
   }
 
+  /**
+   * The heavy half of the handshake with a peer that publishes without a fence (both ends set
+   * FLAG_MEMBARRIER), run LATE_FENCE_MS into a sleep. The look before the sleep may have missed a publish
+   * that was still in the peer's store buffer while the peer's load of our sleep flag passed it (x86-64
+   * reorders a load before an earlier store): then nobody rings. Once membarrier(GLOBAL_EXPEDITED)
+   * returns, every CPU running the peer has executed a full fence, so this look sees every publish the peer
+   * made before it, and every later publish sees our flag and rings.
+   *
+   * Why late and not before the sleep: while the peer runs, the barrier interrupts its CPU and waits for it,
+   * 50 µs on this project's VM (1 µs when the peer sleeps), and most sleeps end sooner, rung by the next
+   * publish. A missed publish thus waits at most LATE_FENCE_MS, and it takes the two ends meeting within
+   * nanoseconds (test/channel-fence.test.mjs). If the barrier fails (ENOMEM), this end clears its flag, so
+   * that the peer fences its publishes again, and its waiters look again.
+   */
+  #fenceAndLookAgain(): void {
+    this.#lateFence = undefined;
+    if (this.#closed || this.#waiters.length === 0) return;
+    if (native.channelMembarrier() !== 0) {
+      this.#membarrier = false;
+      Atomics.store(this.#i32, this.#iMyFlags, 0);
+      this.#wakeWaiters();
+      return;
+    }
+    let bits = 0;
+    for (const w of this.#waiters) bits |= w.bits;
+    if (this.#ready(bits)) this.#wakeWaiters();
+  }
+
   #wakeWaiters(): void {
+    if (this.#lateFence !== undefined) {
+      clearTimeout(this.#lateFence);
+      this.#lateFence = undefined;
+    }
     const waiters = this.#waiters;
     if (waiters.length === 0) return;
     this.#waiters = [];
