@@ -45,8 +45,6 @@ const EVENT_BELL = 1, EVENT_PEER_EXIT = 2;
 const YIELD_AFTER_MS = 0.002;
 /** How long a sleep on a peer that publishes without a fence trusts the bell alone (#fenceAndLookAgain). */
 const LATE_FENCE_MS = 1;
-/** How long a spinning waiter keeps looking after it raised its sleep flag (#wait). */
-const FLAG_LOOK_MS = 0.002;
 const ESRCH = 3;
 
 let membarrierReady: boolean | undefined;
@@ -82,9 +80,10 @@ export interface ChannelOptions {
   name?: string;
   /**
    * How long an async wait spins (checking shared memory, on the event loop's thread) before it sleeps on
-   * the futex, in microseconds. Spinning cuts latency while both sides are busy; 0 sleeps at once. With 0,
-   * on x86-64, a message published in the very nanoseconds the wait goes to sleep can arrive 1 ms late
-   * (docs/channel.md, "Publishing without a fence"); a spinning wait finds it at once. Default 50.
+   * the futex, in microseconds. Spinning cuts latency while both sides are busy; 0 sleeps at once. On
+   * x86-64 a message published in the very nanoseconds a wait goes to sleep can arrive 1 ms late (seen with
+   * 0, in about 1.5% of rounds of a test that lines the two up on purpose; docs/channel.md, "Publishing
+   * without a fence"). Default 50.
    */
   spinMicros?: number;
   /** Watch the peer's process with a pidfd so that its death ends the stream. Default `true`. */
@@ -1444,11 +1443,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   /** Resolves once something this end waits for (`bits`) may have happened. Callers re-check. */
   #wait(bits: number): Promise<void> | undefined {
-    // The last FLAG_LOOK_MS of the spin come after the flag is raised (below).
-    const flagLookMs = Math.min(this.#spinMs, FLAG_LOOK_MS);
-    if (this.#spinMs > flagLookMs) {
+    if (this.#spinMs > 0) {
       const start = performance.now();
-      const until = start + this.#spinMs - flagLookMs, yieldFrom = start + YIELD_AFTER_MS;
+      const until = start + this.#spinMs, yieldFrom = start + YIELD_AFTER_MS;
       let now = start;
       do {
         for (let i = 0; i < 64; i++) if (this.#ready(bits)) return undefined;
@@ -1464,16 +1461,10 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     Atomics.or(this.#i32, this.#iMySleep, bits);
     const bell = Atomics.load(this.#i32, this.#iMyBell) >>> 0;
     this.#startWatching();
-    // A waiter that spins keeps looking a moment longer with the flag up: a peer publishing without a fence
-    // may have loaded our flag before we raised it while its store was still on the way to memory. That
-    // store shows up here within a microsecond or so, instead of LATE_FENCE_MS later (#fenceAndLookAgain).
-    const lookUntil = flagLookMs > 0 ? performance.now() + flagLookMs : 0;
-    do {
-      if (this.#ready(bits)) {
-        if (this.#waiters.length === 0) Atomics.store(this.#i32, this.#iMySleep, 0);
-        return undefined;
-      }
-    } while (performance.now() < lookUntil);
+    if (this.#ready(bits)) {
+      if (this.#waiters.length === 0) Atomics.store(this.#i32, this.#iMySleep, 0);
+      return undefined;
+    }
     return new Promise<void>((resolve) => {
       this.#waiters.push({ bits, resolve });
       if (this.#lateFence === undefined && this.#publishesWithoutFence()) {
