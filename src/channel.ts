@@ -59,15 +59,6 @@ const membarrierRegistered = (): boolean =>
 
 const native = binding;
 
-/**
- * ArrayBuffer.prototype.transfer (Node 22 and later; Node 20 has none), taken at load so that a patched
- * prototype cannot change it. On an ArrayBuffer over external memory it moves the memory to a new
- * ArrayBuffer and detaches the old one with every view of it, in about 0.4 µs; a new window costs 2.7-3 µs
- * (Node-API makes a Node Buffer over the memory with a finalizer record). With it, a channel end keeps one
- * window over each ring and hands out views into it; ending a loan or a view transfers that window.
- */
-const transferBuffer = (ArrayBuffer.prototype as { transfer?: (this: ArrayBuffer) => ArrayBuffer }).transfer;
-
 /** Options of {@link Channel.create}. */
 export interface ChannelOptions {
   /**
@@ -530,9 +521,6 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   #scratch = new Uint32Array(512);
   /** Memory of a released batch, for the next batch (see ChannelBatch.release). */
   #spare: ArrayBuffer | undefined;
-  /** Windows over the whole transmit and receive rings (only with transferBuffer), made on first use. */
-  #txWindow: ArrayBuffer | undefined;
-  #rxWindow: ArrayBuffer | undefined;
   /** Native code holds it weakly (strongly only while a wait is armed): the channel keeps it alive. */
   readonly #onEventFn: (event: number) => void;
 
@@ -1249,45 +1237,22 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       this.#peerGoneNow(); // a full ring is when a closed peer matters to a writer
       return undefined;
     }
-    const bytes = length === 0 ? new Uint8Array(0) : this.#openWindow(true, index + FRAME_HEADER, length);
+    let bytes: Uint8Array;
+    if (length === 0) {
+      bytes = new Uint8Array(0);
+    } else {
+      const window = native.channelWindow(this.#record, this.#txOffset + index + FRAME_HEADER, length);
+      this.#held.windows.add(window);
+      bytes = new Uint8Array(window);
+    }
     const loan = new ChannelLoan(this, bytes, length);
     this.#loan = loan;
     this.#loanFrame = index;
     return loan;
   }
 
-  /** `length` bytes at `index` of the transmit (`tx`) or receive ring, as a view that #endWindow detaches. */
-  #openWindow(tx: boolean, index: number, length: number): Uint8Array {
-    const ring = tx ? this.#txOffset : this.#rxOffset;
-    if (transferBuffer === undefined) {
-      const window = native.channelWindow(this.#record, ring + index, length);
-      this.#held.windows.add(window);
-      return new Uint8Array(window);
-    }
-    let window = tx ? this.#txWindow : this.#rxWindow;
-    // byteLength 0: someone detached our window (loan.bytes.buffer.transfer(), say); it is of no use now.
-    if (window === undefined || window.byteLength === 0) {
-      if (window !== undefined) this.#held.windows.delete(window);
-      window = native.channelWindow(this.#record, ring, this.#cap);
-      this.#held.windows.add(window);
-      if (tx) this.#txWindow = window;
-      else this.#rxWindow = window;
-    }
-    return new Uint8Array(window, index, length);
-  }
-
-  /** Detaches the window of an ending loan or view, so that its bytes can never be seen or written again. */
   #endWindow(buffer: ArrayBuffer): void {
-    if (!this.#held.windows.delete(buffer)) return;
-    const tx = buffer === this.#txWindow;
-    if (!tx && buffer !== this.#rxWindow) {
-      native.channelDetach(buffer);
-    } else if (buffer.byteLength !== 0) {
-      const next = transferBuffer!.call(buffer);
-      this.#held.windows.add(next);
-      if (tx) this.#txWindow = next;
-      else this.#rxWindow = next;
-    }
+    if (this.#held.windows.delete(buffer)) native.channelDetach(buffer);
   }
 
   #commit(loan: ChannelLoan, length: number): void {
@@ -1371,7 +1336,14 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     const index = this.#nextFrame();
     if (index === null || index === undefined) return index;
     const len = this.#rxWords[index >> 2]!;
-    const bytes = len === 0 ? new Uint8Array(0) : this.#openWindow(false, index + FRAME_HEADER, len);
+    let bytes: Uint8Array;
+    if (len === 0) {
+      bytes = new Uint8Array(0);
+    } else {
+      const window = native.channelWindow(this.#record, this.#rxOffset + index + FRAME_HEADER, len);
+      this.#held.windows.add(window);
+      bytes = new Uint8Array(window);
+    }
     const view = new ChannelView(this, bytes, len);
     this.#view = view;
     this.#viewFrame = frameBytes(len);
