@@ -48,13 +48,18 @@
 #define SYS_membarrier 324
 #elif defined(__aarch64__)
 #define SYS_membarrier 283
+#else
+#define SYS_membarrier -1 /* unknown here: syscall(-1) fails with ENOSYS, and the ends keep their fences */
 #endif
 #endif
 enum { MEMBARRIER_GLOBAL_EXPEDITED = 1 << 1, MEMBARRIER_REGISTER_GLOBAL_EXPEDITED = 1 << 2 };
 
 #define HEADER_BYTES 4096
 
-enum { EVENT_BELL = 1, EVENT_PEER_EXIT = 2 };
+/* EVENT_BELL_SUPERSEDED: the thread reported a bell change, but before the report reached the loop JS
+ * ended that wait by itself (its late look, src/channel.ts #fenceAndLookAgain, found the message) and armed
+ * again: the report is about a wait that no longer exists, and the thread is armed for the new one. */
+enum { EVENT_BELL = 1, EVENT_PEER_EXIT = 2, EVENT_BELL_SUPERSEDED = 3 };
 
 static const napi_type_tag CHANNEL_TAG = {0x6d656d6664636861ULL, 0x9a41c3e25b7d0f66ULL};
 
@@ -168,7 +173,7 @@ static void on_async(uv_async_t *handle) {
     uv_unref((uv_handle_t *)&c->async);
     set_callback_strong(c, false);
   }
-  call_js(c, EVENT_BELL);
+  call_js(c, still_armed ? EVENT_BELL_SUPERSEDED : EVENT_BELL);
 }
 
 static void on_pidfd(uv_poll_t *handle, int status, int events) {

@@ -40,7 +40,7 @@ const FLAG_MEMBARRIER = 1;
 const PAD = 0xffffffff;
 const FRAME_HEADER = 4;
 const MIN_RING = 64, MAX_RING = 2 ** 30;
-const EVENT_BELL = 1, EVENT_PEER_EXIT = 2;
+const EVENT_BELL = 1, EVENT_PEER_EXIT = 2, EVENT_BELL_SUPERSEDED = 3;
 /** A spinning wait starts yielding the CPU (sched_yield) after this long. */
 const YIELD_AFTER_MS = 0.002;
 /** How long a sleep on a peer that publishes without a fence trusts the bell alone (#fenceAndLookAgain). */
@@ -1472,6 +1472,12 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       this.#membarrier = false;
       Atomics.store(this.#i32, this.#iMyFlags, 0);
       this.#wakeWaiters();
+      // A publish that loaded our flag before we cleared it may not be visible to the waiters' next look
+      // either: one more look a while later, for whoever waits then.
+      this.#lateFence = setTimeout(() => {
+        this.#lateFence = undefined;
+        this.#wakeWaiters();
+      }, LATE_FENCE_MS).unref();
       return;
     }
     let bits = 0;
@@ -1496,7 +1502,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   }
 
   #onEvent(event: number): void {
-    if (this.#closed) return;
+    // A report about a wait this end already ended (native/channel.c): the thread is armed for the wait
+    // that replaced it, and clearing #armed now would leave it armed with nobody to disarm it.
+    if (this.#closed || event === EVENT_BELL_SUPERSEDED) return;
     if (event === EVENT_PEER_EXIT) {
       this.#peerDead = true;
       this.#peerClosed = true;

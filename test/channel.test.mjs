@@ -190,6 +190,31 @@ test('zero copy: a loan is written in place, a view is read in place; both detac
   assert.throws(() => open.commit(), { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
 });
 
+test('zero copy: a loan\'s or a view\'s ArrayBuffer is the message alone, and it and everything taken from it are detached at the end', (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  for (let round = 0; round < 50; round++) {
+    const len = 1 + ((round * 397) % 1500);
+    const loan = a.tryReserve(len);
+    const loanBuffer = loan.bytes.buffer;
+    // The message alone: postMessage(loan.bytes) or Buffer.from(loan.bytes.buffer) reach nothing else.
+    assert.deepEqual([loanBuffer.byteLength, loan.bytes.byteOffset], [len, 0]);
+    const loanPart = loan.bytes.subarray(1), loanNode = Buffer.from(loanBuffer);
+    loan.bytes.fill(round & 0xff);
+    loan.commit();
+    for (const [what, x] of [['bytes', loan.bytes], ['subarray', loanPart], ['Buffer', loanNode]]) assert.equal(x.length, 0, `loan ${what}, round ${round}`);
+    assert.equal(loanBuffer.byteLength, 0, `loan ArrayBuffer, round ${round}`);
+
+    const view = b.tryReceiveView();
+    assert.deepEqual([view.bytes.buffer.byteLength, view.bytes.byteOffset], [len, 0]);
+    assert.deepEqual(Buffer.from(view.bytes), Buffer.alloc(len, round & 0xff));
+    const viewBuffer = view.bytes.buffer, viewNode = Buffer.from(viewBuffer);
+    view.release();
+    assert.equal(viewBuffer.byteLength, 0, `view ArrayBuffer, round ${round}`);
+    assert.equal(viewNode.length, 0, `view Buffer, round ${round}`);
+  }
+});
+
 test('zero copy of large messages across wrap-around', async (t) => {
   const { a, b, close } = pair({ size: 1 << 16 });
   t.after(close);
