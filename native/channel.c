@@ -24,7 +24,10 @@
  *    wait is armed: an idle channel neither keeps the process alive nor escapes garbage collection.
  *  - An async env cleanup hook closes the end when its env goes away (Worker.terminate(), exit): it marks the
  *    end closed in shared memory and rings the peer, so the peer sees the end of the stream.
- *  - Windows hold a reference on the mapping record (mapping.c), dropped by their finalizer. */
+ *  - Windows hold a reference on the mapping record (mapping.c), dropped by their finalizer, and count as
+ *    live windows until then: the pages stay mapped while any window lives, even after the Mapping's
+ *    unmap(), because a window moved away with ArrayBuffer.prototype.transfer() (Node 22+) before we could
+ *    detach it still shows them. */
 #include "mapping.h"
 
 #include <errno.h>
@@ -472,6 +475,7 @@ typedef struct window_hint {
 
 static void finalize_window(napi_env env, void *data, void *hint) {
   window_hint *w = hint;
+  mapping_window_closed(w->rec);
   mapping_unref(w->rec);
   free(w);
 }
@@ -500,6 +504,7 @@ static napi_value js_window(napi_env env, napi_callback_info info) {
     return throw_napi_failure(env, st, "napi_create_external_arraybuffer");
   }
   mapping_ref(r);
+  mapping_window_opened(r);
   return buffer;
 }
 

@@ -152,20 +152,39 @@ static void map_env_cleanup(void *arg) {
   mapping_env_unref(e);
 }
 
+/* `exposed`: the range was visible through an ArrayBuffer, so native code may still hold its address:
+ * leave a quarantined placeholder (see above) unless the env is gone. */
+static void free_range(map_record *r, bool exposed) {
+  /* munmap only fails for bad arguments, which would be a bug here; the range is gone either way as far
+   * as we are concerned, and retrying could unmap a reused range. */
+  if (!exposed || r->env == NULL || r->env->torn_down || !quarantine_replace(r->base, r->map_len, r->env->id))
+    munmap(r->base, r->map_len);
+}
+
 /* Releases the pages exactly once. Pending async futex waits are cancelled while the range is still
  * mapped (futex.c); the futex twin is never exposed to JS or to native code outside this addon, so it is
- * munmapped at once. `exposed`: the range was visible through an ArrayBuffer, so native code may still
- * hold its address: leave a quarantined placeholder (see above) unless the env is gone. */
+ * munmapped at once. */
 static void release_pages(map_record *r, bool exposed) {
   if (!r->mapped) return;
   futex_cancel_waiters(r);
   if (r->futex_base != NULL) munmap(r->futex_base, r->map_len);
   r->futex_base = NULL;
-  /* munmap only fails for bad arguments, which would be a bug here; the range is gone either way as far
-   * as we are concerned, and retrying could unmap a reused range. */
-  if (!exposed || r->env == NULL || r->env->torn_down || !quarantine_replace(r->base, r->map_len, r->env->id))
-    munmap(r->base, r->map_len);
   r->mapped = false;
+  /* A channel window may still show the pages (one moved away with transfer() before the channel detached
+   * it): munmap now would leave it over unmapped or reused memory. The last window's finalizer frees them. */
+  if (r->windows > 0) {
+    r->release_deferred = true;
+    return;
+  }
+  free_range(r, exposed);
+}
+
+void mapping_window_opened(map_record *r) { r->windows++; }
+
+void mapping_window_closed(map_record *r) {
+  if (--r->windows > 0 || !r->release_deferred) return;
+  r->release_deferred = false;
+  free_range(r, true);
 }
 
 static void do_munmap(map_record *r) { release_pages(r, false); }

@@ -29,6 +29,8 @@ typedef struct map_record {
   bool mapped;         /* false once munmap has run */
   bool unmap_requested; /* JS called unmap(): a later release by the finalizer is not a leak */
   unsigned refs;       /* JS owners (buffer, external) plus pending futex waiters; main thread only */
+  unsigned windows;    /* live channel windows over the pages (channel.c); main thread only */
+  bool release_deferred; /* released while windows lived: the pages go when the last window does */
   struct futex_waiter *waiters; /* pending async futex waits on this mapping (futex.c) */
   struct map_env *env; /* the env that made it (holds a reference): quarantine bookkeeping, see mapping.c */
 } map_record;
@@ -37,6 +39,11 @@ typedef struct map_record {
 map_record *mapping_unwrap(napi_env env, napi_value v);
 void mapping_ref(map_record *r);
 void mapping_unref(map_record *r);
+/* channel.c: a window (an external ArrayBuffer over part of the pages) was made / its memory was freed. A
+ * window can outlive the channel's detach of it (moved with ArrayBuffer.prototype.transfer() first), so
+ * the pages stay mapped while any window lives. */
+void mapping_window_opened(map_record *r);
+void mapping_window_closed(map_record *r);
 /* addon.c: the env's instance data lets go of its mapping state. */
 void mapping_env_unref(struct map_env *e);
 

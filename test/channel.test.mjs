@@ -8,7 +8,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { Channel, MemFile, Seal } from '../dist/index.js';
-import { emulationSkip, fdCount, rssBytes, runNode } from './helpers.mjs';
+import { LIB, emulationSkip, fdCount, rssBytes, runNode } from './helpers.mjs';
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -213,6 +213,40 @@ test('zero copy: a loan\'s or a view\'s ArrayBuffer is the message alone, and it
     assert.equal(viewBuffer.byteLength, 0, `view ArrayBuffer, round ${round}`);
     assert.equal(viewNode.length, 0, `view Buffer, round ${round}`);
   }
+});
+
+test('a window moved away with transfer() before the channel detached it keeps its pages after close(), and only them', {
+  skip: typeof ArrayBuffer.prototype.transfer === 'function' ? false : 'ArrayBuffer.prototype.transfer() needs Node 22 or later',
+}, async () => {
+  // In a child: the failure this guards against is writing into memory that is no longer the ring's (the
+  // range unmapped and reused by the JS heap or another mapping), or a SIGSEGV.
+  const r = await runNode(`
+    import { Channel, MemFile } from ${JSON.stringify(LIB)};
+    const a = Channel.create({ size: 1 << 16 });
+    const b = Channel.fromFd(a.dupFd());
+    const ringFile = MemFile.fromFd(a.dupFd());           // a second open of the memfd, to look at the ring
+    const loan = a.tryReserve(1000);
+    let escaped = loan.bytes.buffer.transfer();           // out of the channel's reach: it cannot detach it
+    loan.commit(0);
+    b.tryReceive();
+    a.close(); b.close();
+    // Enough unmaps that a quarantined placeholder would be gone, and new mappings that could take the range.
+    for (let i = 0; i < 400; i++) { const f = MemFile.create('churn'); f.truncate(1 << 16); f.map({ writable: true }).unmap(); f.close(); }
+    const others = [];
+    for (let i = 0; i < 50; i++) { const f = MemFile.create('other'); f.truncate(1 << 16); others.push({ f, m: f.map({ writable: true }) }); }
+    new Uint8Array(escaped).fill(0xa5);
+    const ring = ringFile.readAllSync();
+    const intoRing = ring.subarray(4096 + 4, 4096 + 4 + 1000).every((x) => x === 0xa5);
+    const intoOthers = others.filter(({ f }) => f.readAllSync().includes(0xa5)).length;
+    escaped = null;
+    for (let i = 0; i < 10; i++) { gc(); await new Promise((r) => setTimeout(r, 10)); }
+    const { readFileSync } = await import('node:fs');
+    const stillMapped = readFileSync('/proc/self/maps', 'utf8').includes('memfd-channel');
+    console.log(JSON.stringify({ intoRing, intoOthers, stillMapped }));
+  `, { args: ['--expose-gc'] });
+  assert.equal(r.signal, null, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { intoRing: true, intoOthers: 0, stillMapped: false });
 });
 
 test('zero copy of large messages across wrap-around', async (t) => {
