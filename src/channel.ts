@@ -1146,6 +1146,11 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   /**
    * Both ends take part in membarrier barriers: a plain store publishes. On x86-64 `Atomics.store` is a locked
    * exchange that waits for the cache line the reader keeps reading, most of a small message's cost.
+   * What the plain store relies on, deliberately: V8 emits a typed-array store where the code has it, after
+   * the frame's length word and the `set`/`write` call that copied the payload (it does not move stores
+   * across calls or other stores); x86-64 makes stores visible in program order; and libc's memcpy ends its
+   * non-temporal stores with an SFENCE (glibc does; musl makes none). The one reordering left, our later
+   * load of the sleep flags passing the store, is what the sleeper's barrier covers (#fenceAndLookAgain).
    */
   #publishesWithoutFence(): boolean {
     return this.#membarrier && (Atomics.load(this.#i32, this.#iPeerFlags) & FLAG_MEMBARRIER) !== 0;

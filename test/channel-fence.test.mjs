@@ -1,6 +1,7 @@
 // Publishing without a fence (docs/channel.md): on x86-64, two ends whose processes are registered for
-// membarrier(GLOBAL_EXPEDITED) publish their indices with plain stores, and a sleeper runs the barrier
-// before its last look. A lost wake-up here is a hang, so every test bounds its wait: it fails, never hangs.
+// membarrier(GLOBAL_EXPEDITED) publish their indices with plain stores, and a sleeper runs the barrier and
+// looks again 1 ms into a sleep. A lost wake-up here is a hang, so every test bounds its wait: it fails,
+// never hangs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
