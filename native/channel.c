@@ -475,8 +475,7 @@ typedef struct window_hint {
 
 static void finalize_window(napi_env env, void *data, void *hint) {
   window_hint *w = hint;
-  mapping_window_closed(w->rec);
-  mapping_unref(w->rec);
+  mapping_window_unref(w->rec);
   free(w);
 }
 
@@ -503,8 +502,7 @@ static napi_value js_window(napi_env env, napi_callback_info info) {
     free(w);
     return throw_napi_failure(env, st, "napi_create_external_arraybuffer");
   }
-  mapping_ref(r);
-  mapping_window_opened(r);
+  mapping_window_ref(r);
   return buffer;
 }
 

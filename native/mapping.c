@@ -179,13 +179,6 @@ static void release_pages(map_record *r, bool exposed) {
   free_range(r, exposed);
 }
 
-void mapping_window_opened(map_record *r) { r->windows++; }
-
-void mapping_window_closed(map_record *r) {
-  if (--r->windows > 0 || !r->release_deferred) return;
-  r->release_deferred = false;
-  free_range(r, true);
-}
 
 static void do_munmap(map_record *r) { release_pages(r, false); }
 
@@ -196,6 +189,19 @@ void mapping_unref(map_record *r) {
   release_pages(r, true); /* unreachable while a buffer exists (it holds a ref), kept for safety */
   if (r->env != NULL) mapping_env_unref(r->env);
   free((map_owner *)r); /* rec is the first member of the allocation */
+}
+
+void mapping_window_ref(map_record *r) {
+  r->refs++;
+  r->windows++;
+}
+
+void mapping_window_unref(map_record *r) {
+  if (--r->windows == 0 && r->release_deferred) {
+    r->release_deferred = false;
+    free_range(r, true);
+  }
+  mapping_unref(r);
 }
 
 /* The ArrayBuffer is gone (collected, or its env is being torn down): nothing in JS can reach the pages. */

@@ -39,11 +39,11 @@ typedef struct map_record {
 map_record *mapping_unwrap(napi_env env, napi_value v);
 void mapping_ref(map_record *r);
 void mapping_unref(map_record *r);
-/* channel.c: a window (an external ArrayBuffer over part of the pages) was made / its memory was freed. A
- * window can outlive the channel's detach of it (moved with ArrayBuffer.prototype.transfer() first), so
- * the pages stay mapped while any window lives. */
-void mapping_window_opened(map_record *r);
-void mapping_window_closed(map_record *r);
+/* channel.c: a window (an external ArrayBuffer over part of the pages) holds the record like mapping_ref,
+ * and the pages too: a window can outlive the channel's detach of it (moved with
+ * ArrayBuffer.prototype.transfer() first), so they stay mapped while any window lives. */
+void mapping_window_ref(map_record *r);
+void mapping_window_unref(map_record *r);
 /* addon.c: the env's instance data lets go of its mapping state. */
 void mapping_env_unref(struct map_env *e);
 

@@ -1490,7 +1490,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
    * 50 µs on this project's VM (1 µs when the peer sleeps), and most sleeps end sooner, rung by the next
    * publish. A missed publish thus waits at most LATE_FENCE_MS, and it takes the two ends meeting within
    * nanoseconds (test/channel-fence.test.mjs). If the barrier fails (ENOMEM), this end clears its flag, so
-   * that the peer fences its publishes again, and its waiters look again.
+   * that the peer fences its publishes again, and its waiters look again LATE_FENCE_MS later.
    */
   #fenceAndLookAgain(): void {
     this.#lateFence = undefined;
@@ -1498,13 +1498,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     if (native.channelMembarrier() !== 0) {
       this.#membarrier = false;
       Atomics.store(this.#i32, this.#iMyFlags, 0);
-      this.#wakeWaiters();
-      // A publish that loaded our flag before we cleared it may not be visible to the waiters' next look
-      // either: one more look a while later, for whoever waits then.
-      this.#lateFence = setTimeout(() => {
-        this.#lateFence = undefined;
-        this.#wakeWaiters();
-      }, LATE_FENCE_MS).unref();
+      // A publish that loaded our flag before we cleared it is visible long before then: the waiters look
+      // again in a while, and from then on the peer fences its publishes.
+      this.#lateFence = setTimeout(() => this.#wakeWaiters(), LATE_FENCE_MS).unref();
       return;
     }
     let bits = 0;

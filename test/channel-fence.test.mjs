@@ -77,27 +77,9 @@ test('each end says in the header whether it takes part in membarrier barriers (
   assert.deepEqual([r.code, r.signal, JSON.parse(r.out)], [0, null, { n: 1, bad: 0 }]);
 });
 
-test('ping-pong where both ends sleep at every wait (spinMicros 0): 20,000 round trips, no lost wake-up', async (t) => {
-  const ch = Channel.create({ size: 4096, spinMicros: 0 });
-  t.after(() => ch.close());
-  const { child, done } = peer(ch, 'echo');
-  t.after(() => child.kill());
-  const ROUNDS = 20000;
-  const msg = Buffer.alloc(8);
-  const start = performance.now();
-  for (let i = 0; i < ROUNDS; i++) {
-    msg.writeUInt32LE(i, 0);
-    await ch.send(msg);
-    const back = await within(5000 * timeScale, `round trip ${i}`, ch.receive());
-    assert.equal(back.readUInt32LE(0), i);
-  }
-  t.diagnostic(`${ROUNDS} round trips in ${Math.round(performance.now() - start)} ms`);
-  ch.close();
-  const r = await done;
-  assert.deepEqual([r.code, r.signal, JSON.parse(r.out)], [0, null, { n: ROUNDS, bad: 0 }]);
-});
-
-test('one way, a reader that sleeps whenever it catches up: 200,000 messages in order, no lost wake-up', async (t) => {
+test('one way with indices published by plain stores, a reader that sleeps whenever it catches up: 200,000 messages arrive in order and intact', async (t) => {
+  // The order a plain store keeps on x86-64 (the frame before the tail, the read before the head) is what
+  // this checks; a lost wake-up here costs 1 ms, not a hang: the lined-up race below is what checks those.
   const ch = Channel.create({ size: 4096 });
   t.after(() => ch.close());
   const { child, done } = peer(ch, 'read');
