@@ -27,7 +27,13 @@ const KiB = 1024, MiB = 1024 * 1024;
 const ringFor = (size) => Math.max(1 << 16, 2 ** Math.ceil(Math.log2(4 * (size + 8))));
 /** Messages per trySendMany() call: up to half the ring, at most 256. */
 const batchFor = (size) => Math.max(1, Math.min(256, Math.floor(ringFor(size) / 2 / (size + 8))));
-const isChannel = (v) => v === 'channel' || v === 'channel-zc' || v === 'channel-into' || v === 'channel-batch';
+const isChannel = (v) => v === 'channel' || v === 'channel-zc' || v === 'channel-into' || v === 'channel-batch' || v === 'channel-poll';
+
+// The JS floor of a round trip (variant 'js-floor'): the C ring's loop written in plain JavaScript over a
+// shared page, with nothing of Channel: each side polls one sequence word, copies the 64 B payload out of
+// its slot into a reused buffer, copies it into the other slot and stores the other word. No framing, no
+// checks, no wake-ups: what any JavaScript pays for the same copies and the same cache-line transfers.
+const FLOOR_WORD = [0, 16], FLOOR_SLOT = [128, 256];
 
 // ------------------------------------------------------------------------------------ child roles
 // Every Node variant runs twice: `warm` messages (or round trips) first, unmeasured, then `count` measured
@@ -40,7 +46,15 @@ async function childRole([variant, mode, sizeArg, countArg, warmArg]) {
   if (isChannel(variant)) {
     const ch = Channel.fromFd(3, { populate: true });
     ch.trySend('ready');
-    if (mode === 'rtt') {
+    if (mode === 'rtt' && variant === 'channel-poll') {
+      // Both sides awake, as in the C ring: poll, copy into a reused buffer, answer from it.
+      const into = Buffer.allocUnsafe(size);
+      for (let i = 0; i < warm + count; i++) {
+        let n;
+        while ((n = ch.tryReceiveInto(into)) === undefined);
+        if (n !== size || !ch.trySend(into)) throw new Error('echo failed');
+      }
+    } else if (mode === 'rtt') {
       for (let i = 0; i < warm + count; i++) {
         const m = ch.tryReceive() ?? await ch.receive();
         if (!ch.trySend(m)) await ch.send(m);
@@ -54,6 +68,19 @@ async function childRole([variant, mode, sizeArg, countArg, warmArg]) {
     }
     await ch.receive(); // the parent closes
     ch.close();
+  } else if (variant === 'js-floor') {
+    const { MemFile } = await import(lib);
+    const page = MemFile.fromFd(3).map();
+    const words = new Int32Array(page.buffer), bytes = new Uint8Array(page.buffer);
+    const into = Buffer.allocUnsafe(size);
+    Atomics.store(words, FLOOR_WORD[1], -1); // ready
+    for (let i = 1; i <= warm + count; i++) {
+      while (Atomics.load(words, FLOOR_WORD[0]) !== i);
+      into.set(bytes.subarray(FLOOR_SLOT[0], FLOOR_SLOT[0] + size));
+      bytes.set(into, FLOOR_SLOT[1]);
+      words[FLOOR_WORD[1]] = i;
+    }
+    page.unmap();
   } else if (variant === 'unixsocket') {
     const s = UnixSocket.fromFd(3);
     await s.send('r');
@@ -199,10 +226,16 @@ async function measure([variant, mode, sizeArg, countArg, warmArg]) {
     let result;
     if (mode === 'rtt') {
       const lat = new Float64Array(count);
+      const into = Buffer.allocUnsafe(size);
       for (let i = -warm; i < count; i++) {
         const t0 = performance.now();
-        if (!ch.trySend(msg)) await ch.send(msg);
-        ch.tryReceive() ?? await ch.receive();
+        if (variant === 'channel-poll') {
+          if (!ch.trySend(msg)) throw new Error('no room');
+          while (ch.tryReceiveInto(into) === undefined);
+        } else {
+          if (!ch.trySend(msg)) await ch.send(msg);
+          ch.tryReceive() ?? await ch.receive();
+        }
         if (i >= 0) lat[i] = performance.now() - t0;
       }
       result = percentiles(Array.from(lat));
@@ -219,6 +252,30 @@ async function measure([variant, mode, sizeArg, countArg, warmArg]) {
     ch.close();
     await new Promise((r) => child.on('exit', r));
     return result;
+  }
+  if (variant === 'js-floor') {
+    const { MemFile, Seal } = await import(lib);
+    const file = MemFile.create('js-floor');
+    file.truncate(4096);
+    file.addSeals(Seal.Shrink | Seal.Grow);
+    const page = file.map();
+    const words = new Int32Array(page.buffer), bytes = new Uint8Array(page.buffer);
+    const child = spawn(process.execPath, [self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', file.fd] });
+    while (Atomics.load(words, FLOOR_WORD[1]) !== -1) await new Promise((r) => setTimeout(r, 1));
+    const into = Buffer.allocUnsafe(size);
+    const lat = new Float64Array(count);
+    for (let i = 1; i <= warm + count; i++) {
+      const t0 = performance.now();
+      bytes.set(msg, FLOOR_SLOT[0]);
+      words[FLOOR_WORD[0]] = i;
+      while (Atomics.load(words, FLOOR_WORD[1]) !== i);
+      into.set(bytes.subarray(FLOOR_SLOT[1], FLOOR_SLOT[1] + size));
+      if (i > warm) lat[i - warm - 1] = performance.now() - t0;
+    }
+    await new Promise((r) => child.on('exit', r));
+    page.unmap();
+    file.close();
+    return percentiles(Array.from(lat));
   }
   if (variant === 'unixsocket') {
     const [a, b] = UnixSocket.pair({ type: 'stream' });
@@ -388,7 +445,7 @@ async function main() {
   };
   // Node variants warm up with as many messages as they measure; C needs none (compiled, rings faulted in).
   const warmFor = (variant, count) => (variant.startsWith('c-') ? 0 : count);
-  const rttVariants = { channel: 50000, unixsocket: 10000, 'cp-json': 5000, 'cp-advanced': 5000, messageport: 20000, 'c-ring': 200000 };
+  const rttVariants = { channel: 50000, 'channel-poll': 100000, 'js-floor': 100000, unixsocket: 10000, 'cp-json': 5000, 'cp-advanced': 5000, messageport: 20000, 'c-ring': 200000 };
 
   const jobs = [];
   for (const [size, vs] of Object.entries(tpVariants)) for (const [v, c] of Object.entries(vs)) jobs.push({ kind: 'tp', size: Number(size), variant: v, count: n(c), warm: warmFor(v, n(c)) });
@@ -457,6 +514,9 @@ async function main() {
     ['4 KiB: Channel (zero copy) / C ring read in place', ratio(get('tp', 4 * KiB, 'channel-zc', 'msgsPerSec'), get('tp', 4 * KiB, 'c-ring-zc', 'msgsPerSec')), ''],
     ['1 MiB: C malloc+memcpy / Channel (copy)', ratio(get('tp', MiB, 'c-alloc-copy', 'bytesPerSec'), get('tp', MiB, 'channel', 'bytesPerSec')), ''],
     ['RTT p50: Channel / C ring', ratio(get('rtt', 64, 'channel', 'p50us'), get('rtt', 64, 'c-ring', 'p50us')), '<= 2'],
+    ['RTT p50: Channel polling into a reused buffer (the C ring\'s loop) / C ring', ratio(get('rtt', 64, 'channel-poll', 'p50us'), get('rtt', 64, 'c-ring', 'p50us')), '<= 2'],
+    ['RTT p50: JS floor (the same loop and copies without Channel) / C ring', ratio(get('rtt', 64, 'js-floor', 'p50us'), get('rtt', 64, 'c-ring', 'p50us')), ''],
+    ['RTT p50: Channel polling / JS floor (what Channel adds)', ratio(get('rtt', 64, 'channel-poll', 'p50us'), get('rtt', 64, 'js-floor', 'p50us')), ''],
     ['RTT p50: UnixSocket / Channel', ratio(get('rtt', 64, 'unixsocket', 'p50us'), get('rtt', 64, 'channel', 'p50us')), ''],
   ];
   out.push('**Ratios (same run) and targets**');

@@ -52,6 +52,18 @@ if (role === 'echo') {
   }
   ch.close();
   say({ received: n, bad, last, batches, largest });
+} else if (role === 'hot-read-then-close') {
+  // Polls in a tight loop (optimized by the JIT long before the end) for 200000 messages, then closes.
+  let n = 0;
+  while (n < 200000) if (ch.tryReceive() !== undefined) n++;
+  ch.close();
+  say({ received: n });
+} else if (role === 'hot-send-then-close') {
+  // Sends 200000 messages from a tight loop, then closes: the parent's polling loop must see the end.
+  let n = 0;
+  while (n < 200000) if (ch.trySend('x')) n++;
+  ch.close();
+  say({ sent: n });
 } else if (role === 'watch-parent') {
   // Reports when a pending receive ends after the parent (end A) is killed.
   say({ ready: true });

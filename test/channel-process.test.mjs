@@ -48,6 +48,48 @@ test('a child process echoes messages of random sizes through wrap-around, in or
   assert.deepEqual(await exited, { code: 0, signal: null });
 });
 
+// Loops that the JIT optimizes while the other process changes shared memory: a load the compiler served
+// from an earlier iteration would make them spin forever (x86-64 reads some of the peer's words with plain
+// loads, see Channel.#peerWord). Each loop gives up after 20 s of wall time, which fails the test.
+test('a hot trySend loop sees the reader close: it throws ERR_MEMFD_CHANNEL_CLOSED', async (t) => {
+  const ch = Channel.create({ size: 4096 });
+  t.after(() => ch.close());
+  const { next, exited } = spawnPeer(ch, 'hot-read-then-close');
+  const m = Buffer.alloc(16, 1);
+  let sent = 0, code;
+  const until = performance.now() + 20000;
+  for (let i = 0; ; i++) {
+    try {
+      if (ch.trySend(m)) sent++;
+    } catch (e) {
+      code = e.code;
+      break;
+    }
+    if ((i & 0xfff) === 0 && performance.now() > until) break;
+  }
+  assert.equal(code, 'ERR_MEMFD_CHANNEL_CLOSED');
+  assert.ok(sent >= 200000, `sent ${sent}`);
+  assert.deepEqual(await next(), { received: 200000 });
+  assert.deepEqual(await exited, { code: 0, signal: null });
+});
+
+test('a hot tryReceive loop reaches the end of the stream after the writer closes', async (t) => {
+  const ch = Channel.create({ size: 4096 });
+  t.after(() => ch.close());
+  const { next, exited } = spawnPeer(ch, 'hot-send-then-close');
+  let received = 0;
+  const until = performance.now() + 20000;
+  for (let i = 0; ; i++) {
+    if (ch.tryReceive() !== undefined) received++;
+    else if (ch.ended) break;
+    if ((i & 0xfff) === 0 && performance.now() > until) break;
+  }
+  assert.equal(received, 200000);
+  assert.ok(ch.ended);
+  assert.deepEqual(await next(), { sent: 200000 });
+  assert.deepEqual(await exited, { code: 0, signal: null });
+});
+
 test('SIGKILL of the peer mid-message: the pending receive ends with null within 100 ms', async (t) => {
   const fdsBefore = fdCount();
   const ch = Channel.create({ size: 4096 });
