@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Channel benchmark: one-way throughput (64 B, 4 KiB, 1 MiB) and ping-pong round trip (64 B, p50/p99) of
-// Channel (per message, batched with trySendMany/tryReceiveMany, into a reused buffer, zero copy),
-// UnixSocket, child_process.send (json and advanced), worker_threads MessagePort (in-process) and the C ring
+// Channel (per message, batched with trySendMany/tryReceiveMany, into a reused buffer, zero copy, and
+// for 1 MiB trySend read in place; round trips through await receive() and polling tryReceiveInto),
+// a plain-JS floor of the polling round trip, UnixSocket, child_process.send (json and advanced), worker_threads MessagePort (in-process) and the C ring
 // of bench/c/channel.c over the same layout (compiled here with cc -O2; its reader copying each message out,
 // and reading in place as Channel's views do), plus memcpy: cache-hot between two 1 MiB buffers, and into a
 // ring-sized memfd mapping at the frames' offsets (the ring's footprint).
@@ -27,7 +28,7 @@ const KiB = 1024, MiB = 1024 * 1024;
 const ringFor = (size) => Math.max(1 << 16, 2 ** Math.ceil(Math.log2(4 * (size + 8))));
 /** Messages per trySendMany() call: up to half the ring, at most 256. */
 const batchFor = (size) => Math.max(1, Math.min(256, Math.floor(ringFor(size) / 2 / (size + 8))));
-const isChannel = (v) => v === 'channel' || v === 'channel-zc' || v === 'channel-into' || v === 'channel-batch' || v === 'channel-poll';
+const isChannel = (v) => v === 'channel' || v === 'channel-zc' || v === 'channel-into' || v === 'channel-batch' || v === 'channel-poll' || v === 'channel-send-view';
 
 // The JS floor of a round trip (variant 'js-floor'): the C ring's loop written in plain JavaScript over a
 // shared page, with nothing of Channel: each side polls one sequence word, copies the 64 B payload out of
@@ -108,7 +109,7 @@ async function childRole([variant, mode, sizeArg, countArg, warmArg]) {
 
 /** The Channel reader of a one-way run: `drain(n)` takes n messages in the variant's way. */
 function drainerFor(ch, variant, size) {
-  if (variant === 'channel-zc') {
+  if (variant === 'channel-zc' || variant === 'channel-send-view') {
     return async (count) => {
       for (let i = 0; i < count; i++) {
         const v = ch.tryReceiveView() ?? await ch.receiveView();
@@ -441,7 +442,7 @@ async function main() {
   const tpVariants = {
     [64]: { channel: 1e6, 'channel-batch': 5e6, 'channel-into': 1e6, unixsocket: 1e5, 'cp-json': 3e4, 'cp-advanced': 3e4, messageport: 2e5, 'c-ring': 5e6 },
     [4 * KiB]: { channel: 2e5, 'channel-batch': 2e5, 'channel-zc': 2e5, 'channel-into': 2e5, unixsocket: 5e4, 'cp-json': 1e4, 'cp-advanced': 1e4, messageport: 5e4, 'c-ring': 5e5, 'c-ring-zc': 5e5 },
-    [MiB]: { channel: 1000, 'channel-zc': 5000, 'channel-into': 2000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'c-ring': 5000, 'c-ring-zc': 5000, 'c-memcpy': 5000, 'c-memcpy-ring': 5000, 'c-alloc-copy': 5000, 'node-memcpy': 5000, 'node-alloc-copy': 1000 },
+    [MiB]: { channel: 1000, 'channel-zc': 5000, 'channel-into': 2000, unixsocket: 300, 'cp-json': 50, 'cp-advanced': 100, messageport: 300, 'channel-send-view': 5000, 'c-ring': 5000, 'c-ring-zc': 5000, 'c-memcpy': 5000, 'c-memcpy-ring': 5000, 'c-alloc-copy': 5000, 'node-memcpy': 5000, 'node-alloc-copy': 1000 },
   };
   // Node variants warm up with as many messages as they measure; C needs none (compiled, rings faulted in).
   const warmFor = (variant, count) => (variant.startsWith('c-') ? 0 : count);
@@ -473,7 +474,7 @@ async function main() {
   };
   out.push('**One-way throughput** (messages/s; bytes/s for 1 MiB)');
   out.push('');
-  const tpNames = ['channel', 'channel-batch', 'channel-into', 'channel-zc', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring', 'c-ring-zc'];
+  const tpNames = ['channel', 'channel-batch', 'channel-into', 'channel-zc', 'channel-send-view', 'unixsocket', 'cp-json', 'cp-advanced', 'messageport', 'c-ring', 'c-ring-zc'];
   out.push('| variant | 64 B | 4 KiB | 1 MiB |');
   out.push('|---|---|---|---|');
   for (const v of tpNames) {
@@ -508,6 +509,7 @@ async function main() {
     ['64 B: Channel (tryReceiveInto) / C ring', ratio(get('tp', 64, 'channel-into', 'msgsPerSec'), get('tp', 64, 'c-ring', 'msgsPerSec')), '>= 0.5'],
     ['1 MiB: C memcpy / Channel (tryReceiveInto)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-into', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C memcpy / Channel (zero copy)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-zc', 'bytesPerSec')), '<= 1.5'],
+    ['1 MiB: C memcpy / Channel (trySend, read in place: the one copy is the send\'s, as in c-ring-zc)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'channel-send-view', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C memcpy into a ring-sized mapping / Channel (zero copy)', ratio(get('tp', MiB, 'c-memcpy-ring', 'bytesPerSec'), get('tp', MiB, 'channel-zc', 'bytesPerSec')), '<= 1.5'],
     ['1 MiB: C memcpy / C ring read in place (what this machine allows between processes)', ratio(get('tp', MiB, 'c-memcpy', 'bytesPerSec'), get('tp', MiB, 'c-ring-zc', 'bytesPerSec')), ''],
     ['1 MiB: Channel (zero copy) / C ring read in place', ratio(get('tp', MiB, 'channel-zc', 'bytesPerSec'), get('tp', MiB, 'c-ring-zc', 'bytesPerSec')), ''],
