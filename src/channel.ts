@@ -58,10 +58,10 @@ const membarrierRegistered = (): boolean =>
   (membarrierReady ??= process.arch === 'x64' && native.channelMembarrierRegister() === 0);
 
 /**
- * x86-64 loads never pass earlier loads or locked instructions, so a plain load of a peer's word is what
- * `Atomics.load` gives there, for 0.6 instead of ~6 ns (V8 calls a builtin for every `Atomics.load`); see
- * Channel.#peerWord for where that is used and why the JIT cannot serve a stale value. On arm64 a plain
- * load may pass an earlier store-release, so it stays `Atomics.load`.
+ * x86-64 loads never pass earlier loads or locked instructions, so a plain load of a peer's word orders
+ * like `Atomics.load` there, for 0.6 instead of ~6 ns (V8 calls a builtin for every `Atomics.load`); see
+ * Channel.#peerWord for where that is used and what it relies on. On arm64 a plain load may pass an
+ * earlier store-release, so it stays `Atomics.load`.
  */
 const PLAIN_PEER_LOADS = process.arch === 'x64';
 
@@ -1118,7 +1118,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       throw stateError('ERR_MEMFD_CHANNEL_BUSY', `${method}() while a reserved loan is neither committed nor aborted`);
     }
     // The peer's closed flag shares a cache line with its sleep flags, which every publish reads anyway.
-    if (this.#peerClosed || this.#peerWord(this.#iPeerClosed) !== 0) {
+    // Atomics.load, not #peerWord: a caller may poll this (a trySend() behind a queued send(), trySendMany([]))
+    // with nothing in between that writes shared memory.
+    if (this.#peerClosed || Atomics.load(this.#i32, this.#iPeerClosed) !== 0) {
       this.#peerClosed = true;
       throw stateError('ERR_MEMFD_CHANNEL_CLOSED', `${method}(): the peer ${this.#peerDead ? 'exited' : 'closed its end'}`);
     }
@@ -1180,14 +1182,17 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   }
 
   /**
-   * A word of the peer's header block (closed, sleep flags, flags) read once per send or publish. On x86-64 a
-   * plain load (PLAIN_PEER_LOADS), which took a 64 B round trip from 0.46-0.47 to 0.43-0.44 µs. Only for
-   * words that no loop of ours waits on: the indices a poll waits for, and the closed flag a reader polls
-   * at the end of the stream, stay `Atomics.load`. Why the JIT cannot serve a stale value here: every
-   * publish stores an index into the same Int32Array at an index it cannot prove distinct, and a send that
-   * finds no room calls `Atomics.load` (a builtin call); either ends any reuse of an earlier load of this
-   * array, and nothing moves a load above such a store or call. The hardware order is the one described
-   * at #publishesWithoutFence: the fenced publish is a locked exchange, which no later load passes.
+   * A word of the peer's header block (sleep flags, flags) that each publish reads once, next to the store
+   * of an index. On x86-64 a plain load (PLAIN_PEER_LOADS): with the closed flag also plain at first, a
+   * 64 B round trip of two polling ends went from 1.56-1.62 to 1.38-1.43 µs (bench/channel.mjs
+   * `channel-poll`). Words that a loop may poll with nothing else in between stay `Atomics.load`: the
+   * indices, and the closed flag.
+   * What a plain load relies on besides the hardware order (at #publishesWithoutFence; the fenced publish
+   * is a locked exchange, which no later load passes): that the JIT reads the word where the code does.
+   * The JavaScript memory model would let it reuse an earlier plain load of a word nothing in between
+   * wrote; V8 does not for typed-array elements (TurboFan's load elimination does not track them, and
+   * Turboshaft marks them not load-eliminable, since views of different types can alias one buffer), in
+   * every V8 of the supported Node range. The plain-store publish relies on V8 the same way.
    */
   #peerWord(index: number): number {
     return PLAIN_PEER_LOADS ? this.#i32[index]! : Atomics.load(this.#i32, index);

@@ -53,17 +53,26 @@ if (role === 'echo') {
   ch.close();
   say({ received: n, bad, last, batches, largest });
 } else if (role === 'hot-read-then-close') {
-  // Polls in a tight loop (optimized by the JIT long before the end) for 200000 messages, then closes.
+  // Polls in a tight loop (optimized by the JIT long before the end) for 20000 messages, then closes.
   let n = 0;
-  while (n < 200000) if (ch.tryReceive() !== undefined) n++;
+  while (n < 20000) {
+    if (ch.tryReceive() !== undefined) n++;
+    else if (ch.ended) break;
+  }
   ch.close();
   say({ received: n });
 } else if (role === 'hot-send-then-close') {
-  // Sends 200000 messages from a tight loop, then closes: the parent's polling loop must see the end.
+  // Sends 20000 messages from a tight loop, then closes: the parent's polling loop must see the end.
   let n = 0;
-  while (n < 200000) if (ch.trySend('x')) n++;
+  while (n < 20000) if (ch.trySend('x')) n++;
   ch.close();
   say({ sent: n });
+} else if (role === 'close-later') {
+  // Reads nothing; closes its end 300 ms after saying it is ready.
+  say({ ready: true });
+  await new Promise((r) => setTimeout(r, 300));
+  ch.close();
+  say({ closed: true });
 } else if (role === 'watch-parent') {
   // Reports when a pending receive ends after the parent (end A) is killed.
   say({ ready: true });
