@@ -1183,10 +1183,9 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   /**
    * A word of the peer's header block (sleep flags, flags) that each publish reads once, next to the store
-   * of an index. On x86-64 a plain load (PLAIN_PEER_LOADS): with the closed flag also plain at first, a
-   * 64 B round trip of two polling ends went from 1.56-1.62 to 1.38-1.43 µs (bench/channel.mjs
-   * `channel-poll`). Words that a loop may poll with nothing else in between stay `Atomics.load`: the
-   * indices, and the closed flag.
+   * of an index. On x86-64 a plain load (PLAIN_PEER_LOADS): two `Atomics.load` builtin calls fewer per
+   * publish, about 8% more 64 B messages per second one per call (docs/performance.md, Channel). Words
+   * that a loop may poll with nothing else in between stay `Atomics.load`: the indices, and the closed flag.
    * What a plain load relies on besides the hardware order (at #publishesWithoutFence; the fenced publish
    * is a locked exchange, which no later load passes): that the JIT reads the word where the code does.
    * The JavaScript memory model would let it reuse an earlier plain load of a word nothing in between
