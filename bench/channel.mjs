@@ -2,8 +2,8 @@
 // Channel benchmark: one-way throughput (64 B, 4 KiB, 1 MiB) and ping-pong round trip (64 B, p50/p99) of
 // Channel (per message, batched with trySendMany/tryReceiveMany, into a reused buffer, zero copy, and
 // for 1 MiB trySend read in place; round trips through await receive() and polling tryReceiveInto),
-// a plain-JS floor of the polling round trip, UnixSocket, child_process.send (json and advanced), worker_threads MessagePort (in-process) and the C ring
-// of bench/c/channel.c over the same layout (compiled here with cc -O2; its reader copying each message out,
+// a plain-JS floor of the polling round trip, UnixSocket, child_process.send (json and advanced),
+// worker_threads MessagePort (in-process) and the C ring of bench/c/channel.c over the same layout (compiled here with cc -O2; its reader copying each message out,
 // and reading in place as Channel's views do), plus memcpy: cache-hot between two 1 MiB buffers, and into a
 // ring-sized memfd mapping at the frames' offsets (the ring's footprint).
 // Every measurement is a fresh process; variants run interleaved round by round, and the ratios are
@@ -28,7 +28,7 @@ const KiB = 1024, MiB = 1024 * 1024;
 const ringFor = (size) => Math.max(1 << 16, 2 ** Math.ceil(Math.log2(4 * (size + 8))));
 /** Messages per trySendMany() call: up to half the ring, at most 256. */
 const batchFor = (size) => Math.max(1, Math.min(256, Math.floor(ringFor(size) / 2 / (size + 8))));
-const isChannel = (v) => v === 'channel' || v === 'channel-zc' || v === 'channel-into' || v === 'channel-batch' || v === 'channel-poll' || v === 'channel-send-view';
+const isChannel = (v) => ['channel', 'channel-zc', 'channel-into', 'channel-batch', 'channel-poll', 'channel-send-view'].includes(v);
 
 // The JS floor of a round trip (variant 'js-floor'): the C ring's loop written in plain JavaScript over a
 // shared page, with nothing of Channel: each side polls one sequence word, copies the 64 B payload out of
