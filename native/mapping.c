@@ -179,7 +179,6 @@ static void release_pages(map_record *r, bool exposed) {
   free_range(r, exposed);
 }
 
-
 static void do_munmap(map_record *r) { release_pages(r, false); }
 
 void mapping_ref(map_record *r) { r->refs++; }

@@ -1283,20 +1283,24 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       this.#peerGoneNow(); // a full ring is when a closed peer matters to a writer
       return undefined;
     }
-    let bytes: Uint8Array;
-    if (length === 0) {
-      bytes = new Uint8Array(0);
-    } else {
-      const window = native.channelWindow(this.#record, this.#txOffset + index + FRAME_HEADER, length);
-      this.#held.windows.add(window);
-      bytes = new Uint8Array(window);
-    }
-    const loan = new ChannelLoan(this, bytes, length);
+    const loan = new ChannelLoan(this, this.#openWindow(this.#txOffset + index + FRAME_HEADER, length), length);
     this.#loan = loan;
     this.#loanFrame = index;
     return loan;
   }
 
+  /**
+   * `length` bytes at `offset` of the mapping as a view over a window of their own (an external ArrayBuffer
+   * that is the message alone), which #endWindow detaches when the loan or view ends.
+   */
+  #openWindow(offset: number, length: number): Uint8Array {
+    if (length === 0) return new Uint8Array(0);
+    const window = native.channelWindow(this.#record, offset, length);
+    this.#held.windows.add(window);
+    return new Uint8Array(window);
+  }
+
+  /** Detaches the window of an ending loan or view, so that its bytes can never be seen or written again. */
   #endWindow(buffer: ArrayBuffer): void {
     if (this.#held.windows.delete(buffer)) native.channelDetach(buffer);
   }
@@ -1382,15 +1386,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     const index = this.#nextFrame();
     if (index === null || index === undefined) return index;
     const len = this.#rxWords[index >> 2]!;
-    let bytes: Uint8Array;
-    if (len === 0) {
-      bytes = new Uint8Array(0);
-    } else {
-      const window = native.channelWindow(this.#record, this.#rxOffset + index + FRAME_HEADER, len);
-      this.#held.windows.add(window);
-      bytes = new Uint8Array(window);
-    }
-    const view = new ChannelView(this, bytes, len);
+    const view = new ChannelView(this, this.#openWindow(this.#rxOffset + index + FRAME_HEADER, len), len);
     this.#view = view;
     this.#viewFrame = frameBytes(len);
     return view;
