@@ -31,21 +31,34 @@ export const O_CLOEXEC = 0o2000000;
  * Runs `open` so that the fd it opens gets the number `n`, which the caller has just closed. The kernel hands
  * out the lowest free number, and a lower one may be free (a dropped file's fd the garbage collector closed,
  * or one of Node's own): once in CI on Node 20, one was. Every hole below `n` is plugged with /dev/null while
- * `open` runs.
+ * `open` runs. Another thread of the process may also hold `n` for a moment (once in CI a file was open
+ * under it right after the caller closed it): then this waits for `n` to be free again, up to 2 s, and
+ * says what held it if it never was.
  */
 export function reuseFdNumber(n, open) {
-  const plugs = [];
-  try {
-    for (;;) {
-      const fd = openSync('/dev/null', 'r');
-      if (fd < n) { plugs.push(fd); continue; }
-      closeSync(fd);
-      if (fd !== n) throw new Error(`fd ${n} is not free: the lowest free number above the plugs is ${fd}`);
-      return open();
+  const heldBy = new Set();
+  for (let attempt = 0; attempt < 400; attempt++) {
+    const plugs = [];
+    try {
+      for (;;) {
+        const fd = openSync('/dev/null', 'r');
+        if (fd < n) { plugs.push(fd); continue; }
+        closeSync(fd);
+        if (fd === n) return open();
+        break;
+      }
+    } finally {
+      for (const fd of plugs) closeSync(fd);
     }
-  } finally {
-    for (const fd of plugs) closeSync(fd);
+    try { heldBy.add(readlinkSync(`/proc/self/fd/${n}`)); } catch { /* free again already */ }
+    sleepMs(5);
   }
+  throw new Error(`fd ${n} did not become free within 2 s; it was held by ${[...heldBy].join(', ') || '?'}`);
+}
+
+/** Blocks this thread for `ms` (a test helper's wait without returning to the event loop). */
+function sleepMs(ms) {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Lines of /proc/self/maps that mention `needle`. */
