@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Channel } from '../dist/index.js';
-import { fdCount, run } from './helpers.mjs';
+import { fdCount, fdCountSettled, run } from './helpers.mjs';
 
 const PEER = new URL('./channel-peer.mjs', import.meta.url).pathname;
 const PARENT = new URL('./channel-parent.mjs', import.meta.url).pathname;
@@ -176,9 +176,7 @@ test('SIGKILL of the peer mid-message: the pending receive ends with null within
       await assert.rejects(ch.send('anyone?'), { code: 'ERR_MEMFD_CHANNEL_CLOSED' });
       ch.close();
       await closed;
-      // The pidfd is closed in its poll handle's close callback, a turn of the event loop after close().
-      for (let i = 0; i < 100 && fdCount() !== fdsBefore; i++) await delay(10);
-      assert.equal(fdCount(), fdsBefore, 'memfd and pidfd are closed');
+      assert.equal(await fdCountSettled(fdsBefore), fdsBefore, 'memfd and pidfd are closed');
       return { ms, exitMs: await exitMs };
     } finally {
       ch.close();

@@ -7,6 +7,15 @@ export function fdCount() {
   return readdirSync('/proc/self/fd').length;
 }
 
+/**
+ * fdCount() once it is `expected`, or after 1 s. Handles (a pidfd's poll, a socket) close their fd in a libuv
+ * close callback, a turn of the event loop after close(), and a busy machine can delay that turn.
+ */
+export async function fdCountSettled(expected) {
+  for (let i = 0; i < 100 && fdCount() !== expected; i++) await new Promise((r) => setTimeout(r, 10));
+  return fdCount();
+}
+
 /** Memfds and sockets open in this process (Node may open fds of its own meanwhile: not counted). */
 export function ourFds() {
   let n = 0;
