@@ -215,6 +215,28 @@ test('zero copy: a loan\'s or a view\'s ArrayBuffer is the message alone, and it
   }
 });
 
+test('zero copy, messages of one size lapping the ring (spare windows on Node 22+): every ended loan and view stays detached while later ones reuse its offset', (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  const ended = [];
+  for (let round = 0; round < 200; round++) {
+    const len = round < 100 ? 500 : 1 + (round % 3) * 250; // one size, then three sizes at shifting offsets
+    const loan = a.tryReserve(len);
+    assert.equal(loan.bytes.buffer.byteLength, len, `loan ${round}: a window of the message alone`);
+    const loanPart = loan.bytes.subarray(1);
+    if (round % 10 === 7) loan.bytes.buffer.transfer?.(); // the user moves it away: commit still works
+    else loan.bytes.fill(round & 0xff);
+    loan.commit();
+    const view = b.tryReceiveView();
+    assert.equal(view.length, len);
+    if (round % 10 !== 7) assert.ok(view.bytes.every((x) => x === (round & 0xff)), `view ${round} shows the message`);
+    const viewPart = view.bytes.subarray(1);
+    view.release();
+    ended.push(loan.bytes, loanPart, view.bytes, viewPart);
+    for (const [i, x] of ended.entries()) assert.equal(x.length, 0, `round ${round}: an ended loan's or view's bytes (${i}) are detached`);
+  }
+});
+
 test('a window moved away with transfer() before the channel detached it keeps its pages after close(), and only them', {
   skip: typeof ArrayBuffer.prototype.transfer === 'function' ? false : 'ArrayBuffer.prototype.transfer() needs Node 22 or later',
 }, async () => {
@@ -247,6 +269,31 @@ test('a window moved away with transfer() before the channel detached it keeps i
   assert.equal(r.signal, null, r.stderr);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { intoRing: true, intoOthers: 0, stillMapped: false });
+});
+
+test('close() detaches the spare windows: after it and a collection the ring is no longer mapped', async () => {
+  const r = await runNode(`
+    import { Channel } from ${JSON.stringify(LIB)};
+    import { readFileSync } from 'node:fs';
+    const a = Channel.create({ size: 1 << 16 });
+    const b = Channel.fromFd(a.dupFd());
+    for (let i = 0; i < 1000; i++) {
+      const loan = a.tryReserve(1000);
+      loan.bytes[999] = i & 0xff;
+      loan.commit();
+      const view = b.tryReceiveView();
+      if (view.bytes[999] !== (i & 0xff)) throw new Error('wrong byte');
+      view.release();
+    }
+    const mappedBefore = readFileSync('/proc/self/maps', 'utf8').includes('memfd-channel');
+    a.close(); b.close();
+    for (let i = 0; i < 10; i++) { gc(); await new Promise((r) => setTimeout(r, 10)); }
+    const stillMapped = readFileSync('/proc/self/maps', 'utf8').includes('memfd-channel');
+    console.log(JSON.stringify({ mappedBefore, stillMapped }));
+  `, { args: ['--expose-gc'] });
+  assert.equal(r.signal, null, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), { mappedBefore: true, stillMapped: false });
 });
 
 test('zero copy of large messages across wrap-around', async (t) => {
