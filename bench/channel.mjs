@@ -11,9 +11,11 @@
 // are faulted in before the clock starts: a first-touch page fault costs ~22 µs on the project's VM, which
 // would otherwise weigh on short runs (a 1 MiB run's 8 MiB ring is 2048 faults per process).
 //
-//   node bench/channel.mjs [--runs N] [--quick] [--update-docs]   (--update-docs: rewrite the Channel
-//                                                                   section of docs/performance.md)
-import { execFileSync, fork, spawn, spawnSync } from 'node:child_process';
+//   node bench/channel.mjs [--runs N] [--quick] [--pin A,B | --no-pin] [--update-docs]
+//     --update-docs: rewrite the Channel section of docs/performance.md
+//     --pin A,B: each pair's two processes on CPUs A and B (default 0,1 when there are two CPUs or more);
+//     --no-pin: where the scheduler puts them
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +37,18 @@ const isChannel = (v) => ['channel', 'channel-zc', 'channel-into', 'channel-batc
 // its slot into a reused buffer, copies it into the other slot and stores the other word. No framing, no
 // checks, no wake-ups: what any JavaScript pays for the same copies and the same cache-line transfers.
 const FLOOR_WORD = [0, 16], FLOOR_SLOT = [128, 256];
+
+// --pin (the default with two or more CPUs): BENCH_CPUS=A,B is set for the measuring process, which runs on
+// CPU A, and its peer process runs on CPU B (the C ring pins its two processes itself): both sides awake,
+// each on its own CPU, in every run. Left to the scheduler, the same Channel pair gave 1.0 to 9.9 M 64 B
+// messages/s in six runs minutes apart (pinned: 5.4-5.8), and the C ring 33-74 M/s (pinned: 34-42).
+const pinnedCpus = process.env.BENCH_CPUS?.split(',');
+/** Starts a peer Node process (`args` after node), on CPU B when pinned. */
+function spawnPeer(args, options) {
+  return pinnedCpus
+    ? spawn('taskset', ['-c', pinnedCpus[1], process.execPath, ...args], options)
+    : spawn(process.execPath, args, options);
+}
 
 // ------------------------------------------------------------------------------------ child roles
 // Every Node variant runs twice: `warm` messages (or round trips) first, unmeasured, then `count` measured
@@ -222,7 +236,7 @@ async function measure([variant, mode, sizeArg, countArg, warmArg]) {
   const msg = Buffer.alloc(size, 7);
   if (isChannel(variant)) {
     const ch = Channel.create({ size: ringFor(size), populate: true });
-    const child = spawn(process.execPath, [self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', ch.fd] });
+    const child = spawnPeer([self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', ch.fd] });
     await ch.receive();
     let result;
     if (mode === 'rtt') {
@@ -261,7 +275,7 @@ async function measure([variant, mode, sizeArg, countArg, warmArg]) {
     file.addSeals(Seal.Shrink | Seal.Grow);
     const page = file.map();
     const words = new Int32Array(page.buffer), bytes = new Uint8Array(page.buffer);
-    const child = spawn(process.execPath, [self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', file.fd] });
+    const child = spawnPeer([self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', file.fd] });
     while (Atomics.load(words, FLOOR_WORD[1]) !== -1) await new Promise((r) => setTimeout(r, 1));
     const into = Buffer.allocUnsafe(size);
     const lat = new Float64Array(count);
@@ -280,7 +294,7 @@ async function measure([variant, mode, sizeArg, countArg, warmArg]) {
   }
   if (variant === 'unixsocket') {
     const [a, b] = UnixSocket.pair({ type: 'stream' });
-    const child = spawn(process.execPath, [self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
+    const child = spawnPeer([self, 'child', variant, ...childArgs], { stdio: ['ignore', 'inherit', 'inherit', b.fd] });
     b.close();
     await a.receive();
     let result;
@@ -317,7 +331,7 @@ async function measure([variant, mode, sizeArg, countArg, warmArg]) {
   }
   if (variant === 'cp-json' || variant === 'cp-advanced') {
     const serialization = variant === 'cp-json' ? 'json' : 'advanced';
-    const child = fork(self, ['cp-child', ...childArgs], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = spawnPeer([self, 'cp-child', ...childArgs], { serialization, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const payload = variant === 'cp-json' ? 'x'.repeat(size) : msg; // json: a string of `size` bytes
     const next = () => new Promise((r) => child.once('message', r));
     await next();
@@ -415,12 +429,16 @@ function buildC() {
   return out;
 }
 
-function runOne(cBinary, variant, mode, size, count, warm) {
+function runOne(cBinary, variant, mode, size, count, warm, cpus) {
   const cModes = { 'c-ring': mode, 'c-ring-zc': 'tp-zc', 'c-memcpy': 'memcpy', 'c-memcpy-ring': 'memcpy-ring', 'c-alloc-copy': 'memcpy-fresh' };
-  const args = variant in cModes
+  let args = variant in cModes
     ? [cBinary, [cModes[variant], String(size), String(count)]]
     : [process.execPath, [self, 'measure', variant, mode, String(size), String(count), String(warm)]];
-  const r = spawnSync(args[0], args[1], { encoding: 'utf8', timeout: 300000 });
+  // MessagePort's two ends are threads of one process: pinning that process would put both on one CPU.
+  const pin = cpus && variant !== 'messageport';
+  if (pin && !(variant in cModes)) args = ['taskset', ['-c', String(cpus[0]), ...args.flat()]];
+  const env = pin ? { ...process.env, BENCH_CPUS: cpus.join(',') } : process.env;
+  const r = spawnSync(args[0], args[1], { encoding: 'utf8', timeout: 300000, env });
   if (r.status !== 0) return { error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop() };
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -435,6 +453,9 @@ async function main() {
   const runsIdx = argv.indexOf('--runs');
   const runs = runsIdx >= 0 ? Number(argv[runsIdx + 1]) : quick ? 1 : 3;
   const scale = quick ? 0.2 : 1;
+  const pinIdx = argv.indexOf('--pin');
+  const cpus = argv.includes('--no-pin') || os.availableParallelism() < 2 ? undefined
+    : pinIdx >= 0 && /^\d+,\d+$/.test(argv[pinIdx + 1] ?? '') ? argv[pinIdx + 1].split(',').map(Number) : [0, 1];
   const n = (x) => Math.max(10, Math.round(x * scale));
   const cBinary = buildC();
   if (!fs.existsSync(lib)) execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
@@ -458,7 +479,7 @@ async function main() {
     // Interleave: every job once per round, in an order rotated each round.
     const order = jobs.slice(round % jobs.length).concat(jobs.slice(0, round % jobs.length));
     for (const j of order) {
-      const r = runOne(cBinary, j.variant, j.kind, j.size, j.count, j.warm);
+      const r = runOne(cBinary, j.variant, j.kind, j.size, j.count, j.warm, cpus);
       results.get(j).push(r);
       process.stderr.write(`round ${round + 1}/${runs} ${j.kind} ${j.size} ${j.variant}: ${JSON.stringify(r)}\n`);
     }
@@ -466,7 +487,8 @@ async function main() {
 
   const out = [];
   out.push(`Run of ${new Date().toISOString()} (${Math.round((Date.now() - started) / 1000)} s): Node ${process.version}, ` +
-    `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, load average at start ${load}, ${runs} interleaved round(s), median shown.`);
+    `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, load average at start ${load}, ${runs} interleaved round(s), median shown; ` +
+    (cpus ? `the two processes of each pair pinned to CPUs ${cpus.join(' and ')} (MessagePort: not pinned).` : 'not pinned.'));
   out.push('');
   const get = (kind, size, variant, key) => {
     const j = jobs.find((x) => x.kind === kind && x.size === size && x.variant === variant);

@@ -12,9 +12,12 @@
  *   channel memcpy-fresh SIZE COUNT  the same into freshly malloc'd buffers
  *   channel memcpy-ring SIZE COUNT   memcpy of SIZE bytes into a memfd mapping of the ring's size at the
  *                                    offsets where the ring's frames would go (one process): the copy with
- *                                    the same memory footprint as a transfer through the ring */
+ *                                    the same memory footprint as a transfer through the ring
+ *
+ * BENCH_CPUS=A,B in the environment (bench/channel.mjs --pin) runs end A on CPU A and end B on CPU B. */
 #include "common.h"
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/wait.h>
@@ -95,12 +98,25 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Pins this process to the first (end A) or second (end B) CPU of BENCH_CPUS, when it is set. */
+static void pin_end(int end) {
+  const char *cpus = getenv("BENCH_CPUS");
+  int cpu[2];
+  if (cpus == NULL) return;
+  if (sscanf(cpus, "%d,%d", &cpu[0], &cpu[1]) != 2) die("BENCH_CPUS is not A,B");
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu[end], &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0) die("sched_setaffinity");
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: channel tp|tp-zc|rtt|memcpy|memcpy-fresh|memcpy-ring SIZE COUNT\n");
     return 2;
   }
   const char *mode = argv[1];
+  pin_end(0);
   uint32_t size = (uint32_t)strtoul(argv[2], NULL, 0);
   long count = strtol(argv[3], NULL, 0);
   uint8_t *msg = malloc(size + 1), *out = malloc(size + 1);
@@ -162,6 +178,7 @@ int main(int argc, char **argv) {
   pid_t pid = fork();
   if (pid < 0) die("fork");
   if (pid == 0) { /* end B: reads ring 0, answers on ring 1 */
+    pin_end(1);
     /* The child's page tables start empty (fork does not copy those of a shared mapping): fault them in. */
     if (madvise(base, HEADER + 2 * (size_t)cap, MADV_POPULATE_WRITE) != 0) die("madvise");
     ring in = ring_of(0, cap, false), back = ring_of(1, cap, true);
