@@ -13,7 +13,7 @@ import { invalidArgType, outOfRange, stateError } from './errors.js';
 import { mappingOfBuffer, type Mapping } from './mapping.js';
 import { MemFile } from './memfile.js';
 import { Seal } from './seals.js';
-import { ResourceKind, warnClosedByGc } from './warnings.js';
+import { ResourceKind, warnClosedByGc, warnWindowKept } from './warnings.js';
 import { toBool, toFd, toInt, toOptions } from './validate.js';
 
 // ---- Wire format, version 1 (docs/channel.md). Byte offsets in the header page. ----
@@ -66,16 +66,45 @@ const membarrierRegistered = (): boolean =>
 const PLAIN_PEER_LOADS = process.arch === 'x64';
 
 /**
- * ArrayBuffer.prototype.transfer (Node 22 and later; Node 20 has none), taken at load so that a patched
- * prototype cannot change it. On a window (an ArrayBuffer over the ring) it detaches the window, with every
- * view of it, and moves the memory to a new ArrayBuffer in about 0.3 µs, where a new window costs 2.5-3 µs
- * (Node-API makes a Node Buffer with a tracked finalizer record for each). So an ending loan or view moves
- * its window out of the user's reach into a spare, which the next loan or view of the same ring offset and
- * length takes: messages of one size come back to the same offsets lap after lap.
+ * ArrayBuffer.prototype.transfer (Node 22 and later; Node 20 has none), taken at load with Reflect.apply so
+ * that a prototype patched later cannot change them. V8's detaches a window (an ArrayBuffer over the ring),
+ * with every view of it, and moves the memory to a new ArrayBuffer in about 0.3 µs, where a new window costs
+ * 2.5-3 µs (Node-API makes a Node Buffer with a tracked finalizer record for each). So an ending loan or
+ * view moves its window out of the user's reach into a spare, which the next loan or view of the same ring
+ * offset and length takes: messages of one size come back to the same offsets lap after lap.
+ * A polyfill installed before us (on Node 20) copies instead of moving: the first transfer is checked
+ * (#movedInPlace), and a copying one is never used again (transferMoves false: windows are detached).
  */
 const transferBuffer = (ArrayBuffer.prototype as { transfer?: (this: ArrayBuffer) => ArrayBuffer }).transfer;
-/** Spare windows kept per channel end (a ring of messages of one size has at most cap / frame offsets). */
-const SPARE_WINDOWS_MAX = 64;
+const apply = Reflect.apply;
+let transferMoves: boolean | undefined = transferBuffer === undefined ? false : undefined;
+/**
+ * Detaches a window that a user may hold, for good. Where V8's transfer is used, by transfer: a buffer that
+ * markAsUntransferable() gave a detach key (Node 26) makes it throw, where Node-API's detach would abort the
+ * process. Such a buffer is left as it is, with a warning; its pages stay mapped while it lives (mapping.c
+ * counts live windows), so reading it cannot fault.
+ */
+function revokeWindow(window: ArrayBuffer): void {
+  if (window.byteLength === 0) return; // detached already (its user transferred it away, say)
+  if (transferMoves === false) {
+    native.channelDetach(window);
+    return;
+  }
+  try {
+    native.channelDetach(apply(transferBuffer!, window, []) as ArrayBuffer);
+  } catch {
+    warnWindowKept();
+  }
+}
+
+/**
+ * Spare windows kept per channel end: a 1 MiB ring of 4 KiB messages has 255 offsets. When it is full a
+ * moved window is dropped rather than another evicted (a ring with more offsets than that still hits on the
+ * ones kept; evicting the oldest would make every one miss), and after SPARE_MISSES_BEFORE_RESET misses in
+ * a row every spare goes, so that offsets the messages no longer use do not fill it for good.
+ */
+const SPARE_WINDOWS_MAX = 256;
+const SPARE_MISSES_BEFORE_RESET = 4 * SPARE_WINDOWS_MAX;
 
 const native = binding;
 
@@ -145,7 +174,7 @@ interface Held {
 }
 
 function release(held: Held): void {
-  for (const w of held.windows) native.channelDetach(w);
+  for (const w of held.windows) revokeWindow(w);
   held.windows.clear();
   native.channelEndClose(held.end);
   held.mapping.unmap();
@@ -545,6 +574,8 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
    * mapping offset. Each is also in #held.windows, so close() and the GC safety net detach it.
    */
   readonly #spareWindows = new Map<number, ArrayBuffer>();
+  /** Windows opened without a spare since the last hit, while the spares were full. */
+  #spareMisses = 0;
   /** Offsets and lengths of a batch being read (pairs), grown on demand; a batch gets an exact copy. */
   #scratch = new Uint32Array(512);
   /** Memory of a released batch, for the next batch (see ChannelBatch.release). */
@@ -1319,40 +1350,79 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     const spare = this.#spareWindows.get(offset);
     if (spare !== undefined) {
       this.#spareWindows.delete(offset);
-      if (spare.byteLength === length) return new Uint8Array(spare);
-      this.#dropWindow(spare);
+      if (spare.byteLength === length) {
+        this.#spareMisses = 0;
+        return new Uint8Array(spare);
+      }
+      this.#dropSpare(spare);
     }
-    const window = native.channelWindow(this.#record, offset, length);
+    if (this.#spareWindows.size >= SPARE_WINDOWS_MAX && ++this.#spareMisses >= SPARE_MISSES_BEFORE_RESET) {
+      for (const w of this.#spareWindows.values()) this.#dropSpare(w);
+      this.#spareWindows.clear();
+      this.#spareMisses = 0;
+    }
+    let window = native.channelWindow(this.#record, offset, length);
+    if (transferMoves !== false) {
+      // Users get a moved window, never the one Node tracks for its finalizer: at exit Node detaches that
+      // one without a key, and a detach key a user gave it (markAsUntransferable) would abort the process.
+      // A transfer that fails on a window nobody has seen, or copies it, is a polyfill's: not used again.
+      const created = window;
+      try {
+        window = apply(transferBuffer!, created, []) as ArrayBuffer;
+        transferMoves ??= this.#movedInPlace(window, offset);
+      } catch {
+        transferMoves = false;
+      }
+      if (transferMoves === false) {
+        if (created.byteLength !== 0) native.channelDetach(created);
+        window = native.channelWindow(this.#record, offset, length);
+      }
+    }
     this.#held.windows.add(window);
     return new Uint8Array(window);
   }
 
   /**
-   * Ends the window of a loan or view at mapping offset `offset`: detached, with every view of it, so that
-   * its bytes can never be seen or written through it again. Where transferBuffer exists the memory moves
-   * to a spare window that only this end holds.
+   * Ends the window of a loan or view at mapping offset `offset`, before its frame is published or given
+   * back: detached, with every view of it, so that its bytes can never be seen or written through it again.
+   * Where V8's transfer exists the memory moves to a spare window that only this end holds.
    */
   #endWindow(buffer: ArrayBuffer, offset: number): void {
     if (!this.#held.windows.delete(buffer)) return;
     // byteLength 0: the user detached it (transferred it away, say); there is nothing to move.
-    if (transferBuffer === undefined || buffer.byteLength === 0) {
-      native.channelDetach(buffer);
+    if (transferMoves === false || buffer.byteLength === 0) {
+      revokeWindow(buffer);
       return;
     }
-    const moved = transferBuffer.call(buffer);
-    this.#held.windows.add(moved);
-    const old = this.#spareWindows.get(offset);
-    if (old !== undefined) this.#dropWindow(old);
-    else if (this.#spareWindows.size >= SPARE_WINDOWS_MAX) {
-      const [oldest, window] = this.#spareWindows.entries().next().value!;
-      this.#spareWindows.delete(oldest);
-      this.#dropWindow(window);
+    let moved: ArrayBuffer;
+    try {
+      moved = apply(transferBuffer!, buffer, []) as ArrayBuffer;
+    } catch {
+      warnWindowKept(); // a detach key (see revokeWindow)
+      return;
     }
-    this.#spareWindows.set(offset, moved);
+    // Held before anything else can throw, so that close() detaches it whatever happens next.
+    this.#held.windows.add(moved);
+    if (this.#spareWindows.size >= SPARE_WINDOWS_MAX) this.#dropSpare(moved);
+    else this.#spareWindows.set(offset, moved);
   }
 
-  /** Detaches a spare window no longer kept. */
-  #dropWindow(window: ArrayBuffer): void {
+  /**
+   * Whether `moved`, the result of the first transfer of a window at mapping offset `offset`, is that
+   * window's memory and not a copy. Probed with a write that is undone at once: the frame is claimed but not
+   * published (loan) or not yet given back (view), so the peer is not looking at it.
+   */
+  #movedInPlace(moved: ArrayBuffer, offset: number): boolean {
+    const probe = new Uint8Array(moved, 0, 1);
+    const was = probe[0]!;
+    probe[0] = was ^ 0xff;
+    const inPlace = this.#all[offset] === (was ^ 0xff);
+    probe[0] = was;
+    return inPlace;
+  }
+
+  /** Detaches a spare window that is no longer kept (never seen by a user, so it has no detach key). */
+  #dropSpare(window: ArrayBuffer): void {
     this.#held.windows.delete(window);
     native.channelDetach(window);
   }

@@ -13,6 +13,9 @@ export const CLOSED_BY_GC = 'MEMFD_CLOSED_BY_GC';
 /** A number the library handed out no longer referred to its file when the library came to close it. */
 export const FD_NOT_OURS = 'MEMFD_FD_NOT_OURS';
 
+/** A loan's or view's buffer could not be detached at its end (markAsUntransferable() made it undetachable). */
+export const WINDOW_KEPT = 'MEMFD_WINDOW_KEPT';
+
 /** Kinds as native/handle.h (fd_kind) and native/common.h (NOTICE_KIND_MAPPING) number them. */
 export const ResourceKind = { File: 0, Message: 1, Socket: 2, Internal: 3, Mapping: 4, Channel: 5 } as const;
 /** Notices as native/common.h (notice_what) numbers them. */
@@ -60,6 +63,13 @@ export function warnFdNotOurs(kind: number, fd: number): void {
   emitOnce(FD_NOT_OURS, kind, `fd ${fd} of a ${name} no longer referred to its file when the ${name} was closed ` +
     '(it was closed by other code, such as fs.closeSync, and maybe reused); memfd left that number alone. ' +
     'Close the object, not its fd; to keep the number for yourself, use releaseFd() on a MemFile.');
+}
+
+/** A Channel loan or view ended with its buffer still attached: it goes on showing the ring. */
+export function warnWindowKept(): void {
+  emitOnce(WINDOW_KEPT, ResourceKind.Channel, 'A Channel loan or view ended, but its ArrayBuffer could not be ' +
+    'detached (markAsUntransferable() makes a buffer undetachable): it goes on showing the ring, which the ' +
+    'peer reuses. Do not mark the buffers of loans and views; copy what you need to keep.');
 }
 
 /** @internal called on the event loop for notices that native code posted where JS could not run. */

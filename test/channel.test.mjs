@@ -271,6 +271,102 @@ test('a window moved away with transfer() before the channel detached it keeps i
   assert.deepEqual(JSON.parse(r.stdout), { intoRing: true, intoOthers: 0, stillMapped: false });
 });
 
+test('spare windows are taken again: one-size messages make new windows in the first lap only (1 MiB ring, 4 KiB messages)', {
+  skip: typeof ArrayBuffer.prototype.transfer === 'function' ? false : 'spare windows need ArrayBuffer.prototype.transfer() (Node 22 or later)',
+}, async () => {
+  // Counted in a child, where the binding's window function can be wrapped without touching this process.
+  const r = await runNode(`
+    import { binding } from ${JSON.stringify(new URL('../dist/binding.js', import.meta.url).href)};
+    import { Channel } from ${JSON.stringify(LIB)};
+    const made = binding.channelWindow;
+    let windows = 0;
+    binding.channelWindow = (...args) => { windows++; return made(...args); };
+    const a = Channel.create({ size: 1 << 20 });
+    const b = Channel.fromFd(a.dupFd());
+    const counts = [];
+    for (let lap = 0; lap < 4; lap++) {
+      windows = 0;
+      for (let i = 0; i < 255; i++) { // a lap: 255 frames of 4104 bytes, then padding
+        const loan = a.tryReserve(4096);
+        loan.bytes[0] = i;
+        loan.commit();
+        const view = b.tryReceiveView();
+        if (view.bytes[0] !== (i & 0xff)) throw new Error('wrong byte');
+        view.release();
+      }
+      counts.push(windows);
+    }
+    a.close(); b.close();
+    console.log(JSON.stringify(counts));
+  `);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [510, 0, 0, 0], 'new windows per lap (a loan and a view per message)');
+});
+
+test('a transfer() polyfill installed before the library (one that copies, one that throws) changes nothing in zero copy', async () => {
+  for (const polyfill of ['copies', 'throws']) {
+    const r = await runNode(`
+      // As es-shims' arraybuffer.prototype.transfer installs it on Node 20 (here on every Node): a copy into a
+      // new ArrayBuffer and a structuredClone transfer to detach the original (which copies, or throws, for
+      // a window). Or one that throws.
+      Object.defineProperty(ArrayBuffer.prototype, 'transfer', { configurable: true, writable: true, value: function transfer() {
+        if (${JSON.stringify(polyfill)} === 'throws') throw new TypeError('not here');
+        const out = new ArrayBuffer(this.byteLength);
+        new Uint8Array(out).set(new Uint8Array(this));
+        try { structuredClone(this, { transfer: [this] }); } catch { /* Node 26: not transferable */ }
+        return out;
+      } });
+      const { Channel } = await import(${JSON.stringify(LIB)});
+      const a = Channel.create({ size: 4096 });
+      const b = Channel.fromFd(a.dupFd());
+      let wrong = 0, attached = 0;
+      for (let i = 0; i < 200; i++) {
+        const loan = a.tryReserve(500);
+        loan.bytes.fill(i & 0xff);
+        loan.commit();
+        const v = b.tryReceiveView();
+        if (!v.bytes.every((x) => x === (i & 0xff))) wrong++;
+        const bytes = v.bytes;
+        v.release();
+        attached += (loan.bytes.length !== 0) + (bytes.length !== 0);
+      }
+      a.close(); b.close();
+      console.log(JSON.stringify({ wrong, attached }));
+    `);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { wrong: 0, attached: 0 }, `a polyfill that ${polyfill}`);
+  }
+});
+
+test('markAsUntransferable() on a view\'s buffer: release() and close() go on, with a warning where it cannot be detached, and the process exits cleanly', async () => {
+  const r = await runNode(`
+    import { markAsUntransferable } from 'node:worker_threads';
+    import { Channel } from ${JSON.stringify(LIB)};
+    const warnings = [];
+    process.on('warning', (w) => warnings.push(w.code));
+    const a = Channel.create({ size: 4096 });
+    const b = Channel.fromFd(a.dupFd());
+    a.trySend(Buffer.from('first'));
+    const view = b.tryReceiveView();
+    const kept = view.bytes;
+    markAsUntransferable(view.bytes.buffer); // Node 26: a detach key, which Node-API's detach would abort on
+    view.release();
+    a.trySend(Buffer.from('second'));
+    const next = b.tryReceive().toString();
+    a.trySend(Buffer.from('third'));
+    const open = b.tryReceiveView();
+    markAsUntransferable(open.bytes.buffer);
+    a.close(); b.close();                   // with that view still open
+    await new Promise((r) => setTimeout(r, 10));
+    console.log(JSON.stringify({ next, detached: kept.length === 0, warned: warnings.includes('MEMFD_WINDOW_KEPT') }));
+  `);
+  assert.equal(r.signal, null, r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.next, 'second');
+  assert.ok(out.detached !== out.warned, `detached, or else a warning: ${r.stdout}`);
+});
+
 test('close() detaches the spare windows: after it and a collection the ring is no longer mapped', async () => {
   const r = await runNode(`
     import { Channel } from ${JSON.stringify(LIB)};
