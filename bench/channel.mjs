@@ -454,7 +454,8 @@ async function main() {
   const runs = runsIdx >= 0 ? Number(argv[runsIdx + 1]) : quick ? 1 : 3;
   const scale = quick ? 0.2 : 1;
   const pinIdx = argv.indexOf('--pin');
-  const cpus = argv.includes('--no-pin') || os.availableParallelism() < 2 ? undefined
+  const canPin = spawnSync('taskset', ['-c', '0', 'true']).status === 0; // util-linux, on every Debian
+  const cpus = argv.includes('--no-pin') || os.availableParallelism() < 2 || !canPin ? undefined
     : pinIdx >= 0 && /^\d+,\d+$/.test(argv[pinIdx + 1] ?? '') ? argv[pinIdx + 1].split(',').map(Number) : [0, 1];
   const n = (x) => Math.max(10, Math.round(x * scale));
   const cBinary = buildC();
