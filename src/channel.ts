@@ -82,7 +82,8 @@ let transferMoves: boolean | undefined = transferBuffer === undefined ? false : 
  * Detaches a window that a user may hold, for good. Where V8's transfer is used, by transfer: a buffer that
  * markAsUntransferable() gave a detach key (Node 26) makes it throw, where Node-API's detach would abort the
  * process. Such a buffer is left as it is, with a warning; its pages stay mapped while it lives (mapping.c
- * counts live windows), so reading it cannot fault.
+ * counts live windows), so reading it cannot fault. (Where a shim replaced V8's transfer before this module
+ * loaded, Node-API detaches, and a marked buffer on Node 26 still aborts: docs/channel.md says so.)
  */
 function revokeWindow(window: ArrayBuffer): void {
   if (window.byteLength === 0) return; // detached already (its user transferred it away, say)
@@ -212,12 +213,15 @@ export class ChannelLoan implements Disposable {
   readonly #channel: Channel;
   readonly #capacity: number;
   #bytes: Uint8Array;
+  /** The window, taken at creation: `bytes.buffer` is the user's to shadow. */
+  readonly #buffer: ArrayBuffer;
   #done = false;
 
   /** @internal */
   constructor(channel: Channel, bytes: Uint8Array, capacity: number) {
     this.#channel = channel;
     this.#bytes = bytes;
+    this.#buffer = bytes.buffer as ArrayBuffer;
     this.#capacity = capacity;
   }
 
@@ -253,7 +257,7 @@ export class ChannelLoan implements Disposable {
 
   /** @internal */
   get buffer(): ArrayBuffer {
-    return this.#bytes.buffer as ArrayBuffer;
+    return this.#buffer;
   }
 }
 
@@ -265,6 +269,8 @@ export class ChannelLoan implements Disposable {
 export class ChannelView implements Disposable {
   readonly #channel: Channel;
   #bytes: Uint8Array;
+  /** The window, taken at creation: `bytes.buffer` is the user's to shadow. */
+  readonly #buffer: ArrayBuffer;
   readonly #length: number;
   #released = false;
 
@@ -272,6 +278,7 @@ export class ChannelView implements Disposable {
   constructor(channel: Channel, bytes: Uint8Array, length: number) {
     this.#channel = channel;
     this.#bytes = bytes;
+    this.#buffer = bytes.buffer as ArrayBuffer;
     this.#length = length;
   }
 
@@ -302,7 +309,7 @@ export class ChannelView implements Disposable {
 
   /** @internal */
   get buffer(): ArrayBuffer {
-    return this.#bytes.buffer as ArrayBuffer;
+    return this.#buffer;
   }
 }
 
@@ -1369,7 +1376,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       const created = window;
       try {
         window = apply(transferBuffer!, created, []) as ArrayBuffer;
-        transferMoves ??= this.#movedInPlace(window, offset);
+        transferMoves ??= this.#movedInPlace(created, window, offset, length);
       } catch {
         transferMoves = false;
       }
@@ -1408,11 +1415,16 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   }
 
   /**
-   * Whether `moved`, the result of the first transfer of a window at mapping offset `offset`, is that
-   * window's memory and not a copy. Probed with a write that is undone at once: the frame is claimed but not
-   * published (loan) or not yet given back (view), so the peer is not looking at it.
+   * Whether `moved`, what the first transfer of the window `from` (`length` bytes at mapping offset
+   * `offset`) returned, is that window's memory in a new ArrayBuffer with `from` detached, as V8's transfer
+   * does: a shim may copy, or hand back `from` itself. The memory is probed with a write that is undone at
+   * once: the frame is claimed but not published (loan) or not yet given back (view), so the peer is not
+   * looking at it.
    */
-  #movedInPlace(moved: ArrayBuffer, offset: number): boolean {
+  #movedInPlace(from: ArrayBuffer, moved: ArrayBuffer, offset: number, length: number): boolean {
+    if (moved === from || from.byteLength !== 0 || !(moved instanceof ArrayBuffer) || moved.byteLength !== length) {
+      return false;
+    }
     const probe = new Uint8Array(moved, 0, 1);
     const was = probe[0]!;
     probe[0] = was ^ 0xff;

@@ -303,14 +303,15 @@ test('spare windows are taken again: one-size messages make new windows in the f
   assert.deepEqual(JSON.parse(r.stdout), [510, 0, 0, 0], 'new windows per lap (a loan and a view per message)');
 });
 
-test('a transfer() polyfill installed before the library (one that copies, one that throws) changes nothing in zero copy', async () => {
-  for (const polyfill of ['copies', 'throws']) {
+test('a transfer() polyfill installed before the library (one that copies, one that throws, one that returns its receiver) changes nothing in zero copy', async () => {
+  for (const polyfill of ['copies', 'throws', 'returns itself']) {
     const r = await runNode(`
       // As es-shims' arraybuffer.prototype.transfer installs it on Node 20 (here on every Node): a copy into a
       // new ArrayBuffer and a structuredClone transfer to detach the original (which copies, or throws, for
       // a window). Or one that throws.
       Object.defineProperty(ArrayBuffer.prototype, 'transfer', { configurable: true, writable: true, value: function transfer() {
         if (${JSON.stringify(polyfill)} === 'throws') throw new TypeError('not here');
+        if (${JSON.stringify(polyfill)} === 'returns itself') return this;
         const out = new ArrayBuffer(this.byteLength);
         new Uint8Array(out).set(new Uint8Array(this));
         try { structuredClone(this, { transfer: [this] }); } catch { /* Node 26: not transferable */ }
@@ -336,6 +337,22 @@ test('a transfer() polyfill installed before the library (one that copies, one t
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { wrong: 0, attached: 0 }, `a polyfill that ${polyfill}`);
   }
+});
+
+test('a loan\'s bytes.buffer shadowed by the user (here with the open view\'s) does not change which window ends', (t) => {
+  const { a, b, close } = pair({ size: 4096 });
+  t.after(close);
+  b.trySend(new Uint8Array(16).fill(5));
+  const view = a.tryReceiveView();
+  const loan = a.tryReserve(16);
+  Object.defineProperty(loan.bytes, 'buffer', { value: view.bytes.buffer });
+  const loanBytes = loan.bytes;
+  loanBytes.fill(1);
+  loan.commit();
+  assert.equal(loanBytes.length, 0, 'the loan\'s own window is detached');
+  assert.deepEqual([...view.bytes], Array(16).fill(5), 'the view is untouched and still open');
+  view.release();
+  assert.deepEqual([...b.tryReceive()], Array(16).fill(1));
 });
 
 test('markAsUntransferable() on a view\'s buffer: release() and close() go on, with a warning where it cannot be detached, and the process exits cleanly', async () => {
