@@ -72,8 +72,9 @@ const PLAIN_PEER_LOADS = process.arch === 'x64';
  * 2.5-3 µs (Node-API makes a Node Buffer with a tracked finalizer record for each). So an ending loan or
  * view moves its window out of the user's reach into a spare, which the next loan or view of the same ring
  * offset and length takes: messages of one size come back to the same offsets lap after lap.
- * A polyfill installed before us (on Node 20) copies instead of moving: the first transfer is checked
- * (#movedInPlace), and a copying one is never used again (transferMoves false: windows are detached).
+ * A shim installed before us (a polyfill on Node 20, say) may copy, throw or hand back its receiver: the
+ * first transfer is checked (#movedInPlace), and such a one is never used again (transferMoves false:
+ * windows are made and detached through Node-API, as on Node 20).
  */
 const transferBuffer = (ArrayBuffer.prototype as { transfer?: (this: ArrayBuffer) => ArrayBuffer }).transfer;
 const apply = Reflect.apply;
