@@ -3,9 +3,10 @@
 // Channel (per message, batched with trySendMany/tryReceiveMany, into a reused buffer, zero copy, and
 // for 1 MiB trySend read in place; round trips through await receive() and polling tryReceiveInto),
 // a plain-JS floor of the polling round trip, UnixSocket, child_process.send (json and advanced),
-// worker_threads MessagePort (in-process) and the C ring of bench/c/channel.c over the same layout (compiled here with cc -O2; its reader copying each message out,
-// and reading in place as Channel's views do), plus memcpy: cache-hot between two 1 MiB buffers, and into a
-// ring-sized memfd mapping at the frames' offsets (the ring's footprint).
+// worker_threads MessagePort (in-process) and the C ring of bench/c/channel.c over the same layout
+// (compiled here with cc -O2; its reader copying each message out, and reading in place as Channel's views
+// do), plus memcpy: cache-hot between two 1 MiB buffers, and into a ring-sized memfd mapping at the
+// frames' offsets (the ring's footprint).
 // Every measurement is a fresh process; variants run interleaved round by round, and the ratios are
 // ratios of medians from this same run. Reported, never asserted. Both ends of every ring (Channel and C)
 // are faulted in before the clock starts: a first-touch page fault costs ~22 µs on the project's VM, which

@@ -92,10 +92,20 @@ function revokeWindow(window: ArrayBuffer): void {
     native.channelDetach(window);
     return;
   }
+  const moved = moveWindow(window);
+  if (moved !== undefined) native.channelDetach(moved);
+}
+
+/**
+ * Detaches `window` (and every view of it) with V8's transfer, returning its memory in a new ArrayBuffer
+ * that no user has seen; undefined, with a warning, for a buffer with a detach key (see revokeWindow).
+ */
+function moveWindow(window: ArrayBuffer): ArrayBuffer | undefined {
   try {
-    native.channelDetach(apply(transferBuffer!, window, []) as ArrayBuffer);
+    return apply(transferBuffer!, window, []) as ArrayBuffer;
   } catch {
     warnWindowKept();
+    return undefined;
   }
 }
 
@@ -575,8 +585,6 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
   #loanFrame = 0;
   #view: ChannelView | undefined;
   #viewFrame = 0;
-  /** Mapping offset of the open view's bytes (its spare window's key). */
-  #viewOffset = 0;
   /**
    * Windows of ended loans and views, moved out of the ArrayBuffers their users saw (transferBuffer), by
    * mapping offset. Each is also in #held.windows, so close() and the GC safety net detach it.
@@ -1402,13 +1410,8 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
       revokeWindow(buffer);
       return;
     }
-    let moved: ArrayBuffer;
-    try {
-      moved = apply(transferBuffer!, buffer, []) as ArrayBuffer;
-    } catch {
-      warnWindowKept(); // a detach key (see revokeWindow)
-      return;
-    }
+    const moved = moveWindow(buffer);
+    if (moved === undefined) return;
     // Held before anything else can throw, so that close() detaches it whatever happens next.
     this.#held.windows.add(moved);
     if (this.#spareWindows.size >= SPARE_WINDOWS_MAX) this.#dropSpare(moved);
@@ -1521,8 +1524,7 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
     const index = this.#nextFrame();
     if (index === null || index === undefined) return index;
     const len = this.#rxWords[index >> 2]!;
-    this.#viewOffset = this.#rxOffset + index + FRAME_HEADER;
-    const view = new ChannelView(this, this.#openWindow(this.#viewOffset, len), len);
+    const view = new ChannelView(this, this.#openWindow(this.#rxOffset + index + FRAME_HEADER, len), len);
     this.#view = view;
     this.#viewFrame = frameBytes(len);
     return view;
@@ -1576,7 +1578,8 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
 
   #releaseView(view: ChannelView): void {
     if (this.#view !== view) return; // closed meanwhile: the window is already detached
-    this.#endWindow(view.buffer, this.#viewOffset);
+    // The head stays on the view's frame while it is open (every other receive waits or throws BUSY).
+    this.#endWindow(view.buffer, this.#rxOffset + (this.#rxHead & this.#mask) + FRAME_HEADER);
     this.#publishHead((this.#rxHead + this.#viewFrame) >>> 0);
     this.#endView();
   }

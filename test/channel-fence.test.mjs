@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { Channel, MemFile, Seal } from '../dist/index.js';
 import { binding } from '../dist/binding.js';
-import { LIB, timeScale, underEmulation } from './helpers.mjs';
+import { LIB, sleepMs, timeScale, underEmulation } from './helpers.mjs';
 
 const FLAGS_A = (64 + 12) / 4, FLAGS_B = (128 + 12) / 4, FLAG_MEMBARRIER = 1;
 // membarrier(2) is in every kernel this library supports (4.16+ for GLOBAL_EXPEDITED); only x86-64 uses it.
@@ -167,17 +167,16 @@ test('a bell report that reaches the loop after its wait was ended and a new one
   const BELL_A = 64 + 8, BELL_B = 128 + 8, CLOSED_A = 64, CLOSED_B = 128;
   const mine = binding.channelEndOpen(file.fd, BELL_A, BELL_B, CLOSED_A, (e) => events.push(e));
   const peerEnd = binding.channelEndOpen(file.fd, BELL_B, BELL_A, CLOSED_B, () => {});
-  const pause = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); // the loop stays blocked
   try {
     // The thread must see the ring before the re-arm (a loaded machine may not run it within the pause):
     // then no report comes, and the round is tried again.
     let bell = 0;
     for (let attempt = 0; attempt < 10 && events.length === 0; attempt++) {
       binding.channelEndArm(mine, bell);
-      pause(20 * timeScale);                // the waiter thread is in FUTEX_WAIT on the bell
+      sleepMs(20 * timeScale);                // the waiter thread is in FUTEX_WAIT on the bell
       binding.channelEndRing(peerEnd);      // the bell moves: the thread reports, the report waits for the loop
       bell++;
-      pause(50 * timeScale);
+      sleepMs(50 * timeScale);
       binding.channelEndDisarm(mine);       // JS ended that wait by itself ...
       binding.channelEndArm(mine, bell);    // ... and armed for the next one before the report arrived
       await new Promise((r) => setTimeout(r, 50 * timeScale));

@@ -65,8 +65,8 @@ export function reuseFdNumber(n, open) {
   throw new Error(`fd ${n} did not become free within 2 s; it was held by ${[...heldBy].join(', ') || '?'}`);
 }
 
-/** Blocks this thread for `ms` (a test helper's wait without returning to the event loop). */
-function sleepMs(ms) {
+/** Blocks this thread for `ms` (a wait that does not return to the event loop). */
+export function sleepMs(ms) {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
