@@ -1,6 +1,8 @@
 // Node side of the fd-passing case; the same loop as bench/c/fdpass.c and bench/py/fdpass.py.
 // Usage: node fdpass.mjs MESSAGES WINDOW [API [FDS [tight [LIBRARY_DIR]]]]
-//   API: receive (await socket.receive()), iter (for await ... of socket, via its iterator), event ('message')
+//   API: receive (await socket.receive()), iter (for await ... of socket, via its iterator), event ('message'),
+//        floor (the receive loop against stand-in sockets that do no I/O: what the loop's own promises and
+//        awaits cost, a floor for any socket library with this API shape)
 //   FDS: fd (one memfd per message, every received fd closed through msg.close()) or nofd (8 bytes only)
 // A seqpacket UnixSocket pair in one process; every message carries 8 bytes. WINDOW sends are started, then
 // WINDOW messages received. Prints {"perSecond": R}. By default the loop lets the event loop turn once per
@@ -17,10 +19,20 @@ const tight = process.argv[6] === 'tight';
 const libDir = process.argv[7] ?? new URL('../../dist', import.meta.url).pathname;
 const { MemFile, UnixSocket } = await import(pathToFileURL(path.join(libDir, 'index.js')).href);
 if (typeof UnixSocket?.pair !== 'function') throw new Error('UnixSocket is not built yet');
-const [a, b] = UnixSocket.pair({ type: 'seqpacket' });
+const [a, b] = api === 'floor' ? standIns() : UnixSocket.pair({ type: 'seqpacket' });
 const file = MemFile.create('bench');
 const payload = Buffer.alloc(8);
 const fds = withFd ? [file] : null;
+
+// Sockets that do nothing: send() gives a settled promise, receive() a settled promise of one shared message
+// whose close() does nothing. Neither can be made cheaper by any library, so what the loop costs with them is
+// the JavaScript share no real socket can get under.
+function standIns() {
+  const sent = Promise.resolve();
+  const message = { close() {} };
+  const noop = { send: () => sent, receive: () => Promise.resolve(message), close() {} };
+  return [noop, noop];
+}
 
 // 'event': a listener that counts (messages may arrive before the loop waits for them), and a promise per
 // window that resolves once everything sent so far arrived.
@@ -50,7 +62,7 @@ async function run(count) {
       // The body of `for await (const msg of b) { msg.close(); if (++n === window) break; }` without
       // ending the iteration at each break.
       for (let i = 0; i < window; i++) (await it.next()).value.close();
-    } else {
+    } else { // receive, floor
       for (let i = 0; i < window; i++) {
         const msg = await b.receive();
         msg.close(); // closes the fd it carried
