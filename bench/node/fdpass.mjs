@@ -1,8 +1,8 @@
 // Node side of the fd-passing case; the same loop as bench/c/fdpass.c and bench/py/fdpass.py.
 // Usage: node fdpass.mjs MESSAGES WINDOW [API [FDS [tight [LIBRARY_DIR]]]]
 //   API: receive (await socket.receive()), iter (for await ... of socket, via its iterator), event ('message'),
-//        floor (the receive loop against stand-in sockets that do no I/O: what the loop's own promises and
-//        awaits cost, a floor for any socket library with this API shape)
+//        or floor-receive, floor-iter, floor-event: the same loop against stand-in sockets that do no I/O, what
+//        the loop's own promises, awaits and calls cost: a floor for any socket library with this API
 //   FDS: fd (one memfd per message, every received fd closed through msg.close()) or nofd (8 bytes only)
 // A seqpacket UnixSocket pair in one process; every message carries 8 bytes. WINDOW sends are started, then
 // WINDOW messages received. Prints {"perSecond": R}. By default the loop lets the event loop turn once per
@@ -13,24 +13,39 @@ import { pathToFileURL } from 'node:url';
 
 const messages = Number(process.argv[2] ?? 100000);
 const window = Number(process.argv[3] ?? 32);
-const api = process.argv[4] ?? 'receive';
+const apiArg = process.argv[4] ?? 'receive';
+const standIn = apiArg.startsWith('floor-');
+const api = standIn ? apiArg.slice('floor-'.length) : apiArg;
+if (!['receive', 'iter', 'event'].includes(api)) throw new Error(`unknown API ${apiArg}`);
 const withFd = (process.argv[5] ?? 'fd') === 'fd';
 const tight = process.argv[6] === 'tight';
 const libDir = process.argv[7] ?? new URL('../../dist', import.meta.url).pathname;
 const { MemFile, UnixSocket } = await import(pathToFileURL(path.join(libDir, 'index.js')).href);
 if (typeof UnixSocket?.pair !== 'function') throw new Error('UnixSocket is not built yet');
-const [a, b] = api === 'floor' ? standIns() : UnixSocket.pair({ type: 'seqpacket' });
+const [a, b] = standIn ? standIns() : UnixSocket.pair({ type: 'seqpacket' });
 const file = MemFile.create('bench');
 const payload = Buffer.alloc(8);
 const fds = withFd ? [file] : null;
 
-// Sockets that do nothing: send() gives a settled promise, receive() a settled promise of one shared message
-// whose close() does nothing. Neither can be made cheaper by any library, so what the loop costs with them is
-// the JavaScript share no real socket can get under.
+// Sockets that do nothing: send() returns one shared settled promise (and hands a 'message' listener one
+// shared message at once), receive() and the iterator settled promises of that message, whose close() does
+// nothing. A real socket does all of this and more, so what the loop costs with them is the JavaScript share
+// no real socket can get under.
 function standIns() {
   const sent = Promise.resolve();
   const message = { close() {} };
-  const noop = { send: () => sent, receive: () => Promise.resolve(message), close() {} };
+  const step = { value: message, done: false };
+  let listener = null;
+  const noop = {
+    send() {
+      if (listener !== null) listener(message);
+      return sent;
+    },
+    receive: () => Promise.resolve(message),
+    on(name, fn) { listener = fn; },
+    [Symbol.asyncIterator]: () => ({ next: () => Promise.resolve(step) }),
+    close() {},
+  };
   return [noop, noop];
 }
 
@@ -62,7 +77,7 @@ async function run(count) {
       // The body of `for await (const msg of b) { msg.close(); if (++n === window) break; }` without
       // ending the iteration at each break.
       for (let i = 0; i < window; i++) (await it.next()).value.close();
-    } else { // receive, floor
+    } else {
       for (let i = 0; i < window; i++) {
         const msg = await b.receive();
         msg.close(); // closes the fd it carried
