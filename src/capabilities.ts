@@ -110,10 +110,37 @@ export function hugePagePools(): HugePagePool[] {
     const read = (f: string) => {
       try { return Number(readFileSync(`/sys/kernel/mm/hugepages/${dir}/${f}`, 'utf8').trim()); } catch { return 0; }
     };
-    const size = kb >= 1024 * 1024 ? `${kb / 1024 / 1024}GB` : kb >= 1024 ? `${kb / 1024}MB` : `${kb}KB`;
-    pools.push({ size, bytes: kb * 1024, total: read('nr_hugepages'), free: read('free_hugepages') });
+    pools.push({ size: hugePageSizeName(kb * 1024), bytes: kb * 1024, total: read('nr_hugepages'), free: read('free_hugepages') });
   }
   return pools.sort((a, b) => a.bytes - b.bytes);
+}
+
+/** `2097152` -> `'2MB'`: the spelling of the hugeTLB option and of {@link HugePagePool.size}. */
+export function hugePageSizeName(bytes: number): string {
+  const kb = bytes / 1024;
+  return kb >= 1024 * 1024 ? `${kb / 1024 / 1024}GB` : kb >= 1024 ? `${kb / 1024}MB` : `${kb}KB`;
+}
+
+/**
+ * @internal The hint for a hugeTLB allocation or mapping the kernel refused (ENOMEM/ENOSPC), with the
+ * pool's numbers: what `bytes` needs (0: not known) against the pages that are free and not already
+ * promised to other mappings (`free_hugepages - resv_hugepages`).
+ */
+export function hugePageShortage(pageBytes: number, bytes: number): string {
+  const size = hugePageSizeName(pageBytes);
+  const dir = `/sys/kernel/mm/hugepages/hugepages-${pageBytes / 1024}kB`;
+  const read = (f: string) => {
+    try { return Number(readFileSync(`${dir}/${f}`, 'utf8').trim()); } catch { return NaN; }
+  };
+  const total = read('nr_hugepages'), free = read('free_hugepages'), promised = read('resv_hugepages');
+  if (Number.isNaN(total)) return `this machine has no pool of ${size} huge pages (${dir} does not exist)`;
+  const reserve = `(as root): echo N > ${dir}/nr_hugepages`;
+  if (total === 0) return `no ${size} huge pages are reserved on this machine; reserve some ${reserve}`;
+  const available = Math.max(0, free - (Number.isNaN(promised) ? 0 : promised));
+  // Pages the file already holds are not reserved again, hence "up to".
+  const needs = bytes > 0 ? `this needs up to ${Math.ceil(bytes / pageBytes)}, and ` : '';
+  return `not enough free ${size} huge pages: ${needs}${available} of the ${total} in the pool are free and not ` +
+    `promised to other mappings; reserve more ${reserve}`;
 }
 
 /** What this kernel supports (probed once per process, then cached). */

@@ -16,6 +16,7 @@
  */
 import { constants as bufferConstants } from 'node:buffer';
 import { binding, type NativeHandle, type NativeMapping } from './binding.js';
+import { hugePageShortage } from './capabilities.js';
 import { MAP_OPT, OPEN, STAT } from './constants.js';
 import { SystemError, invalidArgType, invalidArgValue, outOfRange, rangeError, stateError } from './errors.js';
 import type { MemFileOrigin } from './memfile.js';
@@ -406,7 +407,7 @@ function pastEof(offset: number, length: number, size: number): Error {
 }
 
 function explainMmap(e: unknown, origin: MemFileOrigin, seals: number, writable: boolean,
-  readOnlyFd: boolean, hugePageBytes: number): unknown {
+  readOnlyFd: boolean, hugePageBytes: number, length: number): unknown {
   if (!(e instanceof SystemError) || e.hint) return e;
   switch (e.code) {
     case 'EPERM':
@@ -426,10 +427,11 @@ function explainMmap(e: unknown, origin: MemFileOrigin, seals: number, writable:
         return e.withHint(`memfd_secret memory is locked memory and counts against RLIMIT_MEMLOCK, currently ${memlockLimit()} ` +
           'for this process (raise it with `ulimit -l`, LimitMEMLOCK= in systemd, or CAP_IPC_LOCK)');
       }
+      // A shared hugeTLB mapping reserves its huge pages at mmap time: ENOMEM is then almost always the pool.
+      if (hugePageBytes) return e.withHint(hugePageShortage(hugePageBytes, length));
       if (e.code === 'ENOMEM') {
         return e.withHint('no address space left for the mapping, or too many mappings (vm.max_map_count); unmap some');
       }
-      if (hugePageBytes) return e.withHint('not enough free huge pages for this mapping (see /sys/kernel/mm/hugepages/)');
       break;
     case 'EINVAL':
       if (hugePageBytes) return e.withHint(`hugeTLB files map whole huge pages (${hugePageBytes} bytes)`);
@@ -506,7 +508,7 @@ export function mapFile(file: MappableFile, options?: MapOptions): Mapping {
   try {
     [record, buffer] = binding.mmap(handle, offset, length, granule, flags);
   } catch (e) {
-    throw explainMmap(e, origin, seals, writable, readOnlyFd, hugePageBytes);
+    throw explainMmap(e, origin, seals, writable, readOnlyFd, hugePageBytes, length);
   }
   token.allowed = true;
   try {

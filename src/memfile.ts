@@ -6,7 +6,7 @@ import { constants as bufferConstants } from 'node:buffer';
 import { fstatSync, readFileSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
-import { HUGE_PAGE_SIZES, type HugePageSize } from './capabilities.js';
+import { HUGE_PAGE_SIZES, hugePageShortage, hugePageSizeName, type HugePageSize } from './capabilities.js';
 import { FALLOC, FS_MAGIC, MFD, OPEN, STAT } from './constants.js';
 import { SystemError, invalidArgType, invalidArgValue, isSystemError, outOfRange, stateError } from './errors.js';
 import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.js';
@@ -215,12 +215,13 @@ function hugePageFlags(option: unknown): { flags: number; bytes: number } {
 }
 
 function hugeHint(e: SystemError, pageBytes: number): SystemError {
-  const size = pageBytes >= 2 ** 30 ? `${pageBytes / 2 ** 30}GB` : `${pageBytes / 2 ** 20}MB`;
+  const size = hugePageSizeName(pageBytes);
   switch (e.code) {
     case 'EINVAL':
       return e.withHint(`hugeTLB files take sizes and offsets in multiples of the huge page size (${size}), and this page size must be supported by the CPU`);
     case 'ENOMEM': case 'ENOSPC':
-      return e.withHint(`no free ${size} huge pages: reserve some in /sys/kernel/mm/hugepages/ (or /proc/sys/vm/nr_hugepages)`);
+      // How many pages the call needed is not known here (allocate() may find some already in the file).
+      return e.withHint(hugePageShortage(pageBytes, 0));
     case 'ENOENT': case 'ENOSYS': case 'EPERM': case 'ENODEV':
       return e.withHint(`hugetlbfs is not available for ${size} pages on this kernel`);
     default:

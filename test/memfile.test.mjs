@@ -77,6 +77,38 @@ test('hugeTLB option: validated, and works where huge pages are reserved', (t) =
   }
 });
 
+test('a hugeTLB map() or allocate() the pool cannot serve explains the pool, with its numbers', (t) => {
+  const pool = hugePagePools().find((p) => p.size === '2MB');
+  if (!capabilities().hugeTLB || !pool || pool.total < 1) {
+    t.skip(`no 2MB huge page pool (pools: ${JSON.stringify(hugePagePools())}); reserve some with: echo 8 > /proc/sys/vm/nr_hugepages`);
+    return;
+  }
+  const pages = pool.total + 1; // more than the whole pool: refused however many are free
+  const f = MemFile.create('too-big', { hugeTLB: '2MB' });
+  try {
+    f.truncate(pages * 2 * 1024 * 1024);
+    // The generic ENOMEM hint (address space, vm.max_map_count) would send the user the wrong way.
+    assert.throws(() => f.map(), (e) => e.code === 'ENOMEM' && e.syscall === 'mmap' &&
+      e.hint.includes(`not enough free 2MB huge pages: this needs up to ${pages}, and `) &&
+      e.hint.includes(`of the ${pool.total} in the pool`) && e.hint.includes('hugepages-2048kB/nr_hugepages') &&
+      !/max_map_count/.test(e.message));
+    assert.throws(() => f.allocate(0, pages * 2 * 1024 * 1024), (e) => ['ENOSPC', 'ENOMEM'].includes(e.code) &&
+      e.hint.startsWith('not enough free 2MB huge pages: ') && e.hint.includes(`of the ${pool.total} in the pool`));
+  } finally {
+    f.close();
+  }
+  const empty = hugePagePools().find((p) => p.size === '1GB' && p.total === 0);
+  if (empty) {
+    const g = MemFile.create('no-pool', { hugeTLB: '1GB' });
+    try {
+      g.truncate(2 ** 30);
+      assert.throws(() => g.map(), (e) => e.code === 'ENOMEM' && /no 1GB huge pages are reserved on this machine/.test(e.hint));
+    } finally {
+      g.close();
+    }
+  }
+});
+
 test('every huge page size is encoded as log2 << 26', () => {
   // The kernel validates the encoding: an unsupported size is EINVAL (or ENOENT/ENOSYS without hugetlbfs),
   // never a silently different page size. 2MB is supported by x86-64.
