@@ -3,7 +3,7 @@
  * @module
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { fstatSync, readFileSync } from 'node:fs';
+import { fstatSync, readFileSync, readlinkSync } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { binding, type NativeHandle } from './binding.js';
 import { HUGE_PAGE_SIZES, hugePageShortage, hugePageSizeName, type HugePageSize } from './capabilities.js';
@@ -13,7 +13,7 @@ import { FROZEN, Seal, Seals, sealBits, sealsOf, type SealsLike } from './seals.
 import { O_CLOEXEC, assertShrinkKeepsMappings, mapFile, type MapOptions, type Mapping, type MappableFile } from './mapping.js';
 import { assertMemoryFor, explainMemlock } from './memory.js';
 import { markUncloneable } from './uncloneable.js';
-import { ResourceKind, warnFdNotOurs } from './warnings.js';
+import { ResourceKind, warnClosedByGc, warnFdNotOurs } from './warnings.js';
 import {
   toBool, toBytes, toFd, toInt, toOptions, toPosition, toSize, toWritableBytes, type BinaryLike,
 } from './validate.js';
@@ -158,7 +158,26 @@ export function fileInternals(file: MemFile): MemFileInternals {
  * Node-API finalizer per file. close() and releaseFd() drop the entry, so a callback only ever carries the
  * number of a file that still owns it.
  */
-const forgottenFiles = new FinalizationRegistry<NativeHandle>((handle) => binding.handleRelease(handle));
+const forgottenFiles = new FinalizationRegistry<NativeHandle>((handle) => {
+  warnForgottenFile(handle);
+  binding.handleRelease(handle);
+});
+
+/**
+ * The warning for a forgotten file, with its name, read while its fd is still open: the number the native
+ * notice would show is the library's private fd, which the user never saw, so the name is what tells them
+ * which file they forgot. The native notice that follows is the same (code, kind) and is not shown again.
+ */
+function warnForgottenFile(handle: NativeHandle): void {
+  let fd = -1;
+  try { fd = binding.handleOwnFd(handle); } catch { /* a stale handle: nothing to report */ }
+  if (fd < 0) return;
+  let name: string | undefined;
+  try {
+    name = /^\/memfd:(.*?)(?: \(deleted\))?$/s.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+  } catch { /* no /proc: the fd alone */ }
+  warnClosedByGc(ResourceKind.File, fd, name);
+}
 
 /**
  * Registration is deferred to the end of the current job: a registry entry (a weak cell keyed for

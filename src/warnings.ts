@@ -46,14 +46,15 @@ function emitOnce(code: string, kind: number, message: string): void {
   process.emitWarning(message, { type: 'MemfdWarning', code, detail: 'memfd reports this once per kind and thread.' });
 }
 
-/** A resource of `kind` was closed by the garbage collector (fd shown when it had one). */
-export function warnClosedByGc(kind: number, fd: number): void {
+/** A resource of `kind` was closed by the garbage collector (fd shown when it had one, and the name of a file). */
+export function warnClosedByGc(kind: number, fd: number, fileName?: string): void {
   const name = KIND_NAMES[kind];
   if (name === undefined) return;
   const what = kind === ResourceKind.Mapping ? 'unmapped' : 'closed';
+  const named = fileName === undefined ? '' : ` named ${JSON.stringify(fileName)}`;
   const which = fd >= 0 ? ` (fd ${fd})` : '';
-  emitOnce(CLOSED_BY_GC, kind, `A ${name} was ${what} by the garbage collector${which}. That is a leak until the ` +
-    `collector runs: ${HOW_TO_CLOSE[kind]}.`);
+  emitOnce(CLOSED_BY_GC, kind, `A ${name}${named} was ${what} by the garbage collector${which}. That is a leak until ` +
+    `the collector runs: ${HOW_TO_CLOSE[kind]}.`);
 }
 
 /** fd `fd`, handed out by a resource of `kind`, no longer referred to that resource's file at close. */

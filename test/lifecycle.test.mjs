@@ -93,6 +93,26 @@ test('a closed-then-collected MemFile does not close the fd number a new file re
   victim.close();
 });
 
+test('the warning for a MemFile the GC closed names the file (its fd is one the user never saw)', async () => {
+  // In a child: the warning is emitted once per process. The file is dropped after the job that made it, so
+  // the registry's callback closes it (not the end-of-job list).
+  const r = await runNode(`
+    import { MemFile } from './dist/index.js';
+    const warnings = [];
+    process.on('warning', (w) => warnings.push(w.code + ' ' + w.message));
+    let file = MemFile.create('forgotten "ring"');
+    file.truncate(4096);
+    await new Promise((r) => setImmediate(r)); // registered now
+    file = null;
+    for (let i = 0; i < 8 && warnings.length === 0; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+    console.log(JSON.stringify(warnings));
+  `, { args: ['--expose-gc'] });
+  assert.equal(r.code, 0, r.stderr);
+  const warnings = JSON.parse(r.stdout);
+  assert.equal(warnings.length, 1, r.stdout);
+  assert.match(warnings[0], /^MEMFD_CLOSED_BY_GC A MemFile named "forgotten \\"ring\\"" was closed by the garbage collector \(fd \d+\)\. /);
+});
+
 test('a MemFile whose fd was released, then dropped, leaves that fd open: the GC closes nothing of it', async () => {
   // In a child: the MEMFD_CLOSED_BY_GC warning is emitted once per process. Released in the job that made
   // the file (no registry entry yet) and after it (registered): neither may be closed by the safety net.

@@ -169,8 +169,10 @@ test('resources closed by the garbage collector warn once per kind, with a code 
   `);
   assert.equal(out.leaked, 0);
   const gc = out.warnings.filter((w) => w.code === 'MEMFD_CLOSED_BY_GC');
-  const kinds = gc.map((w) => /^A (MemFile|Message|Mapping|UnixSocket or UnixServer) was/.exec(w.message)?.[1]).sort();
+  const kinds = gc.map((w) => /^A (MemFile|Message|Mapping|UnixSocket or UnixServer)( named "[^"]*")? was/.exec(w.message)?.[1]).sort();
   assert.deepEqual(kinds, ['Mapping', 'MemFile', 'Message', 'UnixSocket or UnixServer']);
+  // A MemFile's warning shows the library's private fd, which the program never saw: the name says which file.
+  assert.match(gc.find((w) => w.message.startsWith('A MemFile'))?.message ?? '', /^A MemFile named "(leak\d|m)" was closed/);
   for (const w of gc) {
     assert.equal(w.type, 'MemfdWarning');
     assert.match(w.message, /close\(\)|unmap\(\)|fs\.closeSync/);
