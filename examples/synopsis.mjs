@@ -17,9 +17,13 @@ try {
 }
 
 // Give it to a child process: it arrives as fd 3, and the child checks the seals before trusting it.
+// (cwd: the child resolves 'memfd' from this script's directory, as this script does.)
 const child = spawn(process.execPath, ['--input-type=module', '-e', `
   import { MemFile } from 'memfd';
   const f = MemFile.fromFd(3, { requireSeals: ['write', 'shrink'] });
   console.log('child sees', f.readAllSync().toString());
-`], { stdio: ['inherit', 'inherit', 'inherit', file.fd] });
-child.on('exit', () => file.close());
+`], { cwd: import.meta.dirname, stdio: ['inherit', 'inherit', 'inherit', file.fd] });
+child.on('exit', (code) => {
+  file.close();
+  process.exitCode = code ?? 1; // a child that failed fails this script too
+});

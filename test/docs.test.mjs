@@ -48,6 +48,21 @@ test('the check finds `using` in a snippet and accepts TypeScript or a try/final
   assert.deepEqual(usingWithoutFallback(`${fence}js\nconst using = 1; // not a declaration\n${fence}\n`), []);
 });
 
+test('a snippet headed by its example file (\`// examples/NAME\`) is that file, word for word', () => {
+  // The examples run in CI (test/examples.test.mjs); a snippet that drifted from its file would not be.
+  const files = ['README.md', ...readdirSync(new URL('docs/', root)).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  let checked = 0;
+  for (const file of files) {
+    for (const b of javascriptBlocks(readFileSync(new URL(file, root), 'utf8'))) {
+      const named = /^\/\/ (examples\/[\w.-]+\.m?js)\n/.exec(b.code);
+      if (!named) continue;
+      checked++;
+      assert.equal(b.code, readFileSync(new URL(named[1], root), 'utf8'), `${file}:${b.line} differs from ${named[1]}`);
+    }
+  }
+  assert.ok(checked >= 2, `only ${checked} snippets name their example file`);
+});
+
 test('every ERR_MEMFD_* code the library can throw is listed in the README', () => {
   const readme = readFileSync(new URL('README.md', root), 'utf8');
   const sources = [
