@@ -715,6 +715,14 @@ export class Channel implements Disposable, AsyncDisposable, AsyncIterable<Buffe
         (err as Error & { cause?: unknown }).cause = e;
         throw err;
       }
+      if ((e as { code?: string }).code === 'ERR_MEMFD_FD_ALREADY_OWNED') {
+        // MemFile's advice (file.dup().releaseFd()) does not apply to a channel's fd.
+        const err = stateError('ERR_MEMFD_FD_ALREADY_OWNED', `fd ${fd} is already owned by another memfd object in ` +
+          'this process (the Channel that made it, or a MemFile); for the other end in a Worker, post ch.dupFd(): ' +
+          'a new fd that the Worker owns; the fd was left open');
+        (err as Error & { cause?: unknown }).cause = e;
+        throw err;
+      }
       throw e;
     }
     let mapping: Mapping | undefined;

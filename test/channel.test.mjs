@@ -518,7 +518,9 @@ test('fromFd refusals leave the fd open and the caller\'s', async (t) => {
   const a = Channel.create({ size: 4096 });
   t.after(() => a.close());
   // The creating process owns a.fd: adopting the same number again is refused, and it stays open.
-  assert.throws(() => Channel.fromFd(a.fd), { code: 'ERR_MEMFD_FD_ALREADY_OWNED' });
+  // The advice is the channel's (dupFd), not MemFile's (dup().releaseFd()).
+  assert.throws(() => Channel.fromFd(a.fd), { code: 'ERR_MEMFD_FD_ALREADY_OWNED', message: /post ch\.dupFd\(\)/ });
+  assert.ok(fdIsOpen(a.fd));
   const first = a.dupFd();
   const second = a.dupFd();
   t.after(() => closeSync(second));

@@ -240,7 +240,9 @@ test('argument errors are thrown before anything happens', async () => {
   await assert.rejects(SnapshotServer.listen(address(), { backlog: -1 }), { code: 'ERR_OUT_OF_RANGE' });
   await assert.rejects(SnapshotServer.listen(''), { code: 'ERR_INVALID_ARG_VALUE' });
   await assert.rejects(SnapshotClient.connect(address(), { timeout: 'soon' }), { code: 'ERR_INVALID_ARG_TYPE' });
-  await assert.rejects(SnapshotClient.connect(address()), { code: 'ECONNREFUSED' });
+  // An abstract address has no file that could be stale: the hint does not send the user looking for one.
+  await assert.rejects(SnapshotClient.connect(address()), (e) => e.code === 'ECONNREFUSED' &&
+    /no process listens at abstract address/.test(e.hint) && !/stale/.test(e.hint));
   assert.throws(() => SnapshotClient.fromFd(-1), { code: 'ERR_OUT_OF_RANGE' });
   server.close();
   assert.throws(() => server.publish('late'), { code: 'ERR_MEMFD_SOCKET_CLOSED' });
