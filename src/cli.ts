@@ -202,7 +202,14 @@ function commandLs(args: string[], io: CliIo): number {
 function deniedError(pid: number, code: string): CliError {
   const command = readCommand(pid);
   return new CliError(ExitCode.Denied, `process ${pid}${command === null ? '' : ` (${printable(command)})`}: ` +
-    `permission denied (${code}): only its owner (unless it is set-id or non-dumpable) or root may inspect it`);
+    `permission denied (${code}): ${runningAsRoot()
+      ? 'refused even to root here: the process belongs to a parent user namespace (root in a container is not ' +
+        'root over its host), or an LSM policy (Yama, SELinux, AppArmor) forbids it'
+      : "inspecting another user's process (or a set-id or non-dumpable one) needs root or CAP_SYS_PTRACE"}`);
+}
+
+function runningAsRoot(): boolean {
+  return process.geteuid?.() === 0;
 }
 
 /** The JSON of one row: field order and names are the documented schema (docs/cli.md). */
@@ -307,7 +314,8 @@ function lsTable(rows: MemfdRow[], inaccessible: InaccessibleProcess[]): string 
     const shown = inaccessible.slice(0, 8).map((p) => `${p.pid} (${printable(p.command)})`).join(', ');
     const more = inaccessible.length > 8 ? ` and ${inaccessible.length - 8} more` : '';
     trailer.push(`${inaccessible.length} process${inaccessible.length === 1 ? '' : 'es'} could not be inspected ` +
-      `(${inaccessible[0]!.code}: not permitted to this user): ${shown}${more}. SHARED counts only what could be inspected.`);
+      `(${inaccessible[0]!.code}: ${runningAsRoot() ? 'refused even to root: a parent user namespace or an LSM policy' : 'not permitted to this user'}): ` +
+      `${shown}${more}. SHARED counts only what could be inspected.`);
   }
   if (trailer.length > 0) text += '\n' + trailer.join('\n') + '\n';
   return text;

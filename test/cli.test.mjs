@@ -375,12 +375,23 @@ while time.time() < end:
     const one = await cliAsNobody(['ls', '--pid', String(sealed.pid)]);
     assert.equal(one.code, 3);
     oneLine(one);
-    assert.match(one.stderr, /permission denied/);
+    assert.match(one.stderr, /permission denied \(EACCES\): inspecting another user's process .*needs root or CAP_SYS_PTRACE/);
     for (const args of [['show', `${sealed.pid}:${sealed.fd}`], ['cat', `${sealed.pid}:${sealed.fd}`]]) {
       const r = await cliAsNobody(args);
       assert.equal(r.code, 3, args.join(' '));
       oneLine(r);
     }
+  });
+
+  test('root refused (a parent user namespace, an LSM): the message says root was refused, not "another user"', async (t) => {
+    // Only where this machine has such a process: pid 1 of a sandbox whose root is not root over it.
+    if (process.geteuid?.() !== 0) return t.skip('not running as root');
+    const one = await cli(['ls', '--pid', '1']);
+    if (one.code !== 3) return t.skip(`root may inspect pid 1 here (exit ${one.code})`);
+    oneLine(one);
+    assert.match(one.stderr, /permission denied \(\w+\): refused even to root here: .*user namespace.*LSM/);
+    const all = await cli(['ls']);
+    assert.match(all.stdout, /could not be inspected \(\w+: refused even to root: a parent user namespace or an LSM policy\)/);
   });
 
   test('unprivileged caller, own map-only process: size and seals unknown, marked and explained', async (t) => {
