@@ -153,6 +153,8 @@ export const EMULATION_SKIPS = {
   hostKernel: 'the kernel under qemu-user is the x86-64 host\'s: /proc fdinfo flags carry x86-64 values ' +
     '(O_LARGEFILE 0100000), while an arm64 build names arm64\'s (0400000)',
   rss: 'the RSS and PSS of a qemu-user process include its cache of translated code, which grows as new code runs',
+  hugeTLBMap: 'qemu-user cannot map hugetlbfs files: every mmap of one fails with EINVAL (measured with qemu 7.2: ' +
+    'a 4 MiB file of 2MB pages that the pool could serve, too)',
   populate: 'qemu-user maps guest memory itself and does not pass MAP_POPULATE or MADV_POPULATE_WRITE on to the ' +
     'kernel: nothing is faulted in ahead (measured: 7 MB of RSS instead of 32 MB for two 16 MiB rings)',
 };
