@@ -737,21 +737,24 @@ static napi_value js_handle_close(napi_env env, napi_callback_info info) {
   return make_int32(env, not_ours >= 0 ? not_ours : -2);
 }
 
-/* handleRelease(handle): the MemFile that owned this number handle was collected (its FinalizationRegistry
- * callback). Closes what it still owns, once, and says so (MEMFD_CLOSED_BY_GC); a stale number (closed
- * before) is a no-op. Pins no longer count: a pinner keeps the MemFile alive, so none is left. */
+/* handleRelease(handle) -> the number its MEMFD_CLOSED_BY_GC notice names (the handed-out one if any, as
+ * every notice does), or -1 when nothing was left open. The MemFile that owned this number handle was
+ * collected (its FinalizationRegistry callback): closes what it still owns, once, and says so; a stale
+ * number (closed before) is a no-op. Pins no longer count: a pinner keeps the MemFile alive, so none is
+ * left. */
 static napi_value js_handle_release(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv, NULL)) return NULL;
   fd_handle *h = fd_handle_unwrap(env, argv[0]);
   if (h == NULL) return NULL;
-  if (h == &stale_handle || h->slot < 0 || h->finalized) return make_undefined(env);
+  if (h == &stale_handle || h->slot < 0 || h->finalized) return make_int32(env, -1);
   h->forgotten = !h->closed;
+  int report = h->forgotten ? handle_report_fd(h) : -1;
   h->closed = true;
   h->finalized = true;
   if (h->in_flight == 0) close_and_notify(h, h->forgotten);
   maybe_free(h);
-  return make_undefined(env);
+  return make_int32(env, report);
 }
 
 /* Env teardown (a Worker ends, or the process exits): registry callbacks no longer run, so the number

@@ -44,8 +44,11 @@ export interface Binding {
   /** The handle gives up ownership without closing; the caller owns the returned number. */
   handleDetach(h: NativeHandle): number;
   handlePin(h: NativeHandle): void;
-  /** The MemFile owning a number handle was collected: close what it still owns (no-op when stale). */
-  handleRelease(h: NativeHandle): void;
+  /**
+   * The MemFile owning a number handle was collected: close what it still owns (no-op when stale). Returns
+   * the number its MEMFD_CLOSED_BY_GC notice names (the handed-out fd if any), or -1 when nothing was open.
+   */
+  handleRelease(h: NativeHandle): number;
   handleUnpin(h: NativeHandle): void;
   dupFd(fd: number): NativeHandle;
   fdOwned(fd: number): boolean;

@@ -159,24 +159,22 @@ export function fileInternals(file: MemFile): MemFileInternals {
  * number of a file that still owns it.
  */
 const forgottenFiles = new FinalizationRegistry<NativeHandle>((handle) => {
-  warnForgottenFile(handle);
-  binding.handleRelease(handle);
+  // Named here, because the fd a notice shows may be the library's private one, which the program never
+  // saw. Read through the private fd before the release closes it (a handed-out number may have been
+  // closed by hand and reused). The native notice the release posts is the same (code, kind): not shown twice.
+  const name = memfdName(binding.handleOwnFd(handle));
+  const reported = binding.handleRelease(handle);
+  if (reported >= 0) warnClosedByGc(ResourceKind.File, reported, name);
 });
 
-/**
- * The warning for a forgotten file, with its name, read while its fd is still open: the number the native
- * notice would show is the library's private fd, which the user never saw, so the name is what tells them
- * which file they forgot. The native notice that follows is the same (code, kind) and is not shown again.
- */
-function warnForgottenFile(handle: NativeHandle): void {
-  let fd = -1;
-  try { fd = binding.handleOwnFd(handle); } catch { /* a stale handle: nothing to report */ }
-  if (fd < 0) return;
-  let name: string | undefined;
+/** The `memfd_create` name of our open fd `fd` (from /proc/self/fd), or undefined. */
+function memfdName(fd: number): string | undefined {
+  if (fd < 0) return undefined;
   try {
-    name = /^\/memfd:(.*?)(?: \(deleted\))?$/s.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
-  } catch { /* no /proc: the fd alone */ }
-  warnClosedByGc(ResourceKind.File, fd, name);
+    return /^\/memfd:(.*?)(?: \(deleted\))?$/s.exec(readlinkSync(`/proc/self/fd/${fd}`))?.[1];
+  } catch {
+    return undefined; // no /proc: the fd alone
+  }
 }
 
 /**

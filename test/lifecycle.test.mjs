@@ -93,24 +93,30 @@ test('a closed-then-collected MemFile does not close the fd number a new file re
   victim.close();
 });
 
-test('the warning for a MemFile the GC closed names the file (its fd is one the user never saw)', async () => {
-  // In a child: the warning is emitted once per process. The file is dropped after the job that made it, so
-  // the registry's callback closes it (not the end-of-job list).
-  const r = await runNode(`
-    import { MemFile } from './dist/index.js';
-    const warnings = [];
-    process.on('warning', (w) => warnings.push(w.code + ' ' + w.message));
-    let file = MemFile.create('forgotten "ring"');
-    file.truncate(4096);
-    await new Promise((r) => setImmediate(r)); // registered now
-    file = null;
-    for (let i = 0; i < 8 && warnings.length === 0; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
-    console.log(JSON.stringify(warnings));
-  `, { args: ['--expose-gc'] });
-  assert.equal(r.code, 0, r.stderr);
-  const warnings = JSON.parse(r.stdout);
-  assert.equal(warnings.length, 1, r.stdout);
-  assert.match(warnings[0], /^MEMFD_CLOSED_BY_GC A MemFile named "forgotten \\"ring\\"" was closed by the garbage collector \(fd \d+\)\. /);
+test('the warning for a MemFile the GC closed names the file, and shows the fd the program saw if it saw one', async () => {
+  // In children: the warning is emitted once per process. The file is dropped after the job that made it,
+  // so the registry's callback closes it (not the end-of-job list). Without file.fd the number shown is the
+  // library's private fd, which the program never saw: the name is what tells which file it was.
+  for (const readFd of [false, true]) {
+    const r = await runNode(`
+      import { MemFile } from './dist/index.js';
+      const warnings = [];
+      process.on('warning', (w) => warnings.push(w.code + ' ' + w.message));
+      let file = MemFile.create('forgotten "ring"');
+      file.truncate(4096);
+      const shown = ${readFd} ? file.fd : -1;
+      await new Promise((r) => setImmediate(r)); // registered now
+      file = null;
+      for (let i = 0; i < 8 && warnings.length === 0; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+      console.log(JSON.stringify({ warnings, shown }));
+    `, { args: ['--expose-gc'] });
+    assert.equal(r.code, 0, r.stderr);
+    const { warnings, shown } = JSON.parse(r.stdout);
+    assert.equal(warnings.length, 1, r.stdout);
+    const m = /^MEMFD_CLOSED_BY_GC A MemFile named "forgotten \\"ring\\"" was closed by the garbage collector \(fd (\d+)\)\. /.exec(warnings[0]);
+    assert.ok(m, warnings[0]);
+    if (readFd) assert.equal(Number(m[1]), shown, 'the number the program was given');
+  }
 });
 
 test('a MemFile whose fd was released, then dropped, leaves that fd open: the GC closes nothing of it', async () => {
