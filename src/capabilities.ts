@@ -106,13 +106,23 @@ export function hugePagePools(): HugePagePool[] {
   for (const dir of entries) {
     const m = /^hugepages-(\d+)kB$/.exec(dir);
     if (!m) continue;
-    const kb = Number(m[1]);
-    const read = (f: string) => {
-      try { return Number(readFileSync(`/sys/kernel/mm/hugepages/${dir}/${f}`, 'utf8').trim()); } catch { return 0; }
-    };
-    pools.push({ size: hugePageSizeName(kb * 1024), bytes: kb * 1024, total: read('nr_hugepages'), free: read('free_hugepages') });
+    const bytes = Number(m[1]) * 1024;
+    pools.push({
+      size: hugePageSizeName(bytes), bytes,
+      total: readPool(bytes, 'nr_hugepages') || 0, free: readPool(bytes, 'free_hugepages') || 0,
+    });
   }
   return pools.sort((a, b) => a.bytes - b.bytes);
+}
+
+/** Where the pool of `pageBytes` pages lives in sysfs. */
+function poolDir(pageBytes: number): string {
+  return `/sys/kernel/mm/hugepages/hugepages-${pageBytes / 1024}kB`;
+}
+
+/** A number from the pool's sysfs directory; NaN when there is no such pool (or file). */
+function readPool(pageBytes: number, file: string): number {
+  try { return Number(readFileSync(`${poolDir(pageBytes)}/${file}`, 'utf8').trim()); } catch { return NaN; }
 }
 
 /** `2097152` -> `'2MB'`: the spelling of the hugeTLB option and of {@link HugePagePool.size}. */
@@ -127,16 +137,13 @@ export function hugePageSizeName(bytes: number): string {
  * promised to other mappings (`free_hugepages - resv_hugepages`).
  */
 export function hugePageShortage(pageBytes: number, bytes: number): string {
-  const size = hugePageSizeName(pageBytes);
-  const dir = `/sys/kernel/mm/hugepages/hugepages-${pageBytes / 1024}kB`;
-  const read = (f: string) => {
-    try { return Number(readFileSync(`${dir}/${f}`, 'utf8').trim()); } catch { return NaN; }
-  };
-  const total = read('nr_hugepages'), free = read('free_hugepages'), promised = read('resv_hugepages');
+  const size = hugePageSizeName(pageBytes), dir = poolDir(pageBytes);
+  const total = readPool(pageBytes, 'nr_hugepages');
   if (Number.isNaN(total)) return `this machine has no pool of ${size} huge pages (${dir} does not exist)`;
   const reserve = `(as root): echo N > ${dir}/nr_hugepages`;
   if (total === 0) return `no ${size} huge pages are reserved on this machine; reserve some ${reserve}`;
-  const available = Math.max(0, free - (Number.isNaN(promised) ? 0 : promised));
+  const free = readPool(pageBytes, 'free_hugepages') || 0, promised = readPool(pageBytes, 'resv_hugepages') || 0;
+  const available = Math.max(0, free - promised);
   // Pages the file already holds are not reserved again, hence "up to".
   const needs = bytes > 0 ? `this needs up to ${Math.ceil(bytes / pageBytes)}, and ` : '';
   return `not enough free ${size} huge pages: ${needs}${available} of the ${total} in the pool are free and not ` +

@@ -1201,12 +1201,13 @@ function inspect(fd: number): [number, boolean] {
 
 function explainConnect(e: unknown, path: string): unknown {
   if (!(e instanceof SystemError)) return e;
-  const shown = path.startsWith('\0') ? `abstract address ${JSON.stringify(path.slice(1))}` : JSON.stringify(path);
+  const abstract = path.startsWith('\0');
+  const shown = abstract ? `abstract address ${JSON.stringify(path.slice(1))}` : JSON.stringify(path);
   switch (e.code) {
     case 'ENOENT': return e.withHint(`nothing listens at ${shown}`);
     case 'ECONNREFUSED':
       // An abstract address vanishes with its last socket, so there is no stale file to suspect.
-      return e.withHint(path.startsWith('\0') ? `no process listens at ${shown}`
+      return e.withHint(abstract ? `no process listens at ${shown}`
         : `no process accepts connections at ${shown} (a stale socket file?)`);
     case 'EPROTOTYPE': return e.withHint(`the socket at ${shown} has a different type`);
     case 'EAGAIN': return e.withHint(`the listener at ${shown} did not accept in time (backlog full)`);

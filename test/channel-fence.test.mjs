@@ -173,7 +173,7 @@ test('a bell report that reaches the loop after its wait was ended and a new one
     let bell = 0;
     for (let attempt = 0; attempt < 10 && events.length === 0; attempt++) {
       binding.channelEndArm(mine, bell);
-      sleepMs(20 * timeScale);                // the waiter thread is in FUTEX_WAIT on the bell
+      sleepMs(20 * timeScale);              // the waiter thread is in FUTEX_WAIT on the bell
       binding.channelEndRing(peerEnd);      // the bell moves: the thread reports, the report waits for the loop
       bell++;
       sleepMs(50 * timeScale);

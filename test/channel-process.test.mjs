@@ -139,8 +139,8 @@ test('a hot tryReceive loop reaches the end of the stream after the writer close
  * is idle, 15-30 ms with both cores busy), which a loaded machine can stretch past 100 ms on its own. So
  * `attempt` (one whole scenario, resolving with { ms, exitMs }: kill to notice, kill to 'exit') runs up to
  * three times, and the test fails only if none was noticed within the bound; every time is in the message.
+ * A notice that never comes fails the test through its 30 s timeout instead of hanging the run.
  */
-// A notice that never comes fails the test through its 30 s timeout instead of hanging the run.
 async function noticedWithin100ms(t, attempt) {
   const times = [];
   let ms = Infinity;
